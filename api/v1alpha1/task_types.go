@@ -1,0 +1,235 @@
+/*
+Copyright 2026 The Agora Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// TaskPhase is where a task is in its life. An empty phase means the controller has not decided
+// on admission yet.
+// +kubebuilder:validation:Enum=Staging;Starting;Running;Finished;Failed;Killed;Lost;Error
+type TaskPhase string
+
+const (
+	// TaskStaging: admitted; its resources are charged to the framework; the executor has not
+	// created its pod yet.
+	TaskStaging TaskPhase = "Staging"
+	// TaskStarting: the pod is created and not running yet.
+	TaskStarting TaskPhase = "Starting"
+	// TaskRunning: the pod's containers run.
+	TaskRunning TaskPhase = "Running"
+	// TaskFinished: the pod exited 0. Terminal.
+	TaskFinished TaskPhase = "Finished"
+	// TaskFailed: the pod exited non-zero or could not run; exitCode and reason say why. Terminal.
+	TaskFailed TaskPhase = "Failed"
+	// TaskKilled: the Task was deleted and its pod stopped. Terminal.
+	TaskKilled TaskPhase = "Killed"
+	// TaskLost: its node or pod disappeared. Terminal.
+	TaskLost TaskPhase = "Lost"
+	// TaskError: rejected at admission; nothing was charged. Terminal.
+	TaskError TaskPhase = "Error"
+)
+
+// IsTerminal reports whether a task in this phase no longer holds resources.
+func (p TaskPhase) IsTerminal() bool {
+	switch p {
+	case TaskFinished, TaskFailed, TaskKilled, TaskLost, TaskError:
+		return true
+	}
+	return false
+}
+
+// TaskFinalizer is held on every admitted Task by agora-executor so that deleting the Task
+// (kill) stops its pod before the Task goes away.
+const TaskFinalizer = "scheduling.agora.dev/task"
+
+// Labels Agora puts on the objects it creates.
+const (
+	// LabelFramework names the Framework a Task or Pod belongs to.
+	LabelFramework = "scheduling.agora.dev/framework"
+	// LabelTask names the Task a Pod runs.
+	LabelTask = "scheduling.agora.dev/task"
+)
+
+// Task condition types.
+const (
+	// TaskConditionAdmitted is True once the controller charged the task to its offer, False
+	// (with the Error reason) when it rejected it.
+	TaskConditionAdmitted = "Admitted"
+)
+
+// Task reasons for phase Error (rejected at admission; nothing charged).
+const (
+	// ReasonOfferNotFound: no Offer named spec.offerName exists in the Task's namespace (never
+	// made, already released, or rescinded).
+	ReasonOfferNotFound = "OfferNotFound"
+	// ReasonOfferExpired: the offer's expireTime had passed when the task was admitted.
+	ReasonOfferExpired = "OfferExpired"
+	// ReasonOfferRescinded: the offer, or its slice of spec.nodeName, was rescinded.
+	ReasonOfferRescinded = "OfferRescinded"
+	// ReasonFrameworkNotFound: the offer's framework does not exist in this namespace.
+	ReasonFrameworkNotFound = "FrameworkNotFound"
+	// ReasonNodeNotInOffer: spec.nodeName is not one of the offer's nodes.
+	ReasonNodeNotInOffer = "NodeNotInOffer"
+	// ReasonInsufficientResources: spec.resources exceeds what remains of the offer on the node.
+	ReasonInsufficientResources = "InsufficientResources"
+	// ReasonInvalidTemplate: the pod template cannot run as given, e.g. it asks for more than
+	// spec.resources.
+	ReasonInvalidTemplate = "InvalidTemplate"
+)
+
+// Task reasons for the other phases.
+const (
+	// ReasonAdmitted (Staging): charged to the offer.
+	ReasonAdmitted = "Admitted"
+	// ReasonCompleted (Finished): every container exited 0.
+	ReasonCompleted = "Completed"
+	// ReasonPodDeleted (Failed or Lost): the pod was deleted by someone other than Agora.
+	ReasonPodDeleted = "PodDeleted"
+	// ReasonTaskKilled (Killed): the Task was deleted.
+	ReasonTaskKilled = "TaskKilled"
+	// ReasonFrameworkTeardown (Killed): the Framework was deleted.
+	ReasonFrameworkTeardown = "FrameworkTeardown"
+	// ReasonFailoverTimeout (Killed): the framework stayed inactive past failoverTimeout.
+	ReasonFailoverTimeout = "FailoverTimeout"
+	// ReasonNodeLostTask (Lost): the node was deleted or its executor stopped renewing its Lease.
+	ReasonNodeLostTask = "NodeLost"
+)
+
+// TaskSpec is what a framework launches on offered resources (Mesos TaskInfo). Immutable.
+type TaskSpec struct {
+	// offerName is the Offer, in the Task's namespace, whose resources the task uses.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	OfferName string `json:"offerName"`
+
+	// nodeName is the node to run on; it must be one of the offer's nodes.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	NodeName string `json:"nodeName"`
+
+	// resources is what the task consumes and is charged to its framework, per resource name
+	// (e.g. `cpu: 500m`, `memory: 1Gi`). The pod never requests more. At least one entry;
+	// quantities must not be negative.
+	// +required
+	// +kubebuilder:validation:MinProperties=1
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !string(self[k]).startsWith('-'))",message="resources must not be negative"
+	Resources corev1.ResourceList `json:"resources"`
+
+	// template is the pod to run. agora-executor creates it bound to nodeName with
+	// restartPolicy Never; containers that set no resources get requests = limits carved from
+	// spec.resources.
+	// +required
+	Template corev1.PodTemplateSpec `json:"template"`
+}
+
+// TaskStatus is what happened to a task.
+type TaskStatus struct {
+	// phase is where the task is: Staging, Starting, Running, Finished, Failed, Killed, Lost, or
+	// Error. Empty until the controller decides on admission.
+	// +optional
+	Phase TaskPhase `json:"phase,omitempty"`
+
+	// reason is a one-word, CamelCase cause of the current phase, e.g. `InsufficientResources`
+	// or `OOMKilled`.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	Reason string `json:"reason,omitempty"`
+
+	// message says in words what happened and what to do about it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32768
+	Message string `json:"message,omitempty"`
+
+	// framework is the Framework the task was charged to.
+	// +optional
+	Framework string `json:"framework,omitempty"`
+
+	// podName is the pod the executor runs the task in.
+	// +optional
+	PodName string `json:"podName,omitempty"`
+
+	// exitCode is the exit code of the first container that ended non-zero, or 0.
+	// +optional
+	ExitCode *int32 `json:"exitCode,omitempty"`
+
+	// startTime is when the task's containers started running.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// completionTime is when the task reached a terminal phase.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// conditions: `Admitted`.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Task is work launched on offered resources (Mesos TaskInfo). Created by the framework; its
+// spec is immutable. Delete it to kill it.
+//
+// +genclient
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=tk,categories=agora
+// +kubebuilder:selectablefield:JSONPath=`.spec.nodeName`
+// +kubebuilder:selectablefield:JSONPath=`.spec.offerName`
+// +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.spec.nodeName`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.reason`
+// +kubebuilder:printcolumn:name="CPU",type=string,JSONPath=`.spec.resources.cpu`
+// +kubebuilder:printcolumn:name="Memory",type=string,JSONPath=`.spec.resources.memory`
+// +kubebuilder:printcolumn:name="Framework",type=string,JSONPath=`.status.framework`,priority=1
+// +kubebuilder:printcolumn:name="Offer",type=string,JSONPath=`.spec.offerName`,priority=1
+// +kubebuilder:printcolumn:name="Pod",type=string,JSONPath=`.status.podName`,priority=1
+// +kubebuilder:printcolumn:name="Exit",type=integer,JSONPath=`.status.exitCode`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Task struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is what to run and on which offered resources. Immutable.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable: delete the Task and create a new one"
+	Spec TaskSpec `json:"spec"`
+
+	// status is what happened to it.
+	// +optional
+	Status TaskStatus `json:"status,omitempty"`
+}
+
+// TaskList is a list of Tasks.
+// +kubebuilder:object:root=true
+type TaskList struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard list metadata.
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// items are the Tasks.
+	Items []Task `json:"items"`
+}
