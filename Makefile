@@ -41,9 +41,11 @@ generate: $(CONTROLLER_GEN) ## Deepcopy methods.
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## CRDs and RBAC into config/.
-	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
-	@# The Task embeds a PodTemplateSpec; keep Agora's own docs, drop core/v1's (see hack/crdtrim).
-	go run ./hack/crdtrim config/crd/bases/scheduling.agora.dev_tasks.yaml properties.spec.properties.template
+	$(CONTROLLER_GEN) crd:generateEmbeddedObjectMeta=true paths=./api/... output:crd:artifacts:config=config/crd/bases
+	@# Drop core/v1's docs under the Task's pod template, keep Agora's; bound quantity strings so
+	@# the API server accepts the cost of the non-negative CEL rules (see hack/crdpatch).
+	go run ./hack/crdpatch -quantity-max-length 64 config/crd/bases/*.yaml
+	go run ./hack/crdpatch -strip properties.spec.properties.template config/crd/bases/scheduling.agora.dev_tasks.yaml
 	$(CONTROLLER_GEN) rbac:roleName=agora-controller paths=./controllers/... output:rbac:artifacts:config=config/rbac
 
 .PHONY: codegen

@@ -71,7 +71,7 @@ const (
 )
 
 // FrameworkSpec is what a framework asks of Agora (Mesos SUBSCRIBE).
-// +kubebuilder:validation:XValidation:rule="!has(self.revivedAt) || !has(oldSelf.revivedAt) || !timestamp(self.revivedAt).isBefore(timestamp(oldSelf.revivedAt))",message="revivedAt may only move forward"
+// +kubebuilder:validation:XValidation:rule="!has(self.revivedAt) || !has(oldSelf.revivedAt) || self.revivedAt >= oldSelf.revivedAt",message="revivedAt may only move forward"
 type FrameworkSpec struct {
 	// role is the framework's place in the role tree, a `/`-separated path such as
 	// `analytics/batch`. Dominant Resource Fairness is applied between sibling roles first, then

@@ -387,7 +387,7 @@ func TestKubectlPrinterColumnsAndExplain(t *testing.T) {
 	}
 
 	explain := kubectl(t, "explain", "task.spec")
-	for _, want := range []string{"offerName", "nodeName", "resources", "template", "immutable"} {
+	for _, want := range []string{"offerName", "nodeName", "resources", "template", "Immutable"} {
 		if !strings.Contains(explain, want) {
 			t.Errorf("kubectl explain task.spec lacks %q:\n%s", want, explain)
 		}

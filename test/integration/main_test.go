@@ -20,6 +20,7 @@ package integration
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -47,6 +48,7 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	flag.Parse()
 	// -short runs unit tests only; everything here needs a control plane.
 	if testing.Short() {
 		fmt.Println("skipping integration tests in -short mode")
