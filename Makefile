@@ -71,8 +71,14 @@ verify: generate manifests codegen ## Regenerate everything; fail if the tree ch
 ##@ Test
 
 .PHONY: test
-test: control-plane manifests generate vet ## Unit + integration tests (real kube-apiserver + etcd from bin/).
+test: control-plane manifests generate vet ## Unit, integration (real kube-apiserver + etcd) and e2e (local cluster) tests.
+	hack/tools.sh kwok
 	go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: test-e2e
+test-e2e: control-plane ## End-to-end tests on the local cluster (hack/local-cluster.sh, kwok).
+	hack/tools.sh kwok
+	go test $(GO_TEST_FLAGS) -v ./test/e2e/...
 
 .PHONY: test-unit
 test-unit:

@@ -22,7 +22,9 @@ set -euo pipefail
 # shellcheck source=hack/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-LOCAL="${ROOT}/.local"
+# AGORA_LOCAL_DIR moves the whole cluster elsewhere, e.g. for a test that must not touch a
+# developer's own .local/.
+LOCAL="${AGORA_LOCAL_DIR:-${ROOT}/.local}"
 STATE="${LOCAL}/state"
 LOGDIR="${LOCAL}/logs"
 KUBECONFIG_FILE="${LOCAL}/kubeconfig"
