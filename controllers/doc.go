@@ -18,19 +18,24 @@ limitations under the License.
 // allocation loop that turns pkg/allocator's decisions into Offer objects.
 //
 // The RBAC markers below are the controller's whole set of rights; `make manifests` turns them
-// into config/rbac/role.yaml, from which the Helm chart's ClusterRole is built.
+// into config/rbac/role.yaml, from which the Helm chart's ClusterRole is built. Why each:
+// Frameworks are patched only for their finalizer (frameworks/finalizers: Offers name their
+// Framework as owner with blockOwnerDeletion); Offers are created, patched (finalizer, a
+// rescinded node leaving spec.nodes) and deleted (rescind); Tasks are only deleted (kill on
+// failoverTimeout and TEARDOWN) and their status written (admission, Lost); nodes and foreign
+// pods are read; Leases are read (executors, frameworks) and the leader-election Lease
+// written; Events come from the events.k8s.io recorder and from leader election (core/v1).
 //
-// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=frameworks,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=frameworks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=frameworks,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=frameworks/status,verbs=get;update
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=frameworks/finalizers,verbs=update
-// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=offers,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=offers/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=offers/finalizers,verbs=update
-// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks,verbs=get;list;watch;update;patch;delete
-// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=offers,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=offers/status,verbs=get;update
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks/status,verbs=get;update
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update
 package controllers

@@ -452,14 +452,31 @@ start_agora() {
   (( ${#cmds[@]} > 0 )) || return 0
   log "building ${cmds[*]} into bin/"
   (cd "${ROOT}" && go build -o "${BIN}/" "${cmds[@]}") || die "go build ${cmds[*]} failed"
-  local extra
+  local extra ports
   for c in "${cmds[@]}"; do
     c=${c#./cmd/}
-    if [[ "${c}" == agora-controller ]]; then extra=${AGORA_CONTROLLER_ARGS:-}; else extra=${AGORA_EXECUTOR_ARGS:-}; fi
-    # shellcheck disable=SC2086 # extra flags are word-split on purpose
-    KUBECONFIG="${KUBECONFIG_FILE}" start "${c}" --kubeconfig "${KUBECONFIG_FILE}" ${extra}
+    ports=()
+    if [[ "${c}" == agora-controller ]]; then
+      extra=${AGORA_CONTROLLER_ARGS:-}
+      # Its defaults (127.0.0.1:9482/9483) are fixed ports; a second cluster on this machine would
+      # collide, so give it free ones (shown by `status`).
+      local mport pport
+      mport=$(free_port)
+      pport=$(free_port)
+      printf 'CONTROLLER_METRICS_PORT=%s\nCONTROLLER_PROBE_PORT=%s\n' "${mport}" "${pport}" >>"${STATE}/ports.env"
+      ports=(--metrics-bind-address="127.0.0.1:${mport}" --health-probe-bind-address="127.0.0.1:${pport}")
+    else
+      extra=${AGORA_EXECUTOR_ARGS:-}
+    fi
+    # shellcheck disable=SC2086 # extra flags are word-split on purpose; later flags win
+    KUBECONFIG="${KUBECONFIG_FILE}" start "${c}" --kubeconfig "${KUBECONFIG_FILE}" "${ports[@]}" ${extra}
     log "${c} started (pid $(<"$(pidfile "${c}")"), log .local/logs/${c}.log)"
   done
+  if [[ -f "$(pidfile agora-controller)" ]] && command -v curl >/dev/null; then
+    # shellcheck disable=SC2317 # called through wait_for
+    controller_ready() { curl -fs "http://127.0.0.1:${pport}/readyz" >/dev/null 2>&1; }
+    wait_for 60 "agora-controller is ready (/readyz)" agora-controller controller_ready
+  fi
 }
 
 cmd_up() {
@@ -552,7 +569,7 @@ cmd_status() {
     echo "local cluster: down"
     return 1
   fi
-  local ETCD_PORT="" ETCD_PEER_PORT="" APISERVER_PORT=""
+  local ETCD_PORT="" ETCD_PEER_PORT="" APISERVER_PORT="" CONTROLLER_METRICS_PORT="" CONTROLLER_PROBE_PORT=""
   # shellcheck disable=SC1091
   [[ -f "${STATE}/ports.env" ]] && source "${STATE}/ports.env"
   local c pid where rc=0
@@ -560,6 +577,7 @@ cmd_status() {
     case "${c}" in
       etcd) where="http://127.0.0.1:${ETCD_PORT} (peer ${ETCD_PEER_PORT})" ;;
       kube-apiserver) where="https://127.0.0.1:${APISERVER_PORT}" ;;
+      agora-controller) where="${CONTROLLER_METRICS_PORT:+metrics http://127.0.0.1:${CONTROLLER_METRICS_PORT}/metrics, probes :${CONTROLLER_PROBE_PORT}}" ;;
       *) where="" ;;
     esac
     if pid=$(recorded_pid "${c}"); then

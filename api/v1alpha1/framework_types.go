@@ -36,6 +36,11 @@ const (
 // DefaultRole is the role of a Framework that names none.
 const DefaultRole = "default"
 
+// FrameworkFinalizer is held by agora-controller on every Framework so that deleting it
+// (TEARDOWN) first rescinds its offers and kills its tasks; the controller removes it once no
+// Offer and no Task of the framework is left.
+const FrameworkFinalizer = "scheduling.agora.dev/framework"
+
 // Framework condition types.
 const (
 	// FrameworkConditionActive is True while the framework is live: it has no Lease (a person

@@ -55,8 +55,13 @@ func (p TaskPhase) IsTerminal() bool {
 	return false
 }
 
-// TaskFinalizer is held on every admitted Task by agora-executor so that deleting the Task
-// (kill) stops its pod before the Task goes away.
+// TaskFinalizer is held by agora-executor on an admitted Task from the moment it first acts on
+// it (before it creates the pod) until the task is terminal and its pod no longer runs, so that
+// deleting the Task (kill) stops its pod before the Task goes away. A Task deleted before the
+// executor saw it never had a pod and goes at once.
+//
+// The controller may remove it from a Task it declared Lost whose executor is gone for good
+// (nobody else would).
 const TaskFinalizer = "scheduling.agora.dev/task"
 
 // Labels Agora puts on the objects it creates.
@@ -90,7 +95,8 @@ const (
 	// ReasonInsufficientResources: spec.resources exceeds what remains of the offer on the node.
 	ReasonInsufficientResources = "InsufficientResources"
 	// ReasonInvalidTemplate: the pod template cannot run as given, e.g. it asks for more than
-	// spec.resources.
+	// spec.resources. Written by the controller at admission, or by agora-executor when it builds
+	// the pod of an admitted task.
 	ReasonInvalidTemplate = "InvalidTemplate"
 )
 
@@ -101,7 +107,12 @@ const (
 	// ReasonCompleted (Finished): every container exited 0.
 	ReasonCompleted = "Completed"
 	// ReasonPodDeleted (Failed or Lost): the pod was deleted by someone other than Agora.
+	// agora-executor reports it as Lost: the task did not fail by itself.
 	ReasonPodDeleted = "PodDeleted"
+	// ReasonPodRejected (Failed): the API server refused to create the task's pod (Pod Security
+	// admission, validation, quota, a terminating namespace) or another pod holds its name; the
+	// message quotes the API server.
+	ReasonPodRejected = "PodRejected"
 	// ReasonTaskKilled (Killed): the Task was deleted.
 	ReasonTaskKilled = "TaskKilled"
 	// ReasonFrameworkTeardown (Killed): the Framework was deleted.

@@ -86,6 +86,10 @@ func run(m *testing.M) int {
 	cfg, err = env.Start()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "start control plane: %v\n", err)
+		// Start fails after the processes are up when a CRD is refused; stop them anyway.
+		if stopErr := env.Stop(); stopErr != nil {
+			fmt.Fprintf(os.Stderr, "stop control plane: %v\n", stopErr)
+		}
 		return 1
 	}
 	defer func() {

@@ -1,0 +1,518 @@
+/*
+Copyright 2026 The Agora Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/pkg/allocator"
+)
+
+// SystemNamespace holds the controller's and the executors' Leases.
+const SystemNamespace = "agora-system"
+
+// ExecutorLeasePrefix starts the name of an executor's Lease: executor-<node>.
+const ExecutorLeasePrefix = "executor-"
+
+// Field indexes of the controller's cache.
+const (
+	indexTaskOffer     = "spec.offerName"
+	indexTaskFramework = "status.framework"
+	indexTaskNode      = "spec.nodeName"
+	indexOfferFw       = "spec.framework"
+	indexPodNode       = "spec.nodeName"
+)
+
+// Options configure the controller; cmd/agora-controller fills them from flags.
+type Options struct {
+	// AllocationInterval is the period of the allocation cycle.
+	AllocationInterval time.Duration
+	// OfferTimeout is the offer lifetime of frameworks that set no spec.offerTimeout.
+	OfferTimeout time.Duration
+	// MinAllocatable is the smallest amount worth offering; zero means the allocator's default.
+	MinAllocatable allocator.Resources
+	// NodeSelector keeps nodes that do not match out of the pool; nil means every node.
+	NodeSelector labels.Selector
+	// NodeLostTimeout is how long an executor Lease may stay stale before its node is lost.
+	NodeLostTimeout time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.AllocationInterval <= 0 {
+		o.AllocationInterval = time.Second
+	}
+	if o.OfferTimeout <= 0 {
+		o.OfferTimeout = 60 * time.Second
+	}
+	if o.NodeSelector == nil {
+		o.NodeSelector = labels.Everything()
+	}
+	if o.NodeLostTimeout <= 0 {
+		o.NodeLostTimeout = 5 * time.Minute
+	}
+}
+
+// Controller is agora-controller: the model, its reconcilers and the allocation loop.
+type Controller struct {
+	client   client.Client
+	reader   client.Reader // uncached, for release
+	cache    cache.Cache
+	recorder events.EventRecorder
+	opts     Options
+	m        *model
+
+	offerEvents chan event.GenericEvent
+	fwEvents    chan event.GenericEvent
+	nodeEvents  chan event.GenericEvent
+}
+
+// CacheOptions are the manager's cache options: they keep the informers small. Pods are
+// watched only when bound, not terminal and not Agora's, and keep only what their requests
+// need; Leases in kube-node-lease (one per node, not Agora's) are not watched at all.
+func CacheOptions() cache.Options {
+	notAgora, _ := labels.NewRequirement(agorav1alpha1.LabelTask, selection.DoesNotExist, nil)
+	return cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Pod{}: {
+				Label: labels.NewSelector().Add(*notAgora),
+				Field: fields.AndSelectors(
+					fields.OneTermNotEqualSelector("spec.nodeName", ""),
+					fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
+					fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
+				),
+				Transform: stripPod,
+			},
+			&coordinationv1.Lease{}: {
+				Field: fields.OneTermNotEqualSelector("metadata.namespace", corev1.NamespaceNodeLease),
+			},
+			&corev1.Node{}: {Transform: stripNode},
+		},
+	}
+}
+
+// stripPod keeps what the model needs of a foreign pod: where it runs and what it requests.
+func stripPod(obj any) (any, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	out := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+		Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion,
+		Labels: p.Labels, DeletionTimestamp: p.DeletionTimestamp,
+	}}
+	out.Spec.NodeName = p.Spec.NodeName
+	out.Spec.Overhead = p.Spec.Overhead
+	for _, c := range p.Spec.Containers {
+		out.Spec.Containers = append(out.Spec.Containers, corev1.Container{Name: c.Name, Resources: corev1.ResourceRequirements{Requests: c.Resources.Requests}})
+	}
+	for _, c := range p.Spec.InitContainers {
+		out.Spec.InitContainers = append(out.Spec.InitContainers, corev1.Container{Name: c.Name, Resources: corev1.ResourceRequirements{Requests: c.Resources.Requests}})
+	}
+	out.Status.Phase = p.Status.Phase
+	return out, nil
+}
+
+// stripNode drops images, addresses and the other bulky parts of a Node status.
+func stripNode(obj any) (any, error) {
+	n, ok := obj.(*corev1.Node)
+	if !ok {
+		return obj, nil
+	}
+	n.ManagedFields = nil
+	n.Status.Images = nil
+	n.Status.VolumesInUse = nil
+	n.Status.VolumesAttached = nil
+	n.Status.NodeInfo = corev1.NodeSystemInfo{}
+	return n, nil
+}
+
+// Setup creates the controller and registers its field indexes, reconcilers and allocation
+// loop with mgr, whose cache should use CacheOptions.
+func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Controller, error) {
+	opts.defaults()
+	a := allocator.New(allocator.Config{
+		MinAllocatable:   opts.MinAllocatable,
+		MaxNodesPerOffer: agorav1alpha1.MaxOfferNodes,
+		// The wall clock in microseconds seeds the IDs, so a new leader never reuses the name
+		// of an Offer deleted before it started (offer names carry the ID).
+		FirstOfferID: allocator.OfferID(time.Now().UnixMicro()),
+	})
+	c := &Controller{
+		client:      mgr.GetClient(),
+		reader:      mgr.GetAPIReader(),
+		cache:       mgr.GetCache(),
+		recorder:    mgr.GetEventRecorder("agora-controller"),
+		opts:        opts,
+		m:           newModel(a),
+		offerEvents: make(chan event.GenericEvent, 4096),
+		fwEvents:    make(chan event.GenericEvent, 4096),
+		nodeEvents:  make(chan event.GenericEvent, 4096),
+	}
+	idx := mgr.GetFieldIndexer()
+	for _, ix := range []struct {
+		obj   client.Object
+		field string
+		fn    client.IndexerFunc
+	}{
+		{&agorav1alpha1.Task{}, indexTaskOffer, func(o client.Object) []string { return []string{o.(*agorav1alpha1.Task).Spec.OfferName} }},
+		{&agorav1alpha1.Task{}, indexTaskFramework, func(o client.Object) []string {
+			if fw := o.(*agorav1alpha1.Task).Status.Framework; fw != "" {
+				return []string{fw}
+			}
+			return nil
+		}},
+		{&agorav1alpha1.Task{}, indexTaskNode, func(o client.Object) []string { return []string{o.(*agorav1alpha1.Task).Spec.NodeName} }},
+		{&agorav1alpha1.Offer{}, indexOfferFw, func(o client.Object) []string { return []string{o.(*agorav1alpha1.Offer).Spec.Framework} }},
+		{&corev1.Pod{}, indexPodNode, func(o client.Object) []string { return []string{o.(*corev1.Pod).Spec.NodeName} }},
+	} {
+		if err := idx.IndexField(ctx, ix.obj, ix.field, ix.fn); err != nil {
+			return nil, fmt.Errorf("index %s: %w", ix.field, err)
+		}
+	}
+	if err := c.setupNodes(mgr); err != nil {
+		return nil, err
+	}
+	if err := c.setupFrameworks(mgr); err != nil {
+		return nil, err
+	}
+	if err := c.setupOffers(mgr); err != nil {
+		return nil, err
+	}
+	if err := c.setupTasks(mgr); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(&allocationLoop{c: c}); err != nil {
+		return nil, err
+	}
+	registerMetrics()
+	return c, nil
+}
+
+// waitReady blocks a reconciler until the model is rebuilt from the API.
+func (c *Controller) waitReady(ctx context.Context) error {
+	select {
+	case <-c.m.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Controller) enqueue(ch chan event.GenericEvent, keys ...types.NamespacedName) {
+	for _, k := range keys {
+		obj := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: k.Namespace, Name: k.Name}}
+		select {
+		case ch <- event.GenericEvent{Object: obj}:
+		default:
+			// The queue is full; whatever is dropped is picked up by the next periodic pass
+			// (offers requeue at expiry, frameworks after each cycle).
+		}
+	}
+}
+
+func (c *Controller) enqueueOffers(keys ...types.NamespacedName) { c.enqueue(c.offerEvents, keys...) }
+
+func (c *Controller) enqueueFrameworks(ids ...string) {
+	keys := make([]types.NamespacedName, 0, len(ids))
+	for _, id := range ids {
+		keys = append(keys, splitID(id))
+	}
+	c.enqueue(c.fwEvents, keys...)
+}
+
+// allocationLoop runs the allocation cycle on the leader.
+type allocationLoop struct{ c *Controller }
+
+func (l *allocationLoop) NeedLeaderElection() bool { return true }
+
+// Start rebuilds the model from the API, opens the reconcilers, then runs a cycle every
+// AllocationInterval when something changed or a decline filter expired.
+func (l *allocationLoop) Start(ctx context.Context) error {
+	c := l.c
+	logger := log.FromContext(ctx).WithName("allocation")
+	if !c.cache.WaitForCacheSync(ctx) {
+		return errors.New("cache did not sync")
+	}
+	if err := c.rebuild(ctx); err != nil {
+		return fmt.Errorf("rebuild model: %w", err)
+	}
+	close(c.m.ready)
+	logger.Info("model rebuilt from the API; allocating", "interval", c.opts.AllocationInterval)
+	t := time.NewTicker(c.opts.AllocationInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			c.cycle(ctx)
+		}
+	}
+}
+
+// cycle runs one allocation and publishes its offers.
+func (c *Controller) cycle(ctx context.Context) {
+	m := c.m
+	m.mu.Lock()
+	now := time.Now()
+	due := m.changed
+	if exp, ok := m.alloc.NextFilterExpiry(); ok && !exp.After(now) {
+		due = true
+	}
+	if !due {
+		m.mu.Unlock()
+		return
+	}
+	m.changed = false
+	m.pruneTombstones(now)
+	start := time.Now()
+	offers := m.alloc.Allocate()
+	log.FromContext(ctx).V(1).Info("cycle", "offers", len(offers), "stats", m.alloc.Stats())
+	metricCycleDuration.Observe(time.Since(start).Seconds())
+	type pending struct {
+		st  *offerState
+		obj *agorav1alpha1.Offer
+	}
+	var toCreate []pending
+	for _, o := range offers {
+		fwKey := splitID(o.Framework)
+		timeout := c.fwOfferTimeout(ctx, fwKey)
+		st := &offerState{
+			key:            types.NamespacedName{Namespace: fwKey.Namespace, Name: offerName(fwKey.Name, o.ID)},
+			id:             o.ID,
+			framework:      o.Framework,
+			expire:         o.MadeAt.Add(timeout),
+			nodes:          map[string]allocator.Resources{},
+			rescindedNodes: map[string]string{},
+		}
+		obj := &agorav1alpha1.Offer{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: st.key.Name, Namespace: st.key.Namespace,
+				Finalizers: []string{agorav1alpha1.OfferFinalizer},
+				Labels:     map[string]string{agorav1alpha1.LabelFramework: fwKey.Name},
+			},
+			Spec: agorav1alpha1.OfferSpec{Framework: fwKey.Name, ExpireTime: metav1.NewTime(st.expire)},
+		}
+		for _, n := range o.Nodes {
+			st.nodes[n.Node] = n.Resources
+			obj.Spec.Nodes = append(obj.Spec.Nodes, agorav1alpha1.OfferNode{
+				NodeName: n.Node, Resources: toResourceList(n.Resources), Attributes: c.attributesOf(ctx, n.Node),
+			})
+		}
+		m.offers[st.key] = st
+		m.byID[st.id] = st
+		toCreate = append(toCreate, pending{st, obj})
+	}
+	m.mu.Unlock()
+
+	fws := map[string]bool{}
+	for _, p := range toCreate {
+		fws[p.st.framework] = true
+		if err := c.createOffer(ctx, p.obj); err != nil {
+			log.FromContext(ctx).Error(err, "cannot publish offer; rescinding it", "offer", p.st.key)
+			m.mu.Lock()
+			if m.byID[p.st.id] == p.st {
+				_ = m.alloc.RescindOffer(p.st.id)
+				delete(m.byID, p.st.id)
+			}
+			delete(m.offers, p.st.key)
+			m.changed = true
+			m.mu.Unlock()
+			continue
+		}
+		metricOffersMade.Inc()
+	}
+	ids := make([]string, 0, len(fws))
+	for id := range fws {
+		ids = append(ids, id)
+	}
+	c.enqueueFrameworks(ids...)
+	c.updateGauges()
+}
+
+func (c *Controller) createOffer(ctx context.Context, obj *agorav1alpha1.Offer) error {
+	fw := &agorav1alpha1.Framework{}
+	if err := c.cache.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: obj.Spec.Framework}, fw); err != nil {
+		return err
+	}
+	if !fw.DeletionTimestamp.IsZero() {
+		return fmt.Errorf("framework %s/%s is being deleted", fw.Namespace, fw.Name)
+	}
+	obj.OwnerReferences = []metav1.OwnerReference{{
+		APIVersion: agorav1alpha1.GroupVersion.String(), Kind: "Framework", Name: fw.Name, UID: fw.UID,
+		Controller: ptrTo(true), BlockOwnerDeletion: ptrTo(true),
+	}}
+	return c.client.Create(ctx, obj)
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// fwOfferTimeout is the offer lifetime of a framework. Called with mu held; reads the cache.
+func (c *Controller) fwOfferTimeout(ctx context.Context, key types.NamespacedName) time.Duration {
+	fw := &agorav1alpha1.Framework{}
+	if err := c.cache.Get(ctx, key, fw); err == nil && fw.Spec.OfferTimeout != nil && fw.Spec.OfferTimeout.Duration > 0 {
+		return fw.Spec.OfferTimeout.Duration
+	}
+	return c.opts.OfferTimeout
+}
+
+func (c *Controller) attributesOf(ctx context.Context, node string) map[string]string {
+	n := &corev1.Node{}
+	if err := c.cache.Get(ctx, types.NamespacedName{Name: node}, n); err != nil {
+		return nil
+	}
+	return nodeAttributes(n.Labels)
+}
+
+// rebuild fills the model from the cache before the first cycle: nodes, frameworks, the
+// admitted tasks that still hold resources, then the outstanding Offers with what no admitted
+// task took of them. Nothing is double-booked because tasks are charged before offers, and an
+// offer part that no longer fits is rescinded.
+func (c *Controller) rebuild(ctx context.Context) error {
+	logger := log.FromContext(ctx).WithName("rebuild")
+	var nodes corev1.NodeList
+	if err := c.cache.List(ctx, &nodes); err != nil {
+		return err
+	}
+	for i := range nodes.Items {
+		if _, err := c.syncNode(ctx, nodes.Items[i].Name); err != nil {
+			return err
+		}
+	}
+	var fws agorav1alpha1.FrameworkList
+	if err := c.cache.List(ctx, &fws); err != nil {
+		return err
+	}
+	for i := range fws.Items {
+		c.m.mu.Lock()
+		err := c.setFramework(&fws.Items[i])
+		c.m.mu.Unlock()
+		if err != nil {
+			logger.Error(err, "framework not accepted", "framework", client.ObjectKeyFromObject(&fws.Items[i]))
+		}
+	}
+	var tasks agorav1alpha1.TaskList
+	if err := c.cache.List(ctx, &tasks); err != nil {
+		return err
+	}
+	// usedFromOffer sums, per offer and node, what admitted tasks took of it.
+	usedFromOffer := map[types.NamespacedName]map[string]allocator.Resources{}
+	m := c.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range tasks.Items {
+		t := &tasks.Items[i]
+		if t.Status.Phase == "" || t.Status.Phase == agorav1alpha1.TaskError || t.Status.Framework == "" {
+			continue
+		}
+		r, _ := toResources(t.Spec.Resources)
+		ok := types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}
+		if usedFromOffer[ok] == nil {
+			usedFromOffer[ok] = map[string]allocator.Resources{}
+		}
+		usedFromOffer[ok][t.Spec.NodeName] = usedFromOffer[ok][t.Spec.NodeName].Add(r)
+		if t.Status.Phase.IsTerminal() {
+			continue
+		}
+		fwID := frameworkID(t.Namespace, t.Status.Framework)
+		rs, err := m.alloc.AddTask(allocator.Task{ID: t.Namespace + "/" + t.Name, Framework: fwID, Node: t.Spec.NodeName, Resources: r})
+		if err != nil {
+			logger.Error(err, "cannot charge task", "task", client.ObjectKeyFromObject(t))
+			continue
+		}
+		m.tasks[t.Namespace+"/"+t.Name] = taskState{framework: fwID, offer: t.Spec.OfferName, node: t.Spec.NodeName}
+		m.applyRescinded(rs, agorav1alpha1.ReasonNodeLost)
+	}
+	var offers agorav1alpha1.OfferList
+	if err := c.cache.List(ctx, &offers); err != nil {
+		return err
+	}
+	var follow []types.NamespacedName
+	for i := range offers.Items {
+		o := &offers.Items[i]
+		key := client.ObjectKeyFromObject(o)
+		follow = append(follow, key)
+		id, err := offerIDFromName(o.Name)
+		if err != nil {
+			continue // not ours: the Offer reconciler removes it
+		}
+		st := &offerState{
+			key: key, id: id, framework: frameworkID(o.Namespace, o.Spec.Framework), expire: o.Spec.ExpireTime.Time,
+			nodes: map[string]allocator.Resources{}, rescindedNodes: map[string]string{},
+		}
+		restore := allocator.Offer{ID: id, Framework: st.framework, MadeAt: o.CreationTimestamp.Time}
+		for _, n := range o.Spec.Nodes {
+			r, _ := toResources(n.Resources)
+			st.nodes[n.NodeName] = r
+			rem := r.Sub(usedFromOffer[key][n.NodeName]).ClampZero()
+			restore.Nodes = append(restore.Nodes, allocator.OfferNode{Node: n.NodeName, Resources: rem})
+		}
+		st.admitted = o.Status.AdmittedTasks
+		m.offers[key] = st
+		if !m.frameworks[st.framework] {
+			m.forgetOffer(st, agorav1alpha1.ReasonFrameworkInactive)
+			continue
+		}
+		rejected, err := m.alloc.RestoreOffer(restore)
+		if err != nil {
+			m.forgetOffer(st, agorav1alpha1.ReasonFrameworkInactive)
+			continue
+		}
+		for _, n := range rejected {
+			st.rescindedNodes[n] = agorav1alpha1.ReasonNodeLost
+		}
+		if _, ok := m.alloc.Offer(id); !ok {
+			m.forgetOffer(st, agorav1alpha1.ReasonNodeLost)
+			continue
+		}
+		m.byID[id] = st
+	}
+	m.changed = true
+	go c.enqueueOffers(follow...)
+	return nil
+}
+
+func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
+
+// shortList formats names for a message.
+func shortList(names []string) string {
+	if len(names) > 5 {
+		return strings.Join(names[:5], ", ") + fmt.Sprintf(" and %d more", len(names)-5)
+	}
+	return strings.Join(names, ", ")
+}

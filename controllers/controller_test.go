@@ -1,0 +1,612 @@
+/*
+Copyright 2026 The Agora Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/pkg/allocator"
+)
+
+func ctrlConfigUniqueNames() config.Controller {
+	return config.Controller{SkipNameValidation: ptrTo(true)}
+}
+
+// simpleFramework plays a framework: for every new offer it creates one task of the given
+// size on the first node of the offer where it fits, then releases the offer.
+func (e *testEnv) simpleFramework(ctx context.Context, wg *sync.WaitGroup, fw, cpu, mem string) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		want, _ := toResources(corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)})
+		seen := map[string]bool{}
+		n := 0
+		for ctx.Err() == nil {
+			var l agorav1alpha1.OfferList
+			if err := k8s.List(ctx, &l, client.InNamespace(e.ns)); err == nil {
+				for i := range l.Items {
+					o := &l.Items[i]
+					if o.Spec.Framework != fw || seen[o.Name] || !o.DeletionTimestamp.IsZero() {
+						continue
+					}
+					seen[o.Name] = true
+					for _, node := range o.Spec.Nodes {
+						have, _ := toResources(node.Resources)
+						if want.Fits(have) {
+							n++
+							_ = k8s.Create(ctx, e.newTask(fmt.Sprintf("%s-%d", fw, n), o.Name, node.NodeName, cpu, mem))
+							break
+						}
+					}
+					_ = k8s.Delete(ctx, o)
+				}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(30 * time.Millisecond):
+			}
+		}
+	}()
+}
+
+func (e *testEnv) admittedTasks(fw string) []agorav1alpha1.Task {
+	e.t.Helper()
+	var l agorav1alpha1.TaskList
+	if err := k8s.List(e.ctx, &l, client.InNamespace(e.ns)); err != nil {
+		e.t.Fatal(err)
+	}
+	var out []agorav1alpha1.Task
+	for _, t := range l.Items {
+		if t.Status.Framework == fw && t.Status.Phase != "" && t.Status.Phase != agorav1alpha1.TaskError {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// TestDRFPaperExample is the example of the DRF paper through the API: a 9 CPU / 18Gi pool,
+// A runs <1 CPU, 4Gi> tasks, B <3 CPU, 1Gi>; each takes one task per offer and releases the
+// rest. DRF equalises their dominant shares at 2/3: A gets 3 tasks, B 2.
+func TestDRFPaperExample(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	// Three nodes fit one A task each, two nodes one B task each: 9 CPU, 18Gi.
+	for i := range 3 {
+		e.addNode(fmt.Sprintf("%s-a%d", e.label, i), "1", "4Gi")
+	}
+	for i := range 2 {
+		e.addNode(fmt.Sprintf("%s-b%d", e.label, i), "3", "3Gi")
+	}
+	e.addFramework("a", nil)
+	e.addFramework("b", nil)
+	ctx, cancel := context.WithCancel(e.ctx)
+	var wg sync.WaitGroup
+	e.simpleFramework(ctx, &wg, "a", "1", "4Gi")
+	e.simpleFramework(ctx, &wg, "b", "3", "1Gi")
+	defer func() { cancel(); wg.Wait() }()
+	e.eventually(60*time.Second, "A with 3 tasks and B with 2", func() (bool, string) {
+		a, b := len(e.admittedTasks("a")), len(e.admittedTasks("b"))
+		return a == 3 && b == 2, fmt.Sprintf("A %d, B %d", a, b)
+	})
+	cancel()
+	wg.Wait()
+	e.eventually(20*time.Second, "shares 0.6667", func() (bool, string) {
+		a, b := e.framework("a"), e.framework("b")
+		return a.Status.DominantShare == "0.6667" && b.Status.DominantShare == "0.6667" &&
+				a.Status.Tasks.Staging == 3 && b.Status.Tasks.Staging == 2,
+			fmt.Sprintf("A %s %v, B %s %v", a.Status.DominantShare, a.Status.Tasks, b.Status.DominantShare, b.Status.Tasks)
+	})
+	a := e.framework("a")
+	if a.Status.DominantResource != corev1.ResourceMemory {
+		t.Errorf("A's dominant resource = %q, want memory", a.Status.DominantResource)
+	}
+	if b := e.framework("b"); b.Status.DominantResource != corev1.ResourceCPU {
+		t.Errorf("B's dominant resource = %q, want cpu", b.Status.DominantResource)
+	}
+	e.checkInvariants()
+}
+
+// TestAdmissionErrors covers each reason a task is rejected with.
+func TestAdmissionErrors(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	node := e.label + "-n"
+	e.addNode(node, "4", "8Gi")
+	e.addFramework("f", func(fw *agorav1alpha1.Framework) { fw.Spec.RefuseDuration = &metav1.Duration{Duration: time.Hour} })
+	o := e.waitOffer("f")
+
+	other := e.ns + "-other"
+	if err := k8s.Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: other}}); err != nil {
+		t.Fatal(err)
+	}
+	foreign := e.newTask("foreign", o.Name, node, "1", "1Gi")
+	foreign.Namespace = other
+	if err := k8s.Create(e.ctx, foreign); err != nil {
+		t.Fatal(err)
+	}
+	e.createTask("missing", "no-such-offer", node, "1", "1Gi")
+	e.createTask("wrong-node", o.Name, "elsewhere", "1", "1Gi")
+	e.createTask("too-big", o.Name, node, "100", "1Gi")
+	bad := e.newTask("bad-template", o.Name, node, "1", "1Gi")
+	bad.Spec.Template.Spec.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}
+	if err := k8s.Create(e.ctx, bad); err != nil {
+		t.Fatal(err)
+	}
+	// Two tasks racing for the last 3 of 4 CPUs: exactly one wins.
+	e.createTask("race-1", o.Name, node, "3", "1Gi")
+	e.createTask("race-2", o.Name, node, "3", "1Gi")
+
+	for name, reason := range map[string]string{
+		"missing":      agorav1alpha1.ReasonOfferNotFound,
+		"wrong-node":   agorav1alpha1.ReasonNodeNotInOffer,
+		"too-big":      agorav1alpha1.ReasonInsufficientResources,
+		"bad-template": agorav1alpha1.ReasonInvalidTemplate,
+	} {
+		tk := e.waitPhase(name, agorav1alpha1.TaskError)
+		if tk.Status.Reason != reason {
+			t.Errorf("task %s: reason %q, want %q (%s)", name, tk.Status.Reason, reason, tk.Status.Message)
+		}
+		if tk.Status.Message == "" {
+			t.Errorf("task %s: no message", name)
+		}
+	}
+	e.eventually(20*time.Second, "foreign task rejected", func() (bool, string) {
+		tk := &agorav1alpha1.Task{}
+		if err := k8s.Get(e.ctx, client.ObjectKeyFromObject(foreign), tk); err != nil {
+			return false, err.Error()
+		}
+		return tk.Status.Phase == agorav1alpha1.TaskError && tk.Status.Reason == agorav1alpha1.ReasonOfferNotFound, string(tk.Status.Phase) + " " + tk.Status.Reason
+	})
+	e.eventually(20*time.Second, "race decided", func() (bool, string) {
+		a, b := e.task("race-1"), e.task("race-2")
+		return a.Status.Phase != "" && b.Status.Phase != "", ""
+	})
+	a, b := e.task("race-1"), e.task("race-2")
+	staging := 0
+	for _, tk := range []*agorav1alpha1.Task{a, b} {
+		switch tk.Status.Phase {
+		case agorav1alpha1.TaskStaging:
+			staging++
+		case agorav1alpha1.TaskError:
+			if tk.Status.Reason != agorav1alpha1.ReasonInsufficientResources {
+				t.Errorf("race loser %s: reason %s", tk.Name, tk.Status.Reason)
+			}
+		}
+	}
+	if staging != 1 {
+		t.Fatalf("race: %d winners (%s %s, %s %s), want 1", staging, a.Status.Phase, a.Status.Message, b.Status.Phase, b.Status.Message)
+	}
+	// The winner was first by creation time, then name.
+	if a.Status.Phase != agorav1alpha1.TaskStaging && a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		t.Errorf("race-2 won over race-1 created at the same second")
+	}
+	e.eventually(20*time.Second, "offer status follows", func() (bool, string) {
+		var cur agorav1alpha1.Offer
+		if err := k8s.Get(e.ctx, client.ObjectKeyFromObject(&o), &cur); err != nil {
+			return false, err.Error()
+		}
+		if cur.Status.AdmittedTasks != 1 || len(cur.Status.Remaining) != 1 {
+			return false, fmt.Sprintf("%+v", cur.Status)
+		}
+		cpu := cur.Status.Remaining[0].Resources[corev1.ResourceCPU]
+		return cpu.MilliValue() == 1000, cpu.String()
+	})
+	if fw := e.framework("f"); fw.Status.Tasks.Error != 4 {
+		e.eventually(10*time.Second, "error count", func() (bool, string) {
+			fw := e.framework("f")
+			return fw.Status.Tasks.Error == 4, fmt.Sprintf("%+v", fw.Status.Tasks)
+		})
+	}
+}
+
+// TestOfferExpiry: an offer nobody answers is rescinded at expireTime, with an Event; a task
+// naming it afterwards is told it expired.
+func TestOfferExpiry(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	node := e.label + "-n"
+	e.addNode(node, "2", "4Gi")
+	e.addFramework("f", func(fw *agorav1alpha1.Framework) {
+		fw.Spec.OfferTimeout = &metav1.Duration{Duration: time.Second}
+		fw.Spec.SuppressOffers = false
+	})
+	o := e.waitOffer("f")
+	e.eventually(20*time.Second, "offer expired and gone", func() (bool, string) {
+		err := k8s.Get(e.ctx, client.ObjectKeyFromObject(&o), &agorav1alpha1.Offer{})
+		return isNotFound(err), fmt.Sprint(err)
+	})
+	e.createTask("late", o.Name, node, "1", "1Gi")
+	tk := e.waitPhase("late", agorav1alpha1.TaskError)
+	if tk.Status.Reason != agorav1alpha1.ReasonOfferExpired {
+		t.Errorf("reason %s, want %s", tk.Status.Reason, agorav1alpha1.ReasonOfferExpired)
+	}
+	e.waitEvent(o.Name, agorav1alpha1.ReasonExpired)
+	// The resources come back in a new offer.
+	e.eventually(20*time.Second, "a new offer", func() (bool, string) {
+		for _, n := range e.offers("f") {
+			if n.Name != o.Name {
+				return true, ""
+			}
+		}
+		return false, ""
+	})
+}
+
+func (e *testEnv) waitEvent(regarding, reason string) {
+	e.t.Helper()
+	e.eventually(20*time.Second, "event "+reason+" on "+regarding, func() (bool, string) {
+		var l eventsv1.EventList
+		if err := k8s.List(e.ctx, &l, client.InNamespace(e.ns)); err != nil {
+			return false, err.Error()
+		}
+		for _, ev := range l.Items {
+			if ev.Regarding.Name == regarding && ev.Reason == reason {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d events", len(l.Items))
+	})
+}
+
+// TestRelease: tasks created before the offer's deletion are admitted, later ones are not,
+// the decline filter holds the node back, and REVIVE clears it.
+func TestReleaseAndRevive(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	node := e.label + "-n"
+	e.addNode(node, "4", "8Gi")
+	e.addFramework("f", func(fw *agorav1alpha1.Framework) { fw.Spec.RefuseDuration = &metav1.Duration{Duration: time.Hour} })
+	o := e.waitOffer("f")
+	// Create and delete at once: the controller may not have seen the task yet.
+	e.createTask("before", o.Name, node, "1", "1Gi")
+	if err := k8s.Delete(e.ctx, &o); err != nil {
+		t.Fatal(err)
+	}
+	e.waitPhase("before", agorav1alpha1.TaskStaging)
+	e.eventually(20*time.Second, "released offer gone", func() (bool, string) {
+		err := k8s.Get(e.ctx, client.ObjectKeyFromObject(&o), &agorav1alpha1.Offer{})
+		return isNotFound(err), fmt.Sprint(err)
+	})
+	e.createTask("after", o.Name, node, "1", "1Gi")
+	if tk := e.waitPhase("after", agorav1alpha1.TaskError); tk.Status.Reason != agorav1alpha1.ReasonOfferNotFound {
+		t.Errorf("after: reason %s", tk.Status.Reason)
+	}
+	// The decline filter (1h) keeps the node from f: several cycles pass without an offer.
+	deadline := time.Now().Add(10 * e.opts.AllocationInterval)
+	for time.Now().Before(deadline) {
+		if os := e.offers("f"); len(os) > 0 {
+			t.Fatalf("offer %s made inside the decline filter", os[0].Name)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.updateFramework("f", func(fw *agorav1alpha1.Framework) { fw.Spec.RevivedAt = &metav1.Time{Time: time.Now()} })
+	o2 := e.waitOffer("f")
+	cpu := o2.Spec.Nodes[0].Resources[corev1.ResourceCPU]
+	if cpu.MilliValue() != 3000 {
+		t.Errorf("revived offer has cpu %s, want 3 (4 minus the admitted task)", cpu.String())
+	}
+	e.eventually(20*time.Second, "observedRevivedAt", func() (bool, string) {
+		fw := e.framework("f")
+		return fw.Status.ObservedRevivedAt != nil, ""
+	})
+}
+
+// TestDeclineFilterExpires: after refuseDuration the released node is offered again.
+func TestDeclineFilterExpires(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	e.addNode(e.label+"-n", "4", "8Gi")
+	e.addFramework("f", func(fw *agorav1alpha1.Framework) { fw.Spec.RefuseDuration = &metav1.Duration{Duration: time.Second} })
+	o := e.waitOffer("f")
+	if err := k8s.Delete(e.ctx, &o); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually(20*time.Second, "a new offer after the filter", func() (bool, string) {
+		for _, n := range e.offers("f") {
+			if n.Name != o.Name {
+				if n.CreationTimestamp.Sub(o.CreationTimestamp.Time) < time.Second {
+					return false, "re-offered inside the filter"
+				}
+				return true, ""
+			}
+		}
+		return false, ""
+	})
+}
+
+// TestRescindOnNodeChanges: cordon and NotReady take the node's offers back.
+func TestRescindOnNodeChanges(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	n1, n2 := e.label+"-n1", e.label+"-n2"
+	e.addNode(n1, "2", "4Gi")
+	e.addFramework("f", nil)
+	o := e.waitOffer("f")
+	e.updateNode(n1, false, func(n *corev1.Node) { n.Spec.Unschedulable = true })
+	e.eventually(20*time.Second, "offer rescinded on cordon", func() (bool, string) {
+		err := k8s.Get(e.ctx, client.ObjectKeyFromObject(&o), &agorav1alpha1.Offer{})
+		return isNotFound(err), fmt.Sprint(err)
+	})
+	e.waitEvent(o.Name, agorav1alpha1.ReasonNodeLost)
+
+	e.addNode(n2, "2", "4Gi")
+	o2 := e.waitOffer("f")
+	if o2.Spec.Nodes[0].NodeName != n2 {
+		t.Fatalf("offer on %s, want only %s (n1 is cordoned)", o2.Spec.Nodes[0].NodeName, n2)
+	}
+	e.updateNode(n2, true, func(n *corev1.Node) {
+		n.Status.Conditions[0].Status = corev1.ConditionFalse
+	})
+	e.eventually(20*time.Second, "offer rescinded on NotReady", func() (bool, string) {
+		err := k8s.Get(e.ctx, client.ObjectKeyFromObject(&o2), &agorav1alpha1.Offer{})
+		return isNotFound(err), fmt.Sprint(err)
+	})
+}
+
+// TestNodeLost: an executor Lease stale past --node-lost-timeout loses the node's tasks.
+func TestNodeLost(t *testing.T) {
+	e := newTestEnv(t, Options{NodeLostTimeout: time.Second})
+	node := e.label + "-n"
+	e.addNode(node, "2", "4Gi")
+	e.addFramework("f", nil)
+	o := e.waitOffer("f")
+	e.createTask("t", o.Name, node, "1", "1Gi")
+	e.waitPhase("t", agorav1alpha1.TaskStaging)
+	e.renewLease(node, time.Now().Add(-time.Minute), 1)
+	tk := e.waitPhase("t", agorav1alpha1.TaskLost)
+	if tk.Status.Reason != agorav1alpha1.ReasonNodeLostTask {
+		t.Errorf("reason %s", tk.Status.Reason)
+	}
+	e.eventually(20*time.Second, "framework counts the lost task", func() (bool, string) {
+		fw := e.framework("f")
+		return fw.Status.Tasks.Lost == 1 && fw.Status.Tasks.Active == 0, fmt.Sprintf("%+v", fw.Status.Tasks)
+	})
+}
+
+// TestNodeDeleted: deleting the Node loses its tasks too.
+func TestNodeDeleted(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	node := e.label + "-n"
+	n := e.addNode(node, "2", "4Gi")
+	e.addFramework("f", nil)
+	o := e.waitOffer("f")
+	e.createTask("t", o.Name, node, "1", "1Gi")
+	e.waitPhase("t", agorav1alpha1.TaskStaging)
+	if err := k8s.Delete(e.ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	e.waitPhase("t", agorav1alpha1.TaskLost)
+}
+
+// TestSuppress: SUPPRESS rescinds the outstanding offer and stops new ones; unsuppressing
+// brings offers back.
+func TestSuppress(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	e.addNode(e.label+"-n", "2", "4Gi")
+	e.addFramework("f", nil)
+	o := e.waitOffer("f")
+	e.updateFramework("f", func(fw *agorav1alpha1.Framework) { fw.Spec.SuppressOffers = true })
+	e.eventually(20*time.Second, "offer rescinded", func() (bool, string) {
+		err := k8s.Get(e.ctx, client.ObjectKeyFromObject(&o), &agorav1alpha1.Offer{})
+		return isNotFound(err), fmt.Sprint(err)
+	})
+	e.waitEvent(o.Name, agorav1alpha1.ReasonSuppressedOffers)
+	e.eventually(20*time.Second, "Ready=False Suppressed", func() (bool, string) {
+		fw := e.framework("f")
+		for _, c := range fw.Status.Conditions {
+			if c.Type == agorav1alpha1.FrameworkConditionReady {
+				return c.Reason == agorav1alpha1.ReasonSuppressed, c.Reason
+			}
+		}
+		return false, "no Ready"
+	})
+	deadline := time.Now().Add(10 * e.opts.AllocationInterval)
+	for time.Now().Before(deadline) {
+		if os := e.offers("f"); len(os) > 0 {
+			t.Fatalf("offer %s made while suppressed", os[0].Name)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.updateFramework("f", func(fw *agorav1alpha1.Framework) { fw.Spec.SuppressOffers = false })
+	e.waitOffer("f")
+}
+
+// TestFrameworkLeaseAndFailover: a stale framework Lease rescinds its offers, then after
+// failoverTimeout its tasks are killed (deleted).
+func TestFrameworkLeaseAndFailover(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	node := e.label + "-n"
+	e.addNode(node, "2", "4Gi")
+	e.addFramework("f", func(fw *agorav1alpha1.Framework) {
+		fw.Spec.FailoverTimeout = &metav1.Duration{Duration: 2 * time.Second}
+	})
+	o := e.waitOffer("f")
+	e.createTask("t", o.Name, node, "1", "1Gi")
+	e.waitPhase("t", agorav1alpha1.TaskStaging)
+	// The lease expires 1s from now.
+	dur := int32(1)
+	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "f"}}
+	l.Spec.LeaseDurationSeconds = &dur
+	l.Spec.RenewTime = &metav1.MicroTime{Time: time.Now()}
+	if err := k8s.Create(e.ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually(20*time.Second, "offer rescinded (FrameworkInactive)", func() (bool, string) {
+		return len(e.offers("f")) == 0, ""
+	})
+	e.eventually(20*time.Second, "Active=False", func() (bool, string) {
+		fw := e.framework("f")
+		for _, c := range fw.Status.Conditions {
+			if c.Type == agorav1alpha1.FrameworkConditionActive {
+				return c.Status == metav1.ConditionFalse, c.Reason
+			}
+		}
+		return false, ""
+	})
+	e.eventually(20*time.Second, "task killed after failoverTimeout", func() (bool, string) {
+		err := k8s.Get(e.ctx, client.ObjectKeyFromObject(e.newTask("t", "", "", "1", "1")), &agorav1alpha1.Task{})
+		return isNotFound(err), fmt.Sprint(err)
+	})
+}
+
+// TestTeardown: deleting a Framework rescinds its offers, kills its tasks, then it goes.
+func TestTeardown(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	node := e.label + "-n"
+	e.addNode(node, "2", "4Gi")
+	e.addFramework("f", func(fw *agorav1alpha1.Framework) { fw.Spec.RefuseDuration = &metav1.Duration{} })
+	o := e.waitOffer("f")
+	e.createTask("t", o.Name, node, "1", "1Gi")
+	e.waitPhase("t", agorav1alpha1.TaskStaging)
+	e.eventually(20*time.Second, "finalizer", func() (bool, string) {
+		return len(e.framework("f").Finalizers) > 0, ""
+	})
+	if err := k8s.Delete(e.ctx, e.framework("f")); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually(30*time.Second, "framework, offers and tasks gone", func() (bool, string) {
+		err := k8s.Get(e.ctx, client.ObjectKeyFromObject(e.newTask("t", "", "", "1", "1")), &agorav1alpha1.Task{})
+		ferr := k8s.Get(e.ctx, client.ObjectKeyFromObject(&agorav1alpha1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "f"}}), &agorav1alpha1.Framework{})
+		var l agorav1alpha1.OfferList
+		_ = k8s.List(e.ctx, &l, client.InNamespace(e.ns))
+		return isNotFound(err) && isNotFound(ferr) && len(l.Items) == 0, fmt.Sprintf("task %v, fw %v, offers %d", err, ferr, len(l.Items))
+	})
+}
+
+// TestRestart: the controller is stopped mid-run and a new one takes over; nothing is
+// double-booked and no task is lost.
+func TestRestart(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	for i := range 4 {
+		e.addNode(fmt.Sprintf("%s-n%d", e.label, i), "2", "4Gi")
+	}
+	e.addFramework("a", nil)
+	e.addFramework("b", nil)
+	ctx, cancel := context.WithCancel(e.ctx)
+	var wg sync.WaitGroup
+	e.simpleFramework(ctx, &wg, "a", "500m", "1Gi")
+	e.simpleFramework(ctx, &wg, "b", "1", "512Mi")
+	e.eventually(30*time.Second, "some tasks", func() (bool, string) {
+		n := len(e.admittedTasks("a")) + len(e.admittedTasks("b"))
+		return n >= 4, fmt.Sprint(n)
+	})
+	e.stopController()
+	admittedBefore := append(e.admittedTasks("a"), e.admittedTasks("b")...)
+	before := len(admittedBefore)
+	e.checkInvariants()
+	e.startController()
+	e.eventually(60*time.Second, "more tasks after the restart", func() (bool, string) {
+		n := len(e.admittedTasks("a")) + len(e.admittedTasks("b"))
+		return n >= before+2, fmt.Sprintf("%d, was %d", n, before)
+	})
+	cancel()
+	wg.Wait()
+	e.checkInvariants()
+	for _, old := range admittedBefore {
+		if cur := e.task(old.Name); cur.Status.Phase != agorav1alpha1.TaskStaging {
+			t.Errorf("task %s admitted before the restart is now %s (%s)", old.Name, cur.Status.Phase, cur.Status.Message)
+		}
+	}
+	// A second restart with offers outstanding: they are restored, not re-offered.
+	e.stopController()
+	e.checkInvariants()
+	e.startController()
+	time.Sleep(5 * e.opts.AllocationInterval) // let a few cycles run, then check
+	e.checkInvariants()
+}
+
+// checkInvariants reads the API: per node, admitted non-terminal tasks plus what open offers
+// hold no task took fit in allocatable (invariants 1 and 2).
+func (e *testEnv) checkInvariants() {
+	e.t.Helper()
+	var nodes corev1.NodeList
+	if err := k8s.List(e.ctx, &nodes, client.MatchingLabels{"agora-test": e.label}); err != nil {
+		e.t.Fatal(err)
+	}
+	var tasks agorav1alpha1.TaskList
+	if err := k8s.List(e.ctx, &tasks, client.InNamespace(e.ns)); err != nil {
+		e.t.Fatal(err)
+	}
+	var offers agorav1alpha1.OfferList
+	if err := k8s.List(e.ctx, &offers, client.InNamespace(e.ns)); err != nil {
+		e.t.Fatal(err)
+	}
+	used := map[string]allocator.Resources{}
+	fromOffer := map[string]allocator.Resources{} // offer/node -> taken by tasks
+	for _, t := range tasks.Items {
+		if t.Status.Phase == "" || t.Status.Phase == agorav1alpha1.TaskError {
+			continue
+		}
+		r, _ := toResources(t.Spec.Resources)
+		fromOffer[t.Spec.OfferName+"/"+t.Spec.NodeName] = fromOffer[t.Spec.OfferName+"/"+t.Spec.NodeName].Add(r)
+		if !t.Status.Phase.IsTerminal() {
+			used[t.Spec.NodeName] = used[t.Spec.NodeName].Add(r)
+		}
+	}
+	for _, o := range offers.Items {
+		for _, n := range o.Spec.Nodes {
+			r, _ := toResources(n.Resources)
+			left := r.Sub(fromOffer[o.Name+"/"+n.NodeName]).ClampZero()
+			used[n.NodeName] = used[n.NodeName].Add(left)
+		}
+	}
+	for _, n := range nodes.Items {
+		alloc, _ := toResources(n.Status.Allocatable)
+		if !used[n.Name].Fits(alloc) {
+			e.t.Errorf("node %s overcommitted: tasks + offers %v > allocatable %v", n.Name, used[n.Name], alloc)
+		}
+	}
+}
+
+// TestMetrics: the controller's metrics are registered in controller-runtime's registry
+// (served on --metrics-bind-address).
+func TestMetrics(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	e.addNode(e.label+"-n", "2", "4Gi")
+	e.addFramework("f", nil)
+	o := e.waitOffer("f")
+	e.createTask("t", o.Name, e.label+"-n", "1", "1Gi")
+	e.waitPhase("t", agorav1alpha1.TaskStaging)
+	e.eventually(20*time.Second, "metrics", func() (bool, string) {
+		mfs, err := metrics.Registry.Gather()
+		if err != nil {
+			return false, err.Error()
+		}
+		have := map[string]bool{}
+		for _, mf := range mfs {
+			have[mf.GetName()] = true
+		}
+		for _, want := range []string{
+			"agora_allocation_cycle_duration_seconds", "agora_offers_made_total", "agora_tasks_admitted_total",
+			"agora_framework_dominant_share", "agora_framework_allocated", "agora_framework_offered",
+			"agora_outstanding_offers", "agora_pool_capacity",
+		} {
+			if !have[want] {
+				return false, "missing " + want
+			}
+		}
+		return true, ""
+	})
+}

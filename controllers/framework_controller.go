@@ -1,0 +1,409 @@
+/*
+Copyright 2026 The Agora Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/pkg/allocator"
+)
+
+type frameworkReconciler struct{ c *Controller }
+
+func (c *Controller) setupFrameworks(mgr ctrl.Manager) error {
+	sameName := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
+	})
+	taskFw := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		if fw := o.(*agorav1alpha1.Task).Status.Framework; fw != "" {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: fw}}}
+		}
+		return nil
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("framework").
+		For(&agorav1alpha1.Framework{}).
+		Watches(&coordinationv1.Lease{}, sameName).
+		Watches(&agorav1alpha1.Task{}, taskFw).
+		Watches(&agorav1alpha1.Offer{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: o.(*agorav1alpha1.Offer).Spec.Framework}}}
+		})).
+		WatchesRawSource(source.Channel(c.fwEvents, &handler.EnqueueRequestForObject{})).
+		Complete(&frameworkReconciler{c})
+}
+
+// allocatorSpec turns a Framework into what the allocator needs.
+func allocatorSpec(fw *agorav1alpha1.Framework) allocator.FrameworkSpec {
+	s := allocator.FrameworkSpec{
+		ID:         frameworkID(fw.Namespace, fw.Name),
+		Role:       fw.Spec.Role,
+		Weight:     1,
+		Suppressed: fw.Spec.SuppressOffers,
+	}
+	if fw.Spec.Weight != nil {
+		s.Weight = fw.Spec.Weight.AsApproximateFloat64()
+	}
+	if sel := fw.Spec.NodeSelector; sel != nil {
+		s.NodeSelector = &allocator.LabelSelector{MatchLabels: sel.MatchLabels}
+		for _, e := range sel.MatchExpressions {
+			s.NodeSelector.MatchExpressions = append(s.NodeSelector.MatchExpressions, allocator.LabelSelectorRequirement{
+				Key: e.Key, Operator: allocator.SelectorOperator(e.Operator), Values: e.Values,
+			})
+		}
+	}
+	for _, t := range fw.Spec.Tolerations {
+		s.Tolerations = append(s.Tolerations, allocator.Toleration{
+			Key: t.Key, Operator: allocator.TolerationOperator(t.Operator), Value: t.Value, Effect: allocator.TaintEffect(t.Effect),
+		})
+	}
+	for _, cp := range fw.Spec.Capabilities {
+		s.Capabilities = append(s.Capabilities, allocator.Capability(cp))
+	}
+	if len(fw.Spec.Limits) > 0 {
+		s.Limits = map[allocator.ResourceName]int64{}
+		r, _ := toResources(fw.Spec.Limits)
+		for name, q := range fw.Spec.Limits {
+			switch name {
+			case corev1.ResourceCPU:
+				s.Limits[allocator.CPU] = r[allocator.CPU]
+			case corev1.ResourceMemory:
+				s.Limits[allocator.Memory] = r[allocator.Memory]
+			case corev1.ResourceEphemeralStorage:
+				s.Limits[allocator.EphemeralStorage] = r[allocator.EphemeralStorage]
+			case GPUResourceName:
+				s.Limits[allocator.GPU] = q.Value()
+			}
+		}
+	}
+	return s
+}
+
+// setFramework puts a framework into the allocator. Call with mu held.
+func (c *Controller) setFramework(fw *agorav1alpha1.Framework) error {
+	spec := allocatorSpec(fw)
+	if err := c.m.alloc.SetFramework(spec); err != nil {
+		return err
+	}
+	c.m.frameworks[spec.ID] = true
+	c.m.changed = true
+	return nil
+}
+
+// rescindFrameworkOffers takes back every outstanding offer of a framework. Call with mu held.
+func (c *Controller) rescindFrameworkOffers(id, reason string) []types.NamespacedName {
+	var out []types.NamespacedName
+	for _, st := range c.m.byID {
+		if st.framework != id {
+			continue
+		}
+		_ = c.m.alloc.RescindOffer(st.id)
+		c.m.forgetOffer(st, reason)
+		metricOffersRescinded.WithLabelValues(reason).Inc()
+		out = append(out, st.key)
+	}
+	return out
+}
+
+// liveness reads the framework's Lease: whether it is active, why, when that may change, and
+// since when it has been stale.
+func (c *Controller) liveness(ctx context.Context, fw *agorav1alpha1.Framework, now time.Time) (active bool, reason string, next time.Duration, staleSince time.Time, err error) {
+	lease := &coordinationv1.Lease{}
+	if err := c.cache.Get(ctx, client.ObjectKeyFromObject(fw), lease); err != nil {
+		if isNotFound(err) {
+			return true, agorav1alpha1.ReasonNoLease, 0, time.Time{}, nil
+		}
+		return false, "", 0, time.Time{}, err
+	}
+	expiry, ok := leaseExpiry(lease)
+	if ok && now.Before(expiry) {
+		return true, agorav1alpha1.ReasonLeaseRenewed, expiry.Sub(now), time.Time{}, nil
+	}
+	if !ok {
+		expiry = lease.CreationTimestamp.Time
+	}
+	return false, agorav1alpha1.ReasonLeaseExpired, 0, expiry, nil
+}
+
+func (r *frameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	c := r.c
+	if err := c.waitReady(ctx); err != nil {
+		return ctrl.Result{}, err
+	}
+	id := frameworkID(req.Namespace, req.Name)
+	fw := &agorav1alpha1.Framework{}
+	if err := c.cache.Get(ctx, req.NamespacedName, fw); err != nil {
+		if !isNotFound(err) {
+			return ctrl.Result{}, err
+		}
+		c.removeFramework(id)
+		return ctrl.Result{}, nil
+	}
+	if !fw.DeletionTimestamp.IsZero() {
+		return c.teardown(ctx, fw)
+	}
+	if !controllerutil.ContainsFinalizer(fw, agorav1alpha1.FrameworkFinalizer) {
+		patch := client.MergeFrom(fw.DeepCopy())
+		controllerutil.AddFinalizer(fw, agorav1alpha1.FrameworkFinalizer)
+		if err := c.client.Patch(ctx, fw, patch); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+	}
+	now := time.Now()
+	active, activeReason, next, staleSince, err := c.liveness(ctx, fw, now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var result ctrl.Result
+	if next > 0 {
+		result.RequeueAfter = next + 10*time.Millisecond
+	}
+	failedOver := false
+	if !active && fw.Spec.FailoverTimeout != nil {
+		killAt := staleSince.Add(fw.Spec.FailoverTimeout.Duration)
+		if now.Before(killAt) {
+			result.RequeueAfter = killAt.Sub(now) + 10*time.Millisecond
+		} else {
+			failedOver = true
+			activeReason = agorav1alpha1.ReasonFailoverTimeoutExceeded
+		}
+	}
+
+	m := c.m
+	m.mu.Lock()
+	var follow []types.NamespacedName
+	setErr := c.setFramework(fw)
+	if setErr == nil {
+		_ = m.alloc.SetFrameworkActive(id, active)
+		switch {
+		case !active:
+			follow = c.rescindFrameworkOffers(id, agorav1alpha1.ReasonFrameworkInactive)
+		case fw.Spec.SuppressOffers:
+			follow = c.rescindFrameworkOffers(id, agorav1alpha1.ReasonSuppressedOffers)
+		}
+		if fw.Spec.RevivedAt != nil && (fw.Status.ObservedRevivedAt == nil || fw.Spec.RevivedAt.After(fw.Status.ObservedRevivedAt.Time)) {
+			_ = m.alloc.Revive(id)
+			m.changed = true
+		}
+	}
+	m.mu.Unlock()
+	c.enqueueOffers(follow...)
+
+	if failedOver {
+		if err := c.killTasks(ctx, fw, agorav1alpha1.ReasonFailoverTimeout); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	status := fw.Status.DeepCopy()
+	status.ObservedGeneration = fw.Generation
+	if fw.Spec.RevivedAt != nil && setErr == nil {
+		status.ObservedRevivedAt = fw.Spec.RevivedAt.DeepCopy()
+	}
+	activeStatus := metav1.ConditionTrue
+	if !active {
+		activeStatus = metav1.ConditionFalse
+	}
+	meta.SetStatusCondition(&status.Conditions, metav1.Condition{Type: agorav1alpha1.FrameworkConditionActive, Status: activeStatus, Reason: activeReason, Message: activeMessage(activeReason, fw), ObservedGeneration: fw.Generation})
+	ready := metav1.Condition{Type: agorav1alpha1.FrameworkConditionReady, Status: metav1.ConditionTrue, Reason: agorav1alpha1.ReasonReceivingOffers, Message: "the framework is eligible for offers", ObservedGeneration: fw.Generation}
+	switch {
+	case setErr != nil:
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, "Invalid", setErr.Error()
+	case !active:
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, agorav1alpha1.ReasonInactive, "the framework is not Active, so it gets no offers"
+	case fw.Spec.SuppressOffers:
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, agorav1alpha1.ReasonSuppressed, "spec.suppressOffers is true; set it to false to receive offers again"
+	}
+	meta.SetStatusCondition(&status.Conditions, ready)
+	if err := c.fillUsage(ctx, fw, status); err != nil {
+		return ctrl.Result{}, err
+	}
+	if !equality.Semantic.DeepEqual(&fw.Status, status) {
+		fw = fw.DeepCopy()
+		fw.Status = *status
+		if err := c.client.Status().Update(ctx, fw); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+	}
+	return result, nil
+}
+
+func activeMessage(reason string, fw *agorav1alpha1.Framework) string {
+	switch reason {
+	case agorav1alpha1.ReasonNoLease:
+		return "the framework has no Lease, so it is always active"
+	case agorav1alpha1.ReasonLeaseRenewed:
+		return fmt.Sprintf("Lease %s/%s is fresh", fw.Namespace, fw.Name)
+	case agorav1alpha1.ReasonLeaseExpired:
+		return fmt.Sprintf("Lease %s/%s was not renewed in time: offers are rescinded; renew it to receive offers again", fw.Namespace, fw.Name)
+	case agorav1alpha1.ReasonFailoverTimeoutExceeded:
+		return fmt.Sprintf("Lease %s/%s stayed stale past spec.failoverTimeout: the framework's tasks were killed", fw.Namespace, fw.Name)
+	}
+	return ""
+}
+
+// fillUsage writes shares, resources, offer and task counts into status.
+func (c *Controller) fillUsage(ctx context.Context, fw *agorav1alpha1.Framework, status *agorav1alpha1.FrameworkStatus) error {
+	id := frameworkID(fw.Namespace, fw.Name)
+	m := c.m
+	m.mu.Lock()
+	share, ok := m.alloc.FrameworkShare(id)
+	var outstanding int32
+	for _, st := range m.byID {
+		if st.framework == id {
+			outstanding++
+		}
+	}
+	m.mu.Unlock()
+	if ok {
+		status.DominantShare = strconv.FormatFloat(share.Weighted, 'f', 4, 64)
+		status.DominantResource = ""
+		if share.Dominant > 0 {
+			status.DominantResource = corev1.ResourceName(share.Resource.String())
+			if share.Resource == allocator.GPU {
+				status.DominantResource = GPUResourceName
+			}
+		}
+		status.Allocated = toResourceList(share.Allocated)
+		status.Offered = toResourceList(share.Offered)
+		setShareMetrics(fw.Namespace, fw.Name, share)
+	}
+	status.OutstandingOffers = outstanding
+	var tasks agorav1alpha1.TaskList
+	if err := c.cache.List(ctx, &tasks, client.InNamespace(fw.Namespace), client.MatchingFields{indexTaskFramework: fw.Name}); err != nil {
+		return err
+	}
+	var n agorav1alpha1.TaskCounts
+	for i := range tasks.Items {
+		switch tasks.Items[i].Status.Phase {
+		case agorav1alpha1.TaskStaging:
+			n.Staging++
+		case agorav1alpha1.TaskStarting:
+			n.Starting++
+		case agorav1alpha1.TaskRunning:
+			n.Running++
+		case agorav1alpha1.TaskFinished:
+			n.Finished++
+		case agorav1alpha1.TaskFailed:
+			n.Failed++
+		case agorav1alpha1.TaskKilled:
+			n.Killed++
+		case agorav1alpha1.TaskLost:
+			n.Lost++
+		case agorav1alpha1.TaskError:
+			n.Error++
+		}
+	}
+	n.Active = n.Staging + n.Starting + n.Running
+	status.Tasks = n
+	return nil
+}
+
+// killTasks deletes the framework's tasks that still hold resources; agora-executor stops
+// their pods and reports them Killed.
+func (c *Controller) killTasks(ctx context.Context, fw *agorav1alpha1.Framework, reason string) error {
+	var tasks agorav1alpha1.TaskList
+	if err := c.cache.List(ctx, &tasks, client.InNamespace(fw.Namespace), client.MatchingFields{indexTaskFramework: fw.Name}); err != nil {
+		return err
+	}
+	for i := range tasks.Items {
+		t := &tasks.Items[i]
+		if !t.DeletionTimestamp.IsZero() || t.Status.Phase.IsTerminal() {
+			continue
+		}
+		if err := c.client.Delete(ctx, t); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+		c.recorder.Eventf(t, fw, corev1.EventTypeNormal, reason, "Kill", "killing task %s of framework %s (%s)", t.Name, fw.Name, reason)
+	}
+	return nil
+}
+
+// removeFramework forgets a framework that is gone and rescinds its offers.
+func (c *Controller) removeFramework(id string) {
+	m := c.m
+	m.mu.Lock()
+	if !m.frameworks[id] {
+		m.mu.Unlock()
+		return
+	}
+	delete(m.frameworks, id)
+	follow := c.rescindFrameworkOffers(id, agorav1alpha1.ReasonFrameworkInactive)
+	m.alloc.RemoveFramework(id)
+	m.changed = true
+	m.mu.Unlock()
+	deleteShareMetrics(splitID(id))
+	c.enqueueOffers(follow...)
+}
+
+// teardown is TEARDOWN: rescind the offers, kill the tasks, and let the Framework go once none
+// of its Offers and Tasks is left.
+func (c *Controller) teardown(ctx context.Context, fw *agorav1alpha1.Framework) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(fw, agorav1alpha1.FrameworkFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	c.removeFramework(frameworkID(fw.Namespace, fw.Name))
+	if err := c.killTasks(ctx, fw, agorav1alpha1.ReasonFrameworkTeardown); err != nil {
+		return ctrl.Result{}, err
+	}
+	cond := metav1.Condition{Type: agorav1alpha1.FrameworkConditionActive, Status: metav1.ConditionFalse, Reason: agorav1alpha1.ReasonTearingDown, Message: "the Framework is being deleted: its offers are rescinded and its tasks killed", ObservedGeneration: fw.Generation}
+	if cur := meta.FindStatusCondition(fw.Status.Conditions, cond.Type); cur == nil || cur.Reason != cond.Reason {
+		fw2 := fw.DeepCopy()
+		meta.SetStatusCondition(&fw2.Status.Conditions, cond)
+		if err := c.client.Status().Update(ctx, fw2); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		fw = fw2
+	}
+	var offers agorav1alpha1.OfferList
+	if err := c.cache.List(ctx, &offers, client.InNamespace(fw.Namespace), client.MatchingFields{indexOfferFw: fw.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	var tasks agorav1alpha1.TaskList
+	if err := c.cache.List(ctx, &tasks, client.InNamespace(fw.Namespace), client.MatchingFields{indexTaskFramework: fw.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	holding := 0
+	for i := range tasks.Items {
+		if !tasks.Items[i].Status.Phase.IsTerminal() {
+			holding++
+		}
+	}
+	if len(offers.Items) > 0 || holding > 0 {
+		// The Offer and Task watches bring the framework back here as they go.
+		return ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+	}
+	patch := client.MergeFrom(fw.DeepCopy())
+	controllerutil.RemoveFinalizer(fw, agorav1alpha1.FrameworkFinalizer)
+	return ctrl.Result{}, client.IgnoreNotFound(c.client.Patch(ctx, fw, patch))
+}

@@ -1,0 +1,129 @@
+/*
+Copyright 2026 The Agora Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/agora-sched/agora/pkg/allocator"
+)
+
+var (
+	metricCycleDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "agora_allocation_cycle_duration_seconds",
+		Help:    "Time the allocator takes for one allocation cycle (cycles skipped because nothing changed are not counted).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	})
+	metricOffersMade = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "agora_offers_made_total",
+		Help: "Offer objects created.",
+	})
+	metricOffersRescinded = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agora_offers_rescinded_total",
+		Help: "Offers, or node parts of offers, taken back by the controller, by reason.",
+	}, []string{"reason"})
+	metricOffersReleased = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "agora_offers_released_total",
+		Help: "Offers released (deleted) by their framework.",
+	})
+	metricTasksAdmitted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "agora_tasks_admitted_total",
+		Help: "Tasks admitted (Staging) against an offer.",
+	})
+	metricTasksRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agora_tasks_rejected_total",
+		Help: "Tasks rejected at admission (Error), by reason.",
+	}, []string{"reason"})
+	metricTasksLost = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "agora_tasks_lost_total",
+		Help: "Tasks marked Lost because their node was lost.",
+	})
+	metricDominantShare = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "agora_framework_dominant_share",
+		Help: "Weighted dominant share of a framework (tasks plus offers over the pool).",
+	}, []string{"namespace", "framework"})
+	metricAllocated = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "agora_framework_allocated",
+		Help: "What a framework's non-terminal tasks hold (cpu in cores, memory and storage in bytes, gpu in devices).",
+	}, []string{"namespace", "framework", "resource"})
+	metricOffered = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "agora_framework_offered",
+		Help: "What a framework's outstanding offers hold that no task took (units as agora_framework_allocated).",
+	}, []string{"namespace", "framework", "resource"})
+	metricOutstandingOffers = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "agora_outstanding_offers",
+		Help: "Offers outstanding in the allocator.",
+	})
+	metricPoolCapacity = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "agora_pool_capacity",
+		Help: "Capacity of the pool that shares are measured against (units as agora_framework_allocated).",
+	}, []string{"resource"})
+	metricPoolNodes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "agora_pool_nodes",
+		Help: "Nodes in the pool.",
+	})
+
+	registerOnce sync.Once
+)
+
+func registerMetrics() {
+	registerOnce.Do(func() {
+		metrics.Registry.MustRegister(metricCycleDuration, metricOffersMade, metricOffersRescinded, metricOffersReleased,
+			metricTasksAdmitted, metricTasksRejected, metricTasksLost, metricDominantShare, metricAllocated, metricOffered,
+			metricOutstandingOffers, metricPoolCapacity, metricPoolNodes)
+	})
+}
+
+// unitValue converts an allocator amount to the metric's unit (cores for cpu).
+func unitValue(name allocator.ResourceName, v int64) float64 {
+	if name == allocator.CPU {
+		return float64(v) / 1000
+	}
+	return float64(v)
+}
+
+func setShareMetrics(namespace, name string, s allocator.Share) {
+	metricDominantShare.WithLabelValues(namespace, name).Set(s.Weighted)
+	for i := allocator.ResourceName(0); i < allocator.NumResources; i++ {
+		metricAllocated.WithLabelValues(namespace, name, i.String()).Set(unitValue(i, s.Allocated[i]))
+		metricOffered.WithLabelValues(namespace, name, i.String()).Set(unitValue(i, s.Offered[i]))
+	}
+}
+
+func deleteShareMetrics(key types.NamespacedName) {
+	metricDominantShare.DeleteLabelValues(key.Namespace, key.Name)
+	for i := allocator.ResourceName(0); i < allocator.NumResources; i++ {
+		metricAllocated.DeleteLabelValues(key.Namespace, key.Name, i.String())
+		metricOffered.DeleteLabelValues(key.Namespace, key.Name, i.String())
+	}
+}
+
+// updateGauges sets the pool gauges from the allocator.
+func (c *Controller) updateGauges() {
+	c.m.mu.Lock()
+	st := c.m.alloc.Stats()
+	c.m.mu.Unlock()
+	metricOutstandingOffers.Set(float64(st.Offers))
+	metricPoolNodes.Set(float64(st.PoolNodes))
+	for i := allocator.ResourceName(0); i < allocator.NumResources; i++ {
+		metricPoolCapacity.WithLabelValues(i.String()).Set(unitValue(i, st.Pool[i]))
+	}
+}

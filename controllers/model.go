@@ -1,0 +1,283 @@
+/*
+Copyright 2026 The Agora Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/agora-sched/agora/pkg/allocator"
+)
+
+// GPUResourceName is the extended resource the allocator counts as GPUs.
+const GPUResourceName corev1.ResourceName = "nvidia.com/gpu"
+
+// tombstoneTTL is how long the model remembers why an Offer went away, so that a Task naming
+// it afterwards is told "expired" or "rescinded" rather than only "not found".
+const tombstoneTTL = 10 * time.Minute
+
+// offerState is the model's view of one Offer object the controller made or restored.
+type offerState struct {
+	key       types.NamespacedName
+	id        allocator.OfferID
+	framework string // allocator framework ID, namespace/name
+	expire    time.Time
+	// nodes are the nodes still in the Offer object's spec, with the amount first offered.
+	nodes map[string]allocator.Resources
+	// rescindedNodes are nodes the allocator took back that the object still lists, by reason.
+	rescindedNodes map[string]string
+	// gone is the reason the whole offer was taken back, or "" while it is outstanding.
+	gone string
+	// admitted counts the tasks charged to the offer.
+	admitted int32
+}
+
+type tombstone struct {
+	reason string
+	at     time.Time
+}
+
+type taskState struct {
+	framework string // allocator framework ID
+	offer     string
+	node      string
+}
+
+// model is the controller's in-memory state: the allocator plus what the allocator does not
+// keep (which Offer object is which offer ID, why offers went away, which tasks it charged).
+// Every field, and every call into the allocator, is guarded by mu, so a reconciler sees the
+// allocator and the maps agree.
+type model struct {
+	mu     sync.Mutex
+	alloc  *allocator.Allocator
+	offers map[types.NamespacedName]*offerState
+	byID   map[allocator.OfferID]*offerState
+	gone   map[types.NamespacedName]tombstone
+	// tasks are the tasks charged in the allocator, by namespace/name.
+	tasks map[string]taskState
+	// lostNodes are nodes removed from the allocator as lost, until they come back.
+	lostNodes map[string]bool
+	// frameworks holds the frameworks known to the allocator, by ID.
+	frameworks map[string]bool
+	// changed is set by anything that may let a cycle offer something new.
+	changed bool
+	ready   chan struct{}
+}
+
+func newModel(a *allocator.Allocator) *model {
+	return &model{
+		alloc:      a,
+		offers:     map[types.NamespacedName]*offerState{},
+		byID:       map[allocator.OfferID]*offerState{},
+		gone:       map[types.NamespacedName]tombstone{},
+		tasks:      map[string]taskState{},
+		lostNodes:  map[string]bool{},
+		frameworks: map[string]bool{},
+		changed:    true,
+		ready:      make(chan struct{}),
+	}
+}
+
+// applyRescinded records what the allocator took back and returns the Offers whose objects
+// must follow. Call with mu held.
+func (m *model) applyRescinded(rs []allocator.Rescinded, reason string) []types.NamespacedName {
+	var out []types.NamespacedName
+	for _, r := range rs {
+		st := m.byID[r.Offer]
+		if st == nil {
+			continue
+		}
+		if r.OfferGone {
+			m.forgetOffer(st, reason)
+		} else {
+			st.rescindedNodes[r.Node] = reason
+		}
+		metricOffersRescinded.WithLabelValues(reason).Inc()
+		out = append(out, st.key)
+	}
+	if len(rs) > 0 {
+		m.changed = true
+	}
+	return out
+}
+
+// forgetOffer drops an offer the allocator no longer holds; its object, if any, is removed by
+// the Offer reconciler, which finds st.gone set. Call with mu held.
+func (m *model) forgetOffer(st *offerState, reason string) {
+	st.gone = reason
+	delete(m.byID, st.id)
+	m.gone[st.key] = tombstone{reason: reason, at: time.Now()}
+	m.changed = true
+}
+
+// pruneTombstones forgets old tombstones. Call with mu held.
+func (m *model) pruneTombstones(now time.Time) {
+	for k, t := range m.gone {
+		if now.Sub(t.at) > tombstoneTTL {
+			delete(m.gone, k)
+		}
+	}
+}
+
+// frameworkID is the allocator's ID of a Framework.
+func frameworkID(namespace, name string) string { return namespace + "/" + name }
+
+func splitID(id string) types.NamespacedName {
+	ns, name, _ := strings.Cut(id, "/")
+	return types.NamespacedName{Namespace: ns, Name: name}
+}
+
+// offerName names the Offer object of an allocator offer: the framework's name and the offer
+// ID, which the allocator hands out increasing from a wall-clock seed, so a name is never
+// reused, even by a new leader.
+func offerName(framework string, id allocator.OfferID) string {
+	suffix := "-" + strconv.FormatUint(uint64(id), 10)
+	if len(framework)+len(suffix) > 253 {
+		framework = framework[:253-len(suffix)]
+	}
+	return framework + suffix
+}
+
+// offerIDFromName reads the offer ID back from an Offer name made by offerName.
+func offerIDFromName(name string) (allocator.OfferID, error) {
+	i := strings.LastIndexByte(name, '-')
+	if i < 0 {
+		return 0, fmt.Errorf("offer name %q has no ID suffix", name)
+	}
+	id, err := strconv.ParseUint(name[i+1:], 10, 64)
+	if err != nil || id == 0 {
+		return 0, fmt.Errorf("offer name %q has no ID suffix", name)
+	}
+	return allocator.OfferID(id), nil
+}
+
+// ToResources converts a ResourceList into the allocator's units; see toResources.
+func ToResources(rl corev1.ResourceList) (allocator.Resources, []string) { return toResources(rl) }
+
+// toResources converts a ResourceList. Names the allocator does not model are returned in
+// unknown; a non-zero request of one of them cannot be satisfied by any offer.
+func toResources(rl corev1.ResourceList) (r allocator.Resources, unknown []string) {
+	for name, q := range rl {
+		switch name {
+		case corev1.ResourceCPU:
+			r[allocator.CPU] = q.MilliValue()
+		case corev1.ResourceMemory:
+			r[allocator.Memory] = q.Value()
+		case corev1.ResourceEphemeralStorage:
+			r[allocator.EphemeralStorage] = q.Value()
+		case GPUResourceName:
+			r[allocator.GPU] = q.Value()
+		default:
+			if !q.IsZero() {
+				unknown = append(unknown, string(name))
+			}
+		}
+	}
+	return r, unknown
+}
+
+// toResourceList converts allocator resources; cpu and memory are always present, the others
+// only when non-zero.
+func toResourceList(r allocator.Resources) corev1.ResourceList {
+	rl := corev1.ResourceList{
+		corev1.ResourceCPU:    *resource.NewMilliQuantity(r[allocator.CPU], resource.DecimalSI),
+		corev1.ResourceMemory: *resource.NewQuantity(r[allocator.Memory], resource.BinarySI),
+	}
+	if r[allocator.EphemeralStorage] != 0 {
+		rl[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(r[allocator.EphemeralStorage], resource.BinarySI)
+	}
+	if r[allocator.GPU] != 0 {
+		rl[GPUResourceName] = *resource.NewQuantity(r[allocator.GPU], resource.DecimalSI)
+	}
+	return rl
+}
+
+// podRequests is what a pod asks of its node: the larger of the sum of its containers and its
+// largest init container, plus overhead, as kube-scheduler counts it.
+func podRequests(spec *corev1.PodSpec) allocator.Resources {
+	var sum, initMax allocator.Resources
+	for i := range spec.Containers {
+		r, _ := toResources(spec.Containers[i].Resources.Requests)
+		sum = sum.Add(r)
+	}
+	for i := range spec.InitContainers {
+		r, _ := toResources(spec.InitContainers[i].Resources.Requests)
+		for k := range r {
+			initMax[k] = max(initMax[k], r[k])
+		}
+	}
+	for k := range sum {
+		sum[k] = max(sum[k], initMax[k])
+	}
+	if spec.Overhead != nil {
+		o, _ := toResources(spec.Overhead)
+		sum = sum.Add(o)
+	}
+	return sum
+}
+
+// templateRequests is what a task's pod template asks for (requests, or limits where a
+// container sets only limits).
+func templateRequests(spec *corev1.PodSpec) allocator.Resources {
+	var sum allocator.Resources
+	for i := range spec.Containers {
+		c := &spec.Containers[i]
+		rl := c.Resources.Requests
+		if len(rl) == 0 {
+			rl = c.Resources.Limits
+		}
+		r, _ := toResources(rl)
+		sum = sum.Add(r)
+	}
+	return sum
+}
+
+// defaultAttributeKeys are the node labels every Offer passes on as attributes.
+var defaultAttributeKeys = []string{
+	corev1.LabelHostname, corev1.LabelTopologyZone, corev1.LabelTopologyRegion,
+	corev1.LabelInstanceTypeStable, corev1.LabelArchStable, corev1.LabelOSStable,
+}
+
+// nodeAttributes picks the labels of a node a framework needs to place work: the well-known
+// topology labels plus any label under an agora.dev domain, at most 32.
+func nodeAttributes(labels map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, k := range defaultAttributeKeys {
+		if v, ok := labels[k]; ok {
+			out[k] = v
+		}
+	}
+	for k, v := range labels {
+		if len(out) >= 32 {
+			break
+		}
+		if strings.Contains(k, "agora.dev/") {
+			out[k] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}

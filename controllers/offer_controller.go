@@ -1,0 +1,421 @@
+/*
+Copyright 2026 The Agora Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/pkg/allocator"
+)
+
+// offerReconciler keeps each Offer object in line with the model and admits the Tasks that
+// name it. Reconciles of one Offer never run at once, so admission is serialized per offer.
+type offerReconciler struct{ c *Controller }
+
+func (c *Controller) setupOffers(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("offer").
+		For(&agorav1alpha1.Offer{}).
+		Watches(&agorav1alpha1.Task{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			t := o.(*agorav1alpha1.Task)
+			if t.Status.Phase != "" {
+				return nil
+			}
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}}}
+		})).
+		WatchesRawSource(source.Channel(c.offerEvents, &handler.EnqueueRequestForObject{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		Complete(&offerReconciler{c})
+}
+
+// decision is the admission outcome of one task.
+type decision struct {
+	task   *agorav1alpha1.Task
+	phase  agorav1alpha1.TaskPhase
+	reason string
+	msg    string
+	// framework is the offer's framework, when the offer is known.
+	framework string
+}
+
+func (r *offerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	c := r.c
+	if err := c.waitReady(ctx); err != nil {
+		return ctrl.Result{}, err
+	}
+	offer := &agorav1alpha1.Offer{}
+	if err := c.cache.Get(ctx, req.NamespacedName, offer); err != nil {
+		if !isNotFound(err) {
+			return ctrl.Result{}, err
+		}
+		offer = nil
+	}
+	releasing := offer != nil && !offer.DeletionTimestamp.IsZero()
+
+	// Pending tasks: from the API when the offer is being released (the cache may not have
+	// the tasks created just before the delete yet), from the cache otherwise.
+	var tasks agorav1alpha1.TaskList
+	var reader client.Reader = c.cache
+	if releasing {
+		reader = c.reader
+	}
+	if err := reader.List(ctx, &tasks, client.InNamespace(req.Namespace), client.MatchingFields{indexTaskOffer: req.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	pending := make([]*agorav1alpha1.Task, 0, len(tasks.Items))
+	for i := range tasks.Items {
+		if tasks.Items[i].Status.Phase == "" && tasks.Items[i].DeletionTimestamp.IsZero() {
+			pending = append(pending, &tasks.Items[i])
+		}
+	}
+	sort.Slice(pending, func(i, j int) bool {
+		a, b := pending[i], pending[j]
+		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+			return a.CreationTimestamp.Before(&b.CreationTimestamp)
+		}
+		return a.Name < b.Name
+	})
+
+	now := time.Now()
+	decisions := c.admit(offer, req.NamespacedName, pending, now)
+	fws := map[string]bool{}
+	for _, d := range decisions {
+		t := d.task
+		if d.framework != "" {
+			t = t.DeepCopy()
+			t.Status.Framework = d.framework
+		}
+		gone, err := c.setTaskPhase(ctx, t, d.phase, d.reason, d.msg)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if gone && d.phase == agorav1alpha1.TaskStaging {
+			// Deleted while being admitted: the Task reconciler may have run already.
+			c.finishTask(d.task.Namespace + "/" + d.task.Name)
+			continue
+		}
+		if d.phase == agorav1alpha1.TaskStaging {
+			metricTasksAdmitted.Inc()
+			fws[frameworkID(d.task.Namespace, offer.Spec.Framework)] = true
+		} else {
+			metricTasksRejected.WithLabelValues(d.reason).Inc()
+			var related runtime.Object
+			if offer != nil {
+				related = offer
+			}
+			c.recorder.Eventf(d.task, related, corev1.EventTypeWarning, d.reason, "Admit", "%s", d.msg)
+		}
+	}
+	for id := range fws {
+		c.enqueueFrameworks(id)
+	}
+	if offer == nil {
+		c.m.mu.Lock()
+		if st := c.m.offers[req.NamespacedName]; st != nil {
+			// Deleted behind our finalizer's back: give it back.
+			if st.gone == "" {
+				_ = c.m.alloc.RescindOffer(st.id)
+				c.m.forgetOffer(st, agorav1alpha1.OfferConditionReleased)
+			}
+			delete(c.m.offers, req.NamespacedName)
+		}
+		c.m.mu.Unlock()
+		return ctrl.Result{}, nil
+	}
+	if releasing {
+		return ctrl.Result{}, c.release(ctx, offer)
+	}
+	return c.syncOffer(ctx, offer, now)
+}
+
+// admit decides on the pending tasks of one offer in order, charging the admitted ones.
+func (c *Controller) admit(offer *agorav1alpha1.Offer, key types.NamespacedName, pending []*agorav1alpha1.Task, now time.Time) []decision {
+	m := c.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.offers[key]
+	fwName := ""
+	if offer != nil && st != nil {
+		fwName = offer.Spec.Framework
+	}
+	var out []decision
+	for _, t := range pending {
+		taskID := t.Namespace + "/" + t.Name
+		if ts, ok := m.tasks[taskID]; ok {
+			// Charged already; an earlier status write did not land.
+			out = append(out, decision{t, agorav1alpha1.TaskStaging, agorav1alpha1.ReasonAdmitted, admittedMsg(t, ts.offer), splitID(ts.framework).Name})
+			continue
+		}
+		reject := func(reason, format string, args ...any) {
+			out = append(out, decision{t, agorav1alpha1.TaskError, reason, fmt.Sprintf(format, args...), fwName})
+		}
+		asked, unknown := toResources(t.Spec.Resources)
+		switch {
+		case offer == nil || st == nil || st.gone != "":
+			if tomb, ok := m.gone[key]; ok {
+				switch tomb.reason {
+				case agorav1alpha1.ReasonExpired:
+					reject(agorav1alpha1.ReasonOfferExpired, "offer %s expired before task %s was admitted; nothing was charged: create the task again against a current offer", t.Spec.OfferName, t.Name)
+				case agorav1alpha1.OfferConditionReleased:
+					reject(agorav1alpha1.ReasonOfferNotFound, "offer %s was released (deleted) before task %s was created; nothing was charged: create the task against a current offer", t.Spec.OfferName, t.Name)
+				default:
+					reject(agorav1alpha1.ReasonOfferRescinded, "offer %s was rescinded (%s) before task %s was admitted; nothing was charged: create the task against a current offer", t.Spec.OfferName, tomb.reason, t.Name)
+				}
+				continue
+			}
+			reject(agorav1alpha1.ReasonOfferNotFound, "no Offer %q in namespace %s: a task can use only an open offer of its own namespace; list them with `kubectl get offers -n %s`", t.Spec.OfferName, t.Namespace, t.Namespace)
+		case !offer.DeletionTimestamp.IsZero() && !t.CreationTimestamp.Before(offer.DeletionTimestamp):
+			reject(agorav1alpha1.ReasonOfferNotFound, "offer %s was released at %s, before task %s was created; nothing was charged: create the task against a current offer", t.Spec.OfferName, offer.DeletionTimestamp.UTC().Format(time.RFC3339), t.Name)
+		case !m.frameworks[st.framework]:
+			reject(agorav1alpha1.ReasonFrameworkNotFound, "offer %s names framework %q, which does not exist in namespace %s", t.Spec.OfferName, offer.Spec.Framework, t.Namespace)
+		case !now.Before(st.expire):
+			reject(agorav1alpha1.ReasonOfferExpired, "offer %s expired at %s; nothing was charged: create the task against a current offer", t.Spec.OfferName, st.expire.UTC().Format(time.RFC3339))
+		case st.rescindedNodes[t.Spec.NodeName] != "":
+			reject(agorav1alpha1.ReasonOfferRescinded, "offer %s's part on node %s was rescinded (%s); nothing was charged", t.Spec.OfferName, t.Spec.NodeName, st.rescindedNodes[t.Spec.NodeName])
+		case !slices.ContainsFunc(offer.Spec.Nodes, func(n agorav1alpha1.OfferNode) bool { return n.NodeName == t.Spec.NodeName }):
+			reject(agorav1alpha1.ReasonNodeNotInOffer, "node %q is not in offer %s, which offers %s", t.Spec.NodeName, t.Spec.OfferName, shortList(offerNodeNames(offer)))
+		case len(unknown) > 0:
+			reject(agorav1alpha1.ReasonInsufficientResources, "task asks for %s, which offer %s does not offer on node %s", strings.Join(unknown, ", "), t.Spec.OfferName, t.Spec.NodeName)
+		case !templateRequests(&t.Spec.Template.Spec).Fits(asked):
+			reject(agorav1alpha1.ReasonInvalidTemplate, "the pod template's containers request %v, more than spec.resources %v; lower the containers' requests or raise spec.resources", templateRequests(&t.Spec.Template.Spec), asked)
+		default:
+			err := m.alloc.LaunchTask(st.id, allocator.Task{ID: taskID, Framework: st.framework, Node: t.Spec.NodeName, Resources: asked})
+			switch {
+			case err == nil:
+				m.tasks[taskID] = taskState{framework: st.framework, offer: t.Spec.OfferName, node: t.Spec.NodeName}
+				st.admitted++
+				out = append(out, decision{t, agorav1alpha1.TaskStaging, agorav1alpha1.ReasonAdmitted, admittedMsg(t, t.Spec.OfferName), fwName})
+			case errors.Is(err, allocator.ErrDoesNotFit):
+				var left allocator.Resources
+				if o, ok := m.alloc.Offer(st.id); ok {
+					for _, n := range o.Nodes {
+						if n.Node == t.Spec.NodeName {
+							left = n.Resources
+						}
+					}
+				}
+				reject(agorav1alpha1.ReasonInsufficientResources, "task asks for %v on node %s, but only %v of offer %s remains there; nothing was charged: ask for less or use another node or offer", asked, t.Spec.NodeName, left, t.Spec.OfferName)
+			case errors.Is(err, allocator.ErrNodeNotInOffer):
+				reject(agorav1alpha1.ReasonOfferRescinded, "offer %s no longer holds node %s; nothing was charged", t.Spec.OfferName, t.Spec.NodeName)
+			default:
+				reject(agorav1alpha1.ReasonOfferRescinded, "offer %s cannot take the task: %v", t.Spec.OfferName, err)
+			}
+		}
+	}
+	return out
+}
+
+func admittedMsg(t *agorav1alpha1.Task, offer string) string {
+	return fmt.Sprintf("admitted on node %s from offer %s", t.Spec.NodeName, offer)
+}
+
+func offerNodeNames(o *agorav1alpha1.Offer) []string {
+	out := make([]string, 0, len(o.Spec.Nodes))
+	for _, n := range o.Spec.Nodes {
+		out = append(out, n.NodeName)
+	}
+	return out
+}
+
+// release returns what the released offer's tasks did not take, with the framework's decline
+// filter, and lets the Offer go.
+func (c *Controller) release(ctx context.Context, offer *agorav1alpha1.Offer) error {
+	key := client.ObjectKeyFromObject(offer)
+	refuse := 5 * time.Second
+	fw := &agorav1alpha1.Framework{}
+	if err := c.cache.Get(ctx, types.NamespacedName{Namespace: offer.Namespace, Name: offer.Spec.Framework}, fw); err == nil && fw.Spec.RefuseDuration != nil {
+		refuse = fw.Spec.RefuseDuration.Duration
+	}
+	m := c.m
+	m.mu.Lock()
+	st := m.offers[key]
+	released := false
+	if st != nil && st.gone == "" {
+		if err := m.alloc.ReleaseOffer(st.id, refuse); err == nil {
+			released = true
+		}
+		m.forgetOffer(st, agorav1alpha1.OfferConditionReleased)
+	}
+	m.mu.Unlock()
+	if released {
+		metricOffersReleased.Inc()
+		if st != nil {
+			c.enqueueFrameworks(st.framework)
+		}
+	}
+	if err := c.removeOfferFinalizer(ctx, offer); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	delete(m.offers, key)
+	m.mu.Unlock()
+	return nil
+}
+
+func (c *Controller) removeOfferFinalizer(ctx context.Context, offer *agorav1alpha1.Offer) error {
+	if !controllerutil.ContainsFinalizer(offer, agorav1alpha1.OfferFinalizer) {
+		return nil
+	}
+	patch := client.MergeFrom(offer.DeepCopy())
+	controllerutil.RemoveFinalizer(offer, agorav1alpha1.OfferFinalizer)
+	return client.IgnoreNotFound(c.client.Patch(ctx, offer, patch))
+}
+
+// syncOffer expires, rescinds, and writes the status of an open Offer.
+func (c *Controller) syncOffer(ctx context.Context, offer *agorav1alpha1.Offer, now time.Time) (ctrl.Result, error) {
+	key := client.ObjectKeyFromObject(offer)
+	m := c.m
+	m.mu.Lock()
+	st := m.offers[key]
+	if st == nil {
+		// Not an offer of this model (made by a leader whose offer could not be restored).
+		st = &offerState{key: key, gone: agorav1alpha1.ReasonNodeLost}
+		m.offers[key] = st
+	}
+	if st.gone == "" && !now.Before(st.expire) {
+		_ = m.alloc.RescindOffer(st.id)
+		m.forgetOffer(st, agorav1alpha1.ReasonExpired)
+		metricOffersRescinded.WithLabelValues(agorav1alpha1.ReasonExpired).Inc()
+	}
+	gone := st.gone
+	var remaining []agorav1alpha1.OfferNodeRemaining
+	rescinded := map[string]string{}
+	if gone == "" {
+		if o, ok := m.alloc.Offer(st.id); ok {
+			for _, n := range o.Nodes {
+				remaining = append(remaining, agorav1alpha1.OfferNodeRemaining{NodeName: n.Node, Resources: toResourceList(n.Resources)})
+			}
+		}
+		for n, why := range st.rescindedNodes {
+			rescinded[n] = why
+		}
+	}
+	admitted := st.admitted
+	expire := st.expire
+	fwID := st.framework
+	m.mu.Unlock()
+
+	if gone != "" {
+		return ctrl.Result{}, c.finishRescind(ctx, offer, gone)
+	}
+	if len(rescinded) > 0 {
+		var keep []agorav1alpha1.OfferNode
+		var why []string
+		for _, n := range offer.Spec.Nodes {
+			if r, ok := rescinded[n.NodeName]; ok {
+				why = append(why, n.NodeName+": "+r)
+				continue
+			}
+			keep = append(keep, n)
+		}
+		if len(keep) < len(offer.Spec.Nodes) {
+			patch := client.MergeFrom(offer.DeepCopy())
+			offer.Spec.Nodes = keep
+			if err := c.client.Patch(ctx, offer, patch); err != nil {
+				return ctrl.Result{}, client.IgnoreNotFound(err)
+			}
+			reason := rescinded[strings.SplitN(why[0], ": ", 2)[0]]
+			c.recorder.Eventf(offer, nil, corev1.EventTypeNormal, reason, "Rescind", "rescinded part of the offer on %s", shortList(why))
+			meta.SetStatusCondition(&offer.Status.Conditions, metav1.Condition{Type: agorav1alpha1.OfferConditionRescinded, Status: metav1.ConditionTrue, Reason: reason, Message: "rescinded on " + shortList(why)})
+		}
+		m.mu.Lock()
+		for n := range rescinded {
+			delete(st.rescindedNodes, n)
+		}
+		m.mu.Unlock()
+	}
+	status := offer.Status.DeepCopy()
+	sort.Slice(remaining, func(i, j int) bool { return remaining[i].NodeName < remaining[j].NodeName })
+	status.Remaining = remaining
+	status.AdmittedTasks = admitted
+	if !equality.Semantic.DeepEqual(&offer.Status, status) {
+		o := offer.DeepCopy()
+		o.Status = *status
+		if err := c.client.Status().Update(ctx, o); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		c.enqueueFrameworks(fwID)
+	}
+	return ctrl.Result{RequeueAfter: max(time.Until(expire), 0) + 10*time.Millisecond}, nil
+}
+
+// finishRescind tells the framework why its offer was taken back (condition and Event), then
+// deletes the Offer and lets it go.
+func (c *Controller) finishRescind(ctx context.Context, offer *agorav1alpha1.Offer, reason string) error {
+	if cond := meta.FindStatusCondition(offer.Status.Conditions, agorav1alpha1.OfferConditionRescinded); cond == nil || cond.Status != metav1.ConditionTrue {
+		o := offer.DeepCopy()
+		o.Status.Remaining = nil
+		meta.SetStatusCondition(&o.Status.Conditions, metav1.Condition{Type: agorav1alpha1.OfferConditionRescinded, Status: metav1.ConditionTrue, Reason: reason, Message: rescindMessage(reason)})
+		if err := c.client.Status().Update(ctx, o); err != nil {
+			if isNotFound(err) {
+				return nil
+			}
+			return err
+		}
+		c.recorder.Eventf(offer, nil, corev1.EventTypeNormal, reason, "Rescind", "%s", rescindMessage(reason))
+		offer = o
+	}
+	if err := c.removeOfferFinalizer(ctx, offer); err != nil {
+		return err
+	}
+	if err := c.client.Delete(ctx, offer); client.IgnoreNotFound(err) != nil {
+		return err
+	}
+	log.FromContext(ctx).V(1).Info("offer rescinded", "offer", client.ObjectKeyFromObject(offer), "reason", reason)
+	c.m.mu.Lock()
+	delete(c.m.offers, client.ObjectKeyFromObject(offer))
+	c.m.mu.Unlock()
+	return nil
+}
+
+func rescindMessage(reason string) string {
+	switch reason {
+	case agorav1alpha1.ReasonExpired:
+		return "the offer reached spec.expireTime; what no task took went back to the pool"
+	case agorav1alpha1.ReasonNodeLost:
+		return "the offer's nodes left the pool (NotReady, cordoned, deleted, no executor, or no longer eligible)"
+	case agorav1alpha1.ReasonFrameworkInactive:
+		return "the framework is not active (its Lease is stale or it is being deleted)"
+	case agorav1alpha1.ReasonSuppressedOffers:
+		return "the framework set spec.suppressOffers"
+	case agorav1alpha1.ReasonPreempted:
+		return "the resources were taken back for a framework below its fair share"
+	}
+	return "the offer was taken back: " + reason
+}

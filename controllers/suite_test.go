@@ -1,0 +1,377 @@
+/*
+Copyright 2026 The Agora Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
+)
+
+var (
+	testCfg    *rest.Config
+	k8s        client.Client
+	testScheme = runtime.NewScheme()
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		abs, _ := filepath.Abs(filepath.Join("..", "bin"))
+		_ = os.Setenv("KUBEBUILDER_ASSETS", abs)
+	}
+	if os.Getenv("AGORA_TEST_LOG") != "" {
+		ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(os.Stderr)))
+	} else {
+		ctrl.SetLogger(logr.Discard())
+	}
+	_ = clientgoscheme.AddToScheme(testScheme)
+	_ = agorav1alpha1.AddToScheme(testScheme)
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	var err error
+	testCfg, err = env.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "envtest:", err)
+		// Start fails after the processes are up when a CRD is refused; stop them anyway.
+		_ = env.Stop()
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+	testCfg.QPS, testCfg.Burst = 500, 1000
+	k8s, err = client.New(testCfg, client.Options{Scheme: testScheme})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SystemNamespace}}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+// testEnv is one test's controller and its slice of the cluster: nodes labelled with the
+// test's name, which is also the controller's --node-selector, so tests do not see each
+// other's nodes.
+type testEnv struct {
+	t      *testing.T
+	ctx    context.Context
+	label  string
+	ns     string
+	opts   Options
+	stop   func()
+	ctrlMu sync.Mutex
+}
+
+func newTestEnv(t *testing.T, opts Options) *testEnv {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	label := strings.ToLower(strings.ReplaceAll(t.Name(), "_", "-"))
+	label = strings.ReplaceAll(label, "/", "-")
+	if len(label) > 50 {
+		label = label[:50]
+	}
+	e := &testEnv{t: t, ctx: ctx, label: label, ns: label}
+	if err := k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}); err != nil {
+		t.Fatal(err)
+	}
+	opts.NodeSelector = labels.SelectorFromSet(labels.Set{"agora-test": label})
+	if opts.AllocationInterval == 0 {
+		opts.AllocationInterval = 100 * time.Millisecond
+	}
+	e.opts = opts
+	e.startController()
+	t.Cleanup(func() { e.stopController() })
+	return e
+}
+
+// startController starts a manager running the controller, as agora-controller does.
+func (e *testEnv) startController() {
+	e.t.Helper()
+	e.ctrlMu.Lock()
+	defer e.ctrlMu.Unlock()
+	mgr, err := ctrl.NewManager(testCfg, ctrl.Options{
+		Scheme:                 testScheme,
+		Cache:                  CacheOptions(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		LeaderElection:         false,
+		Controller:             ctrlConfigUniqueNames(),
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	if _, err := Setup(ctx, mgr, e.opts); err != nil {
+		cancel()
+		e.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	e.stop = func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				e.t.Errorf("manager: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			e.t.Errorf("manager did not stop")
+		}
+	}
+}
+
+func (e *testEnv) stopController() {
+	e.ctrlMu.Lock()
+	defer e.ctrlMu.Unlock()
+	if e.stop != nil {
+		e.stop()
+		e.stop = nil
+	}
+}
+
+// addNode creates a Ready, untainted Node of the test with an executor Lease that stays fresh.
+func (e *testEnv) addNode(name, cpu, mem string) *corev1.Node {
+	e.t.Helper()
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"agora-test": e.label, corev1.LabelHostname: name}}}
+	if err := k8s.Create(e.ctx, n); err != nil {
+		e.t.Fatal(err)
+	}
+	// The apiserver's TaintNodesByCondition admission adds not-ready:NoSchedule; nothing
+	// here would remove it.
+	n.Spec.Taints = nil
+	if err := k8s.Update(e.ctx, n); err != nil {
+		e.t.Fatal(err)
+	}
+	rl := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem), corev1.ResourcePods: resource.MustParse("110")}
+	n.Status.Capacity, n.Status.Allocatable = rl, rl
+	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+	if err := k8s.Status().Update(e.ctx, n); err != nil {
+		e.t.Fatal(err)
+	}
+	e.renewLease(name, time.Now(), 3600)
+	e.t.Cleanup(func() {
+		_ = k8s.Delete(context.Background(), n)
+		_ = k8s.Delete(context.Background(), &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: SystemNamespace, Name: ExecutorLeasePrefix + name}})
+	})
+	return n
+}
+
+// renewLease writes the executor Lease of a node.
+func (e *testEnv) renewLease(node string, at time.Time, seconds int32) {
+	e.t.Helper()
+	l := &coordinationv1.Lease{}
+	key := types.NamespacedName{Namespace: SystemNamespace, Name: ExecutorLeasePrefix + node}
+	err := k8s.Get(e.ctx, key, l)
+	l.Namespace, l.Name = key.Namespace, key.Name
+	l.Spec.HolderIdentity = ptrTo("test-executor")
+	l.Spec.LeaseDurationSeconds = &seconds
+	l.Spec.RenewTime = &metav1.MicroTime{Time: at}
+	if isNotFound(err) {
+		err = k8s.Create(e.ctx, l)
+	} else if err == nil {
+		err = k8s.Update(e.ctx, l)
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *testEnv) addFramework(name string, mutate func(*agorav1alpha1.Framework)) *agorav1alpha1.Framework {
+	e.t.Helper()
+	fw := &agorav1alpha1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: name}}
+	fw.Spec.RefuseDuration = &metav1.Duration{Duration: 200 * time.Millisecond}
+	// Frameworks of earlier tests live on (their namespaces stay); keep them off this test's nodes.
+	fw.Spec.NodeSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"agora-test": e.label}}
+	if mutate != nil {
+		mutate(fw)
+	}
+	if err := k8s.Create(e.ctx, fw); err != nil {
+		e.t.Fatal(err)
+	}
+	return fw
+}
+
+func (e *testEnv) newTask(name, offer, node, cpu, mem string) *agorav1alpha1.Task {
+	return &agorav1alpha1.Task{
+		ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: name},
+		Spec: agorav1alpha1.TaskSpec{
+			OfferName: offer, NodeName: node,
+			Resources: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)},
+			Template:  corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "main", Image: "busybox"}}}},
+		},
+	}
+}
+
+func (e *testEnv) createTask(name, offer, node, cpu, mem string) *agorav1alpha1.Task {
+	e.t.Helper()
+	t := e.newTask(name, offer, node, cpu, mem)
+	if err := k8s.Create(e.ctx, t); err != nil {
+		e.t.Fatal(err)
+	}
+	return t
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func (e *testEnv) eventually(timeout time.Duration, what string, cond func() (bool, string)) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		if msg != "" {
+			last = msg
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, last)
+		}
+		select {
+		case <-e.ctx.Done():
+			e.t.Fatalf("context done waiting for %s; last: %s", what, last)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (e *testEnv) offers(fw string) []agorav1alpha1.Offer {
+	e.t.Helper()
+	var l agorav1alpha1.OfferList
+	if err := k8s.List(e.ctx, &l, client.InNamespace(e.ns)); err != nil {
+		e.t.Fatal(err)
+	}
+	var out []agorav1alpha1.Offer
+	for _, o := range l.Items {
+		if (fw == "" || o.Spec.Framework == fw) && o.DeletionTimestamp.IsZero() {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// waitOffer waits for an open offer to fw and returns it.
+func (e *testEnv) waitOffer(fw string) agorav1alpha1.Offer {
+	e.t.Helper()
+	var got agorav1alpha1.Offer
+	e.eventually(20*time.Second, "an offer to "+fw, func() (bool, string) {
+		os := e.offers(fw)
+		if len(os) == 0 {
+			return false, "no offer"
+		}
+		got = os[0]
+		return true, ""
+	})
+	return got
+}
+
+func (e *testEnv) task(name string) *agorav1alpha1.Task {
+	e.t.Helper()
+	t := &agorav1alpha1.Task{}
+	if err := k8s.Get(e.ctx, types.NamespacedName{Namespace: e.ns, Name: name}, t); err != nil {
+		e.t.Fatal(err)
+	}
+	return t
+}
+
+// waitPhase waits until a task reaches phase and returns it.
+func (e *testEnv) waitPhase(name string, phase agorav1alpha1.TaskPhase) *agorav1alpha1.Task {
+	e.t.Helper()
+	var t *agorav1alpha1.Task
+	e.eventually(20*time.Second, fmt.Sprintf("task %s %s", name, phase), func() (bool, string) {
+		t = e.task(name)
+		return t.Status.Phase == phase, fmt.Sprintf("phase %q reason %q message %q", t.Status.Phase, t.Status.Reason, t.Status.Message)
+	})
+	return t
+}
+
+func (e *testEnv) framework(name string) *agorav1alpha1.Framework {
+	e.t.Helper()
+	fw := &agorav1alpha1.Framework{}
+	if err := k8s.Get(e.ctx, types.NamespacedName{Namespace: e.ns, Name: name}, fw); err != nil {
+		e.t.Fatal(err)
+	}
+	return fw
+}
+
+func (e *testEnv) updateFramework(name string, mutate func(*agorav1alpha1.Framework)) {
+	e.t.Helper()
+	for range 10 {
+		fw := e.framework(name)
+		mutate(fw)
+		err := k8s.Update(e.ctx, fw)
+		if err == nil {
+			return
+		}
+		if !strings.Contains(err.Error(), "modified") {
+			e.t.Fatal(err)
+		}
+	}
+	e.t.Fatal("could not update framework")
+}
+
+func (e *testEnv) updateNode(name string, status bool, mutate func(*corev1.Node)) {
+	e.t.Helper()
+	for range 10 {
+		n := &corev1.Node{}
+		if err := k8s.Get(e.ctx, types.NamespacedName{Name: name}, n); err != nil {
+			e.t.Fatal(err)
+		}
+		mutate(n)
+		var err error
+		if status {
+			err = k8s.Status().Update(e.ctx, n)
+		} else {
+			err = k8s.Update(e.ctx, n)
+		}
+		if err == nil {
+			return
+		}
+	}
+	e.t.Fatal("could not update node")
+}

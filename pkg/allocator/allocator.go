@@ -1,0 +1,220 @@
+package allocator
+
+import (
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Config configures an Allocator. The zero value is usable.
+type Config struct {
+	// MinAllocatable is the smallest free amount offered (every named resource must reach
+	// it); zero means DefaultMinAllocatable.
+	MinAllocatable Resources
+	// Clock drives filter expiry and offer times; nil means the wall clock.
+	Clock Clock
+	// Rand orders the nodes of each cycle; nil means a randomly seeded source. Tests pass a
+	// seeded one to replay a cycle.
+	Rand *rand.Rand
+	// Sorter orders frameworks; nil means NewDRFSorter(). It must be empty and is owned by
+	// the allocator from then on.
+	Sorter Sorter
+	// MaxNodesPerOffer splits a framework's share of a cycle into several offers of at most
+	// this many nodes; 0 means DefaultMaxNodesPerOffer, negative means no bound.
+	MaxNodesPerOffer int
+	// FirstOfferID is the first offer ID handed out (0 means 1). A controller that names
+	// Offer objects after IDs should seed it from the wall clock, so a new leader does not
+	// reuse the name of an offer deleted before it started.
+	FirstOfferID OfferID
+}
+
+// Allocator is the model of the pool and the allocation cycle. Its methods are safe for
+// concurrent use; each takes one lock, and Allocate holds it for the whole cycle.
+type Allocator struct {
+	mu               sync.Mutex
+	clock            Clock
+	rng              *rand.Rand
+	sorter           Sorter
+	min              Resources
+	maxNodesPerOffer int
+
+	nodes         []*node // by slot; nil is a free slot
+	freeNodeSlots []int32
+	nodeByName    map[string]int32
+	pool          Resources
+	// poolSlots holds the slots of the nodes in the pool, and free what each node has free
+	// (node.free, kept current by touch), so the cycle reads dense arrays in slot order and
+	// touches a node itself only when it offers it: at 20k nodes the node structs no longer
+	// fit in cache, and a miss per node was most of a cycle.
+	poolSlots Bitset
+	free      []Resources
+
+	fws         []*framework // by slot, which is also the sorter Client
+	freeFwSlots []int32
+	fwByID      map[string]int32
+
+	// words is the length in uint64 of one node's row in filtered and incompatible.
+	words int
+	// filtered holds, per node slot, the framework slots with a live decline filter on it.
+	filtered []uint64
+	// incompatible holds, per node slot, the framework slots that may never get it: node
+	// selector, taints, GPU rule.
+	incompatible []uint64
+	filters      filterQueue
+	// dupFilters counts, per (framework, node), live filters beyond the first, so that the
+	// expiry of one of them does not lift the others. Rare: it needs two offers of the same
+	// node to the same framework, both declined.
+	dupFilters  map[uint64]int32
+	filterCount int
+
+	offers      map[OfferID]*offer
+	nextOfferID OfferID
+	tasks       map[string]*task
+
+	// seq orders events for filter staleness: a filter batch is void for a framework revived
+	// or a node slot reused after it was made.
+	seq uint64
+
+	// Scratch reused by every cycle so a cycle that offers nothing allocates nothing.
+	perm      []int32
+	base      Bitset
+	eligible  Bitset
+	cycleOpen []int32
+}
+
+type node struct {
+	name          string
+	slot          int32
+	present       bool // false: a placeholder holding tasks reported for an unknown node
+	allocatable   Resources
+	usedByOthers  Resources
+	labels        map[string]string
+	taints        []Taint
+	unschedulable bool
+	tasks         Resources
+	offered       Resources
+	taskCount     int
+	offers        []OfferID
+	addedSeq      uint64
+}
+
+func (n *node) inPool() bool { return n.present && !n.unschedulable }
+
+func (n *node) capacity() Resources {
+	if !n.inPool() {
+		return Resources{}
+	}
+	return n.allocatable.Sub(n.usedByOthers).ClampZero()
+}
+
+func (n *node) free() Resources {
+	return n.allocatable.Sub(n.usedByOthers).Sub(n.tasks).Sub(n.offered).ClampZero()
+}
+
+func (n *node) hasGPU() bool { return n.allocatable[GPU] > 0 }
+
+// touch refreshes the free amount of n after what it holds or offers changed.
+func (a *Allocator) touch(n *node) { a.free[n.slot] = n.free() }
+
+type framework struct {
+	id         string
+	slot       int32
+	known      bool // SetFramework seen and not removed; only known frameworks are sorted
+	active     bool
+	spec       FrameworkSpec
+	hasLimits  bool
+	limits     Resources
+	tasks      Resources
+	offered    Resources
+	taskCount  int
+	revivedSeq uint64
+}
+
+func (f *framework) held() Resources { return f.tasks.Add(f.offered) }
+
+// headroom is what the framework may still be offered under its limits.
+func (f *framework) headroom() Resources {
+	if !f.hasLimits {
+		return Resources{unlimited, unlimited, unlimited, unlimited}
+	}
+	return f.limits.Sub(f.held()).ClampZero()
+}
+
+type offer struct {
+	id     OfferID
+	fw     int32
+	madeAt time.Time
+	parts  []offerPart
+}
+
+type offerPart struct {
+	node      int32
+	remaining Resources
+}
+
+type task struct {
+	id  string
+	fw  int32
+	nd  int32
+	res Resources
+}
+
+// New returns an empty allocator.
+func New(cfg Config) *Allocator {
+	a := &Allocator{
+		clock:            cfg.Clock,
+		rng:              cfg.Rand,
+		sorter:           cfg.Sorter,
+		min:              cfg.MinAllocatable,
+		maxNodesPerOffer: cfg.MaxNodesPerOffer,
+		nodeByName:       map[string]int32{},
+		fwByID:           map[string]int32{},
+		dupFilters:       map[uint64]int32{},
+		offers:           map[OfferID]*offer{},
+		tasks:            map[string]*task{},
+		nextOfferID:      max(cfg.FirstOfferID, 1),
+		words:            1,
+	}
+	if a.clock == nil {
+		a.clock = realClock{}
+	}
+	if a.rng == nil {
+		a.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if a.sorter == nil {
+		a.sorter = NewDRFSorter()
+	}
+	if a.min.IsZero() {
+		a.min = DefaultMinAllocatable
+	}
+	if a.maxNodesPerOffer == 0 {
+		a.maxNodesPerOffer = DefaultMaxNodesPerOffer
+	}
+	a.base = make(Bitset, a.words)
+	a.eligible = make(Bitset, a.words)
+	return a
+}
+
+func (a *Allocator) row(bits []uint64, slot int32) Bitset {
+	off := int(slot) * a.words
+	return Bitset(bits[off : off+a.words : off+a.words])
+}
+
+// ensureFrameworkSlot widens every node row when the framework slots outgrow it.
+func (a *Allocator) ensureFrameworkSlot(slot int32) {
+	if int(slot) < a.words*64 {
+		return
+	}
+	w := max(2*a.words, wordsFor(int(slot)+1))
+	widen := func(old []uint64) []uint64 {
+		nw := make([]uint64, len(a.nodes)*w)
+		for i := range a.nodes {
+			copy(nw[i*w:], old[i*a.words:(i+1)*a.words])
+		}
+		return nw
+	}
+	a.filtered, a.incompatible = widen(a.filtered), widen(a.incompatible)
+	a.words = w
+	a.base = make(Bitset, w)
+	a.eligible = make(Bitset, w)
+}

@@ -1,0 +1,164 @@
+package allocator
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+)
+
+// Allocate runs one allocation cycle at the clock's current time and returns the offers it
+// made, ordered by framework ID then offer ID. They are outstanding from now on: the caller
+// publishes each one (as an Offer object) or, if it cannot, rescinds it.
+//
+// The cycle visits the pool's nodes in a fresh random order. Each node's whole free amount
+// goes to the first framework in the sorter's order that is eligible for it; if the
+// framework's limits cut the amount down, what is left goes on to the next eligible
+// framework. Each decision counts as held at once, so the order is current for the next
+// node. A framework is eligible for a node when it is known, active and not suppressed, has
+// no live decline filter on the node, passes the node's selector, taint and GPU rules, and is
+// offered at least the minimum allocatable amount within its limits.
+func (a *Allocator) Allocate() []Offer {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.clock.Now()
+	a.expireFilters(now)
+
+	// Who may get anything at all this cycle; narrowed per node below.
+	base := a.base
+	clear(base)
+	anyone := false
+	for _, fw := range a.fws {
+		if fw != nil && fw.known && fw.active && !fw.spec.Suppressed && fw.headroom().atLeast(a.min) {
+			base.Set(int(fw.slot))
+			anyone = true
+		}
+	}
+	if !anyone {
+		return nil
+	}
+
+	// The nodes worth visiting: someone may get them and they have enough free. Eligibility
+	// only shrinks during a cycle and free amounts change only where offers are made, so
+	// no node left out here could get an offer later in the cycle. Checking first, in slot
+	// order, reads the rows sequentially and leaves most node structs alone; shuffling only
+	// what is left makes a cycle that offers nothing cheap.
+	words := a.words
+	perm := a.perm[:0]
+	for s := a.poolSlots.Next(0); s >= 0; s = a.poolSlots.Next(s + 1) {
+		off := s * words
+		filtered := a.filtered[off : off+words]
+		incompatible := a.incompatible[off : off+words]
+		var some uint64
+		for w, b := range base {
+			some |= b &^ filtered[w] &^ incompatible[w]
+		}
+		if some != 0 && a.free[s].atLeast(a.min) {
+			perm = append(perm, int32(s))
+		}
+	}
+	a.rng.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+	a.perm = perm
+
+	var made []*offer // this cycle's offers; a.cycleOpen[fw] indexes the framework's open one
+	eligible := a.eligible
+	for _, slot := range perm {
+		free := a.free[slot]
+		off := int(slot) * words
+		filtered := a.filtered[off : off+words]
+		incompatible := a.incompatible[off : off+words]
+		var some uint64
+		for w := range eligible {
+			e := base[w] &^ filtered[w] &^ incompatible[w]
+			eligible[w] = e
+			some |= e
+		}
+		if some == 0 {
+			continue // frameworks reached their limits earlier in the cycle
+		}
+		for {
+			c, ok := a.sorter.First(eligible)
+			if !ok {
+				break
+			}
+			eligible.Clear(int(c))
+			fw := a.fws[c]
+			amount := free
+			if fw.hasLimits {
+				amount = capToHeadroom(free, fw.headroom())
+			}
+			if !amount.atLeast(a.min) {
+				continue
+			}
+			made = a.record(made, fw, slot, amount)
+			a.free[slot] = a.free[slot].Sub(amount) // the node itself is updated below
+			fw.offered = fw.offered.Add(amount)
+			a.sorter.Allocated(c, amount)
+			free = free.Sub(amount)
+			if fw.hasLimits && !fw.headroom().atLeast(a.min) {
+				base.Clear(int(c))
+			}
+			if !free.atLeast(a.min) {
+				break
+			}
+		}
+	}
+	if len(made) == 0 {
+		return nil
+	}
+
+	out := make([]Offer, len(made))
+	for i, o := range made {
+		a.cycleOpen[o.fw] = -1
+		o.madeAt = now
+		a.offers[o.id] = o
+		for _, p := range o.parts {
+			n := a.nodes[p.node]
+			n.offered = n.offered.Add(p.remaining)
+			n.offers = append(n.offers, o.id)
+		}
+		out[i] = a.export(o)
+	}
+	slices.SortFunc(out, func(x, y Offer) int {
+		if c := strings.Compare(x.Framework, y.Framework); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.ID, y.ID)
+	})
+	return out
+}
+
+// record adds the decision (fw gets amount on node slot) to fw's open offer of this cycle,
+// opening a new one when there is none or it is full.
+func (a *Allocator) record(made []*offer, fw *framework, slot int32, amount Resources) []*offer {
+	i := a.cycleOpen[fw.slot]
+	if i < 0 || (a.maxNodesPerOffer > 0 && len(made[i].parts) >= a.maxNodesPerOffer) {
+		i = int32(len(made))
+		made = append(made, &offer{id: a.nextOfferID, fw: fw.slot})
+		a.nextOfferID++
+		a.cycleOpen[fw.slot] = i
+	}
+	made[i].parts = append(made[i].parts, offerPart{node: slot, remaining: amount})
+	return made
+}
+
+// capToHeadroom cuts a node's free amount down to what a framework's limits still allow. All
+// resources shrink by the same factor, the one the tightest limit needs, so the offer keeps
+// the node's shape and what stays behind is as usable by the next framework as the node was
+// (cutting only the limited resource would hand over all the memory with a quarter of the
+// CPU, stranding the other three quarters).
+func capToHeadroom(free, headroom Resources) Resources {
+	factor := 1.0
+	for r := range free {
+		if free[r] > headroom[r] {
+			factor = min(factor, float64(headroom[r])/float64(free[r]))
+		}
+	}
+	if factor == 1 {
+		return free
+	}
+	var out Resources
+	for r := range free {
+		out[r] = min(int64(float64(free[r])*factor), headroom[r])
+	}
+	return out
+}

@@ -1,0 +1,240 @@
+package allocator
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+)
+
+// SetFramework adds a framework, active and unfiltered, or updates it. Outstanding offers
+// are left alone even if the framework may no longer get them; the caller rescinds them if
+// it wants (e.g. with reason Suppressed).
+func (a *Allocator) SetFramework(spec FrameworkSpec) error {
+	if err := validateFramework(&spec); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	fw := a.frameworkFor(spec.ID)
+	old := fw.spec
+	wasKnown := fw.known
+	fw.spec = spec
+	fw.spec.NodeSelector = cloneSelector(spec.NodeSelector)
+	fw.spec.Tolerations = slices.Clone(spec.Tolerations)
+	fw.spec.Capabilities = slices.Clone(spec.Capabilities)
+	fw.spec.Limits = maps.Clone(spec.Limits)
+	fw.hasLimits = len(spec.Limits) > 0
+	fw.limits = Resources{unlimited, unlimited, unlimited, unlimited}
+	for r, v := range spec.Limits {
+		fw.limits[r] = v
+	}
+	c := Client(fw.slot)
+	switch {
+	case !wasKnown:
+		fw.known, fw.active = true, true
+		a.sorter.Add(c, fw.id, spec.Role, spec.Weight)
+		a.sorter.Allocated(c, fw.held())
+		a.sorter.Activate(c)
+	case old.Role != spec.Role:
+		a.sorter.Remove(c)
+		a.sorter.Add(c, fw.id, spec.Role, spec.Weight)
+		a.sorter.Allocated(c, fw.held())
+		if fw.active {
+			a.sorter.Activate(c)
+		}
+	case old.Weight != spec.Weight:
+		a.sorter.UpdateWeight(c, spec.Weight)
+	}
+	if !wasKnown || !samePlacement(&old, &fw.spec) {
+		for _, n := range a.nodes {
+			if n != nil && n.present {
+				a.setCompatible(a.row(a.incompatible, n.slot), fw, n)
+			}
+		}
+	}
+	return nil
+}
+
+func validateFramework(spec *FrameworkSpec) error {
+	if spec.ID == "" {
+		return fmt.Errorf("%w: framework without an ID", ErrInvalid)
+	}
+	if spec.Role == "" {
+		spec.Role = DefaultRole
+	}
+	for _, seg := range strings.Split(spec.Role, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("%w: framework %s: bad role %q", ErrInvalid, spec.ID, spec.Role)
+		}
+	}
+	if spec.Weight == 0 {
+		spec.Weight = 1
+	}
+	if !(spec.Weight > 0) || math.IsInf(spec.Weight, 0) {
+		return fmt.Errorf("%w: framework %s: weight %v must be a positive number", ErrInvalid, spec.ID, spec.Weight)
+	}
+	if err := spec.NodeSelector.Validate(); err != nil {
+		return fmt.Errorf("%w: framework %s: %v", ErrInvalid, spec.ID, err)
+	}
+	for _, t := range spec.Tolerations {
+		if err := t.Validate(); err != nil {
+			return fmt.Errorf("%w: framework %s: %v", ErrInvalid, spec.ID, err)
+		}
+	}
+	for _, c := range spec.Capabilities {
+		if c != CapabilityGPUResources {
+			return fmt.Errorf("%w: framework %s: unknown capability %q", ErrInvalid, spec.ID, c)
+		}
+	}
+	for r, v := range spec.Limits {
+		if r < 0 || r >= NumResources || v < 0 {
+			return fmt.Errorf("%w: framework %s: bad limit %v=%d", ErrInvalid, spec.ID, r, v)
+		}
+	}
+	return nil
+}
+
+func cloneSelector(s *LabelSelector) *LabelSelector {
+	if s == nil {
+		return nil
+	}
+	c := &LabelSelector{MatchLabels: maps.Clone(s.MatchLabels)}
+	for _, r := range s.MatchExpressions {
+		r.Values = slices.Clone(r.Values)
+		c.MatchExpressions = append(c.MatchExpressions, r)
+	}
+	return c
+}
+
+func samePlacement(a, b *FrameworkSpec) bool {
+	if a.gpuCapable() != b.gpuCapable() || !slices.Equal(a.Tolerations, b.Tolerations) {
+		return false
+	}
+	x, y := a.NodeSelector, b.NodeSelector
+	if x == nil || y == nil {
+		return x == y
+	}
+	return maps.Equal(x.MatchLabels, y.MatchLabels) &&
+		slices.EqualFunc(x.MatchExpressions, y.MatchExpressions, func(p, q LabelSelectorRequirement) bool {
+			return p.Key == q.Key && p.Operator == q.Operator && slices.Equal(p.Values, q.Values)
+		})
+}
+
+// compatible reports whether fw may ever be offered n, whatever either holds.
+func compatible(fw *framework, n *node) bool {
+	return (!n.hasGPU() || fw.spec.gpuCapable()) &&
+		toleratesAll(fw.spec.Tolerations, n.taints) &&
+		fw.spec.NodeSelector.Matches(n.labels)
+}
+
+func (a *Allocator) setCompatible(inc Bitset, fw *framework, n *node) {
+	if compatible(fw, n) {
+		inc.Clear(int(fw.slot))
+	} else {
+		inc.Set(int(fw.slot))
+	}
+}
+
+// frameworkFor returns the framework with id, making a placeholder when there is none.
+func (a *Allocator) frameworkFor(id string) *framework {
+	if slot, ok := a.fwByID[id]; ok {
+		return a.fws[slot]
+	}
+	a.seq++
+	fw := &framework{id: id, revivedSeq: a.seq}
+	if k := len(a.freeFwSlots); k > 0 {
+		fw.slot = a.freeFwSlots[k-1]
+		a.freeFwSlots = a.freeFwSlots[:k-1]
+		a.fws[fw.slot] = fw
+	} else {
+		fw.slot = int32(len(a.fws))
+		a.ensureFrameworkSlot(fw.slot)
+		a.fws = append(a.fws, fw)
+		a.cycleOpen = append(a.cycleOpen, -1)
+	}
+	a.fwByID[id] = fw.slot
+	return fw
+}
+
+func (a *Allocator) known(id string) (*framework, error) {
+	if slot, ok := a.fwByID[id]; ok && a.fws[slot].known {
+		return a.fws[slot], nil
+	}
+	return nil, fmt.Errorf("%w: %s", ErrUnknownFramework, id)
+}
+
+// SetFrameworkActive marks a framework active or not (its Lease is fresh or stale). An
+// inactive framework gets no offers; what it holds still counts for its roles. Its
+// outstanding offers are left for the caller to rescind.
+func (a *Allocator) SetFrameworkActive(id string, active bool) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	fw, err := a.known(id)
+	if err != nil {
+		return err
+	}
+	if fw.active != active {
+		fw.active = active
+		if active {
+			a.sorter.Activate(Client(fw.slot))
+		} else {
+			a.sorter.Deactivate(Client(fw.slot))
+		}
+	}
+	return nil
+}
+
+// Revive clears every decline filter of the framework (REVIVE).
+func (a *Allocator) Revive(id string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	fw, err := a.known(id)
+	if err != nil {
+		return err
+	}
+	a.clearFilters(fw)
+	return nil
+}
+
+// RemoveFramework forgets a framework (TEARDOWN): its offers are rescinded and returned and
+// its filters dropped. Its tasks stay charged to their nodes until FinishTask or RemoveNode,
+// because their pods run until the executor has killed them.
+func (a *Allocator) RemoveFramework(id string) []Rescinded {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	fw, err := a.known(id)
+	if err != nil {
+		return nil
+	}
+	var out []Rescinded
+	for _, oid := range slices.Sorted(maps.Keys(a.offers)) {
+		if o := a.offers[oid]; o.fw == fw.slot {
+			a.dropOffer(o, func(p offerPart) {
+				out = append(out, Rescinded{Offer: o.id, Framework: fw.id, Node: a.nodes[p.node].name, Resources: p.remaining})
+			})
+			out[len(out)-1].OfferGone = true
+		}
+	}
+	a.clearFilters(fw)
+	a.sorter.Remove(Client(fw.slot))
+	fw.known, fw.active = false, false
+	a.maybeFreeFramework(fw)
+	return out
+}
+
+// maybeFreeFramework releases the slot of a removed framework that holds nothing any more.
+func (a *Allocator) maybeFreeFramework(fw *framework) {
+	if fw.known || fw.taskCount > 0 || !fw.offered.IsZero() {
+		return
+	}
+	for _, n := range a.nodes {
+		if n != nil {
+			a.row(a.incompatible, n.slot).Clear(int(fw.slot))
+		}
+	}
+	delete(a.fwByID, fw.id)
+	a.fws[fw.slot] = nil
+	a.freeFwSlots = append(a.freeFwSlots, fw.slot)
+}

@@ -1,0 +1,136 @@
+package allocator
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// SetNode adds a node or updates it (a Node watch event, a change of other schedulers' pods,
+// a Lease renewal). Offers that no longer fit the node (it shrank, or other pods landed on
+// it) or that sit on a node leaving the pool are rescinded and returned.
+func (a *Allocator) SetNode(spec NodeSpec) ([]Rescinded, error) {
+	if spec.Name == "" {
+		return nil, fmt.Errorf("%w: node without a name", ErrInvalid)
+	}
+	if spec.Allocatable.HasNegative() || spec.UsedByOthers.HasNegative() {
+		return nil, fmt.Errorf("%w: node %s: negative resources", ErrInvalid, spec.Name)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := a.nodeFor(spec.Name)
+	placementChanged := !n.present || n.hasGPU() != (spec.Allocatable[GPU] > 0) ||
+		!maps.Equal(n.labels, spec.Labels) || !slices.Equal(n.taints, spec.Taints)
+	a.pool = a.pool.Sub(n.capacity())
+	n.present = true
+	n.allocatable = spec.Allocatable
+	n.usedByOthers = spec.UsedByOthers
+	n.unschedulable = spec.Unschedulable
+	if placementChanged {
+		n.labels = maps.Clone(spec.Labels)
+		n.taints = slices.Clone(spec.Taints)
+		inc := a.row(a.incompatible, n.slot)
+		for _, fw := range a.fws {
+			if fw != nil && fw.known {
+				a.setCompatible(inc, fw, n)
+			}
+		}
+	}
+	a.pool = a.pool.Add(n.capacity())
+	a.sorter.SetTotal(a.pool)
+	if n.inPool() {
+		a.poolSlots.Set(int(n.slot))
+	} else {
+		a.poolSlots.Clear(int(n.slot))
+	}
+	a.touch(n)
+	return a.fitNode(n), nil
+}
+
+// nodeFor returns the node named name, making a placeholder when there is none.
+func (a *Allocator) nodeFor(name string) *node {
+	if slot, ok := a.nodeByName[name]; ok {
+		return a.nodes[slot]
+	}
+	a.seq++
+	n := &node{name: name, addedSeq: a.seq}
+	if k := len(a.freeNodeSlots); k > 0 {
+		n.slot = a.freeNodeSlots[k-1]
+		a.freeNodeSlots = a.freeNodeSlots[:k-1]
+		a.nodes[n.slot] = n
+	} else {
+		n.slot = int32(len(a.nodes))
+		a.nodes = append(a.nodes, n)
+		a.filtered = append(a.filtered, make([]uint64, a.words)...)
+		a.incompatible = append(a.incompatible, make([]uint64, a.words)...)
+		a.free = append(a.free, Resources{})
+		if wordsFor(len(a.nodes)) > len(a.poolSlots) {
+			a.poolSlots = append(a.poolSlots, 0)
+		}
+	}
+	a.nodeByName[name] = n.slot
+	return n
+}
+
+// fitNode rescinds offers on n, newest first, until tasks, offers and other pods fit its
+// allocatable again, or all of them if n left the pool.
+func (a *Allocator) fitNode(n *node) []Rescinded {
+	var out []Rescinded
+	for len(n.offers) > 0 {
+		if n.inPool() && n.usedByOthers.Add(n.tasks).Add(n.offered).Fits(n.allocatable) {
+			break
+		}
+		o := a.offers[n.offers[len(n.offers)-1]]
+		out = append(out, a.rescindPart(o, n.slot))
+	}
+	return out
+}
+
+// RemoveNode forgets a lost node: its offers are rescinded and returned, and its tasks are
+// forgotten and their IDs returned (the caller marks them Lost).
+func (a *Allocator) RemoveNode(name string) (lostTasks []string, rescinded []Rescinded) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	slot, ok := a.nodeByName[name]
+	if !ok {
+		return nil, nil
+	}
+	n := a.nodes[slot]
+	for len(n.offers) > 0 {
+		rescinded = append(rescinded, a.rescindPart(a.offers[n.offers[len(n.offers)-1]], slot))
+	}
+	if n.taskCount > 0 {
+		for id, t := range a.tasks {
+			if t.nd == slot {
+				lostTasks = append(lostTasks, id)
+			}
+		}
+		slices.Sort(lostTasks)
+		for _, id := range lostTasks {
+			a.finishTask(id)
+		}
+	}
+	if a.nodes[slot] == n { // finishing the last task frees a placeholder by itself
+		a.freeNode(n)
+	}
+	return lostTasks, rescinded
+}
+
+func (a *Allocator) freeNode(n *node) {
+	a.pool = a.pool.Sub(n.capacity())
+	a.sorter.SetTotal(a.pool)
+	f := a.row(a.filtered, n.slot)
+	a.filterCount -= f.Count()
+	clear(f)
+	clear(a.row(a.incompatible, n.slot))
+	for k := range a.dupFilters {
+		if int32(k) == n.slot {
+			delete(a.dupFilters, k)
+		}
+	}
+	a.poolSlots.Clear(int(n.slot))
+	a.free[n.slot] = Resources{}
+	delete(a.nodeByName, n.name)
+	a.nodes[n.slot] = nil
+	a.freeNodeSlots = append(a.freeNodeSlots, n.slot)
+}
