@@ -52,6 +52,7 @@ manifests: $(CONTROLLER_GEN) ## CRDs and RBAC into config/.
 	go run ./hack/crdpatch -quantity-max-length 64 config/crd/bases/*.yaml
 	go run ./hack/crdpatch -strip properties.spec.properties.template config/crd/bases/scheduling.agora.dev_tasks.yaml
 	$(CONTROLLER_GEN) rbac:roleName=agora-controller paths=./controllers/... output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=agora-executor,fileName=executor_role.yaml paths=./pkg/executor/... output:rbac:artifacts:config=config/rbac
 
 .PHONY: codegen
 codegen: ## Typed clientset, informers and listers under pkg/client.

@@ -1,0 +1,110 @@
+/*
+Copyright 2026 The Agora Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package executor is agora-executor, Agora's node agent (the Mesos agent and executor in one):
+// it turns the Tasks the controller admitted onto a node into Pods bound to that node, reports
+// what the Pods do in the Tasks' status, and stops them when their Task is deleted.
+//
+// # What it does, per node
+//
+//   - Registers the node by renewing the Lease executor-<node> in agora-system (every 10s, 40s
+//     duration); the controller offers a node only while that Lease is fresh.
+//   - Watches the Tasks whose spec.nodeName is the node (a field selector, which the Task CRD
+//     allows through selectableFields) in all namespaces, and the Pods on the node that carry
+//     the scheduling.agora.dev/task label. Nothing else is cached.
+//   - Acts on a Task once the controller admitted it (phase Staging). Phase "" (undecided) and
+//     Error (rejected) are left alone.
+//   - Runs it as a Pod built by BuildPod: the Task's name and namespace, spec.nodeName preset,
+//     restartPolicy Never, resources fitted into spec.resources (requests = limits; Guaranteed
+//     when the template says nothing; more than the Task has is phase Error, reason
+//     InvalidTemplate), owner reference to the Task, labels naming task and framework.
+//   - Mirrors the Pod into the status: Starting (pod created), Running, Finished (exit 0),
+//     Failed (exit code and the container's or kubelet's reason: OOMKilled, an image that cannot
+//     be pulled, OutOfcpu...), Lost with reason PodDeleted when someone else deletes the pod, and
+//     Failed with reason PodRejected, quoting the API server, when the pod cannot be created
+//     (Pod Security admission, validation, quota). A status is written only when it changes.
+//
+// # Who writes what
+//
+// The controller writes a Task's admission (phase Staging or Error, status.framework, the
+// Admitted condition) and Lost when a node is lost. The executor writes every later phase
+// (Starting, Running, Finished, Failed, Killed, Lost/PodDeleted, and Error/InvalidTemplate for a
+// template the controller let through) and never writes over a terminal phase. All writes use
+// the Task's resourceVersion, so a concurrent write by the controller makes the executor re-read,
+// never overwrite.
+//
+// # The finalizer (scheduling.agora.dev/task)
+//
+// The executor adds TaskFinalizer itself, the first time it acts on a Staging task and before
+// it creates the pod; it removes it once the task is terminal and the pod no longer runs. So:
+//
+//   - Kill = delete the Task. The executor deletes the pod with the template's
+//     terminationGracePeriodSeconds, waits until the pod is gone, writes Killed (reason
+//     TaskKilled, or FrameworkTeardown / FailoverTimeout when the framework is gone or timed out),
+//     then removes the finalizer and the Task disappears. A Task that got its finalizer but no pod
+//     yet is Killed at once.
+//   - A Task deleted before the executor ever saw it has no finalizer and no pod: it goes at
+//     once, which is the immediate kill of a task that never started. The executor's finalizer
+//     write then fails (the Task is gone or being deleted), so no pod is ever created for it.
+//   - The controller does not have to take part in kills. Had the controller added the finalizer
+//     at admission instead, every kill of a task the executor had not reached yet would wait for
+//     an executor that might be down.
+//   - Terminal tasks carry no finalizer, so deleting a finished task needs no executor; its
+//     leftover pod is deleted by garbage collection (owner reference) or, where no
+//     kube-controller-manager runs (the local cluster), by the executor when it sees a pod whose
+//     Task is gone.
+//
+// # Restarts
+//
+// All state is in the API server. On start, each node's Task and Pod caches are filled before
+// any event handler runs, so every task is looked at once with both caches complete: existing
+// pods are adopted and mirrored; tasks still Staging are launched; tasks deleted meanwhile are
+// killed. The pod name is the Task's name, so creating it twice is impossible (AlreadyExists
+// makes the executor adopt the pod if it is the task's).
+//
+// # Simulation mode
+//
+// With no node name, one process serves every Node matching a label selector (default
+// type=kwok, the kwok nodes of hack/local-cluster.sh), each exactly as a DaemonSet pod would:
+// its own Lease, its own field-selected Task and Pod watches. The workers and API clients are
+// shared.
+//
+// # Why client-go informers and not a controller-runtime manager
+//
+// The executor's caches are per node: one Task watch and one Pod watch with a spec.nodeName
+// field selector each, for a set of nodes that changes at run time in simulation mode. A
+// controller-runtime manager has one cache per object kind with one selector and is built
+// around leader election and a static set of controllers, which the executor does not need
+// (every node's agent is independent; there is nothing to elect). Plain informer factories,
+// one pair per node, a shared rate-limited work queue and a small sync function are all it
+// takes, with the generated clientset, informers and listers of pkg/client.
+//
+// # RBAC (least privilege; role agora-executor)
+//
+// Read Tasks and patch them (the finalizer only), update Task status; read
+// Frameworks (only to name the reason of a kill); read, create and delete Pods (never update
+// them); list and watch Nodes (simulation mode); record Events; manage Leases in agora-system
+// only.
+//
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks/status,verbs=update
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks/finalizers,verbs=update
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=frameworks,verbs=get
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=list;watch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=agora-system,resources=leases,verbs=get;create;update;delete
+package executor
