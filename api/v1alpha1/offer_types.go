@@ -148,9 +148,9 @@ type OfferStatus struct {
 // +kubebuilder:resource:shortName=ofr,categories=agora
 // +kubebuilder:selectablefield:JSONPath=`.spec.framework`
 // +kubebuilder:printcolumn:name="Framework",type=string,JSONPath=`.spec.framework`
-// +kubebuilder:printcolumn:name="Nodes",type=string,JSONPath=`.spec.nodes[*].nodeName`
+// +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.spec.nodes[0].nodeName`,description="first node of the offer; kubectl get -o yaml lists all",priority=1
 // +kubebuilder:printcolumn:name="Tasks",type=integer,JSONPath=`.status.admittedTasks`
-// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.spec.expireTime`
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.spec.expireTime`
 // +kubebuilder:printcolumn:name="Rescinded",type=string,JSONPath=`.status.conditions[?(@.type=="Rescinded")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Offer struct {

@@ -375,7 +375,7 @@ func TestKubectlPrinterColumnsAndExplain(t *testing.T) {
 	for _, want := range []string{
 		"ROLE", "WEIGHT", "SHARE", "TASKS", "ACTIVE", "AGE", // Framework
 		"framework.scheduling.agora.dev/spark", "default", "0.6667", "True",
-		"FRAMEWORK", "NODES", "EXPIRES", "node-1", // Offer
+		"FRAMEWORK", "EXPIRES", // Offer
 		"NODE", "PHASE", "REASON", "CPU", "MEMORY", "Running", "4Gi", // Task
 	} {
 		if !strings.Contains(out, want) {
