@@ -24,6 +24,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -246,6 +248,11 @@ spec:
 		t.Errorf("a pod without annotations must keep running, got %q", got)
 	}
 
+	// Agora itself runs: a Framework applied with kubectl gets an Offer; a Task accepting part of
+	// it is admitted by the controller and run to Finished by the executor.
+	c.acceptOneOffer(node)
+	c.checkControllerMetrics()
+
 	// `down` stops every process `up` recorded.
 	pids := c.pids()
 	for _, want := range []string{"etcd", "kube-apiserver", "kwok"} {
@@ -263,5 +270,81 @@ spec:
 	}
 	if out, err := c.script(time.Minute, "status"); err == nil {
 		t.Errorf("status after down exits 0:\n%s", out)
+	}
+}
+
+func (c *cluster) apply(manifest string) {
+	c.t.Helper()
+	cmd := exec.Command(filepath.Join(root, "bin", "kubectl"), "--kubeconfig", c.kube, "apply", "-f", "-")
+	cmd.Stdin = strings.NewReader(manifest)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		c.t.Fatalf("kubectl apply: %v\n%s\n%s", err, out, manifest)
+	}
+}
+
+func (c *cluster) acceptOneOffer(node string) {
+	t := c.t
+	t.Helper()
+	c.mustKubectl("create", "namespace", "e2e")
+	c.apply(`apiVersion: scheduling.agora.dev/v1alpha1
+kind: Framework
+metadata: {name: fw, namespace: e2e}
+spec: {weight: "2", capabilities: [GPUResources]} # the nodes have a GPU: no offer without it
+`)
+	var offer string
+	eventually(t, time.Minute, "an offer to the framework", func() (bool, string) {
+		out, err := c.kubectl("get", "offers", "-n", "e2e", "-o", "jsonpath={.items[0].metadata.name}")
+		offer = out
+		return err == nil && out != "", out
+	})
+	c.apply(fmt.Sprintf(`apiVersion: scheduling.agora.dev/v1alpha1
+kind: Task
+metadata: {name: hello, namespace: e2e}
+spec:
+  offerName: %s
+  nodeName: %s
+  resources: {cpu: "1", memory: 1Gi}
+  template:
+    metadata: {annotations: {agora.dev/complete-after: "1s"}}
+    spec: {containers: [{name: main, image: busybox}]}
+`, offer, node))
+	// Release what the task did not take.
+	c.mustKubectl("delete", "offer", "-n", "e2e", offer, "--wait=false")
+	eventually(t, time.Minute, "the task to finish", func() (bool, string) {
+		out, err := c.kubectl("get", "task", "hello", "-n", "e2e", "-o", "jsonpath={.status.phase} {.status.reason} {.status.message}")
+		return err == nil && strings.HasPrefix(out, "Finished"), out
+	})
+	if pod := c.mustKubectl("get", "pod", "hello", "-n", "e2e", "-o", "jsonpath={.spec.nodeName} {.status.phase}"); pod != node+" Succeeded" {
+		t.Errorf("task pod: %q, want it on %s and Succeeded", pod, node)
+	}
+}
+
+func (c *cluster) checkControllerMetrics() {
+	t := c.t
+	t.Helper()
+	env, err := os.ReadFile(filepath.Join(c.dir, "state", "ports.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ""
+	for _, line := range strings.Split(string(env), "\n") {
+		if v, ok := strings.CutPrefix(line, "CONTROLLER_METRICS_PORT="); ok {
+			port = v
+		}
+	}
+	if port == "" {
+		t.Fatalf("no CONTROLLER_METRICS_PORT in ports.env:\n%s", env)
+	}
+	resp, err := http.Get("http://127.0.0.1:" + port + "/metrics")
+	if err != nil {
+		t.Fatalf("controller metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{"agora_allocation_cycle_duration_seconds_bucket", "agora_offers_made_total",
+		"agora_tasks_admitted_total", "agora_framework_dominant_share", "agora_pool_capacity"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("controller /metrics lacks %s", want)
+		}
 	}
 }
