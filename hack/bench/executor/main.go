@@ -431,27 +431,10 @@ func waitFinalizersGone(ctx context.Context, agora versioned.Interface, nss []st
 
 type executorProc struct {
 	cmd        *exec.Cmd
-	log        *syncBuffer
+	log        *testcluster.SyncBuffer
 	addr       string
 	readyAfter time.Duration
 	done       chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var addrRE = regexp.MustCompile(`Serving metrics and health checks" address="([^"]+)"`)
@@ -468,7 +451,7 @@ func startExecutor(ctx context.Context, bin, kubeconfig string) (*executorProc, 
 		}
 	}
 	cmd.Env = env
-	p := &executorProc{cmd: cmd, log: &syncBuffer{}, done: make(chan struct{})}
+	p := &executorProc{cmd: cmd, log: &testcluster.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	start := time.Now()
