@@ -33,7 +33,7 @@ CRD_DIR="${ROOT}/config/crd/bases"
 
 # Stop order for `down`: the clients of the apiserver first, then the apiserver, then its store.
 # (Stopping kube-apiserver and etcd at once has left a port held for minutes.)
-COMPONENTS=(agora-executor agora-controller kwok kube-apiserver etcd)
+COMPONENTS=(agora-executor agora-controller kwok kube-controller-manager kube-apiserver etcd)
 
 # Seconds a component gets after SIGTERM before SIGKILL.
 grace_for() {
@@ -210,7 +210,7 @@ have_state() { [[ -d "${STATE}" ]] && compgen -G "${STATE}/*" >/dev/null; }
 
 all_core_running() {
   local c
-  for c in etcd kube-apiserver kwok; do
+  for c in etcd kube-apiserver kube-controller-manager kwok; do
     recorded_pid "${c}" >/dev/null || return 1
   done
 }
@@ -362,6 +362,20 @@ start_apiserver() {
   wait_for 90 "kube-apiserver is ready on https://127.0.0.1:${port}" kube-apiserver apiserver_ready
 }
 
+# Only the garbage collector and the namespace controller: owner references (a deleted Framework's
+# Tasks, a Task's Pod) and namespace deletion behave as on a real cluster. Nothing here needs the
+# others (no kube-scheduler: the executor binds pods itself).
+start_controller_manager() {
+  start kube-controller-manager \
+    --kubeconfig="${KUBECONFIG_FILE}" \
+    --controllers=garbagecollector,namespace \
+    --leader-elect=false \
+    --secure-port=0 \
+    --use-service-account-credentials=false \
+    --profiling=false
+  log "kube-controller-manager started (garbage collector, namespace controller)"
+}
+
 install_crds() {
   if ! compgen -G "${CRD_DIR}/*.yaml" >/dev/null; then
     log "no CRDs in config/crd/bases yet (run 'make manifests'); skipping"
@@ -493,7 +507,7 @@ cmd_up() {
     do_down
   fi
 
-  "${ROOT}/hack/tools.sh" etcd kube-apiserver kubectl kwok
+  "${ROOT}/hack/tools.sh" etcd kube-apiserver kubectl kube-controller-manager kwok
   [[ -d "${KWOK_STAGES}" ]] || die "kwok stages missing: ${KWOK_STAGES}"
 
   mkdir -p "${STATE}" "${LOGDIR}"
@@ -517,6 +531,7 @@ cmd_up() {
 
   start_etcd "${etcd_port}" "${etcd_peer_port}"
   start_apiserver "${api_port}" "${etcd_port}"
+  start_controller_manager
   if (( WITH_CRDS )); then install_crds; else log "--no-crds: not installing config/crd/bases"; fi
   kc create namespace agora-system >/dev/null
   log "namespace agora-system created"
@@ -573,7 +588,7 @@ cmd_status() {
   # shellcheck disable=SC1091
   [[ -f "${STATE}/ports.env" ]] && source "${STATE}/ports.env"
   local c pid where rc=0
-  for c in etcd kube-apiserver kwok agora-controller agora-executor; do
+  for c in etcd kube-apiserver kube-controller-manager kwok agora-controller agora-executor; do
     case "${c}" in
       etcd) where="http://127.0.0.1:${ETCD_PORT} (peer ${ETCD_PEER_PORT})" ;;
       kube-apiserver) where="https://127.0.0.1:${APISERVER_PORT}" ;;
@@ -581,22 +596,22 @@ cmd_status() {
       *) where="" ;;
     esac
     if pid=$(recorded_pid "${c}"); then
-      printf '%-18s running  pid %-8s %s\n' "${c}" "${pid}" "${where}"
+      printf '%-24s running  pid %-8s %s\n' "${c}" "${pid}" "${where}"
     elif [[ -f "$(pidfile "${c}")" ]]; then
-      printf '%-18s DEAD     (was pid %s; see .local/logs/%s.log)\n' "${c}" "$(<"$(pidfile "${c}")")" "${c}"
+      printf '%-24s DEAD     (was pid %s; see .local/logs/%s.log)\n' "${c}" "$(<"$(pidfile "${c}")")" "${c}"
       rc=1
     elif [[ "${c}" == agora-* ]]; then
-      printf '%-18s not started\n' "${c}"
+      printf '%-24s not started\n' "${c}"
     else
-      printf '%-18s MISSING\n' "${c}"
+      printf '%-24s MISSING\n' "${c}"
       rc=1
     fi
   done
   local ok total
   if read -r ok total < <(node_counts 2>/dev/null) && [[ -n "${total}" ]]; then
-    printf '%-18s %s kwok nodes, %s Ready and untainted\n' nodes "${total}" "${ok}"
+    printf '%-24s %s kwok nodes, %s Ready and untainted\n' nodes "${total}" "${ok}"
   else
-    printf '%-18s (apiserver not reachable)\n' nodes
+    printf '%-24s (apiserver not reachable)\n' nodes
     rc=1
   fi
   printf 'KUBECONFIG=%s\n' "${KUBECONFIG_FILE}"

@@ -4,8 +4,8 @@
 # Builds the development tools into bin/ from the Go module proxy only (this project's machines
 # reach no GitHub release page and no dl.k8s.io). Versions come from hack/versions.env.
 #
-#   all      controller-gen etcd kube-apiserver kubectl kwok helm golangci-lint
-#   extra    kube-scheduler kube-controller-manager (built on request only; not in `all`)
+#   all      controller-gen etcd kube-apiserver kubectl kube-controller-manager kwok helm golangci-lint
+#   extra    kube-scheduler (built on request only; not in `all`)
 #   list     print every tool with its pinned version and whether bin/ has it
 #
 # A tool is skipped when bin/.stamps/<tool>-<version> exists and bin/<tool> is there, so bumping
@@ -25,8 +25,8 @@ LOGS="${BUILD}/logs"
 
 # Order: the quick ones others are waiting for (controller-gen for `make manifests`, the control
 # plane for `make test`) first.
-ALL_TOOLS=(controller-gen etcd kube-apiserver kubectl kwok helm golangci-lint)
-EXTRA_TOOLS=(kube-scheduler kube-controller-manager)
+ALL_TOOLS=(controller-gen etcd kube-apiserver kubectl kube-controller-manager kwok helm golangci-lint)
+EXTRA_TOOLS=(kube-scheduler)
 
 # The throwaway modules must never be folded into a go.work somewhere above the repo, nor inherit
 # flags meant for the repo's own module (e.g. -mod=vendor).

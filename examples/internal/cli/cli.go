@@ -1,0 +1,103 @@
+// Package cli holds the flags and the main loop the example frameworks share: which Framework to
+// be, where the cluster is, and running an sdk.Driver until a signal or the framework's own end.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/pkg/sdk"
+)
+
+// Flags are the framework-level flags every example takes.
+type Flags struct {
+	Kubeconfig, Namespace, Name, Role, Weight, NodeSelector string
+	FailoverTimeout, RefuseDuration                         time.Duration
+}
+
+// Register adds the flags to fs, with name as the default framework name.
+func (f *Flags) Register(fs *flag.FlagSet, name string) {
+	fs.StringVar(&f.Kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig of the cluster (default $KUBECONFIG, else in-cluster)")
+	fs.StringVar(&f.Namespace, "namespace", "default", "namespace of the Framework, its Offers and Tasks")
+	fs.StringVar(&f.Name, "name", name, "name of the Framework")
+	fs.StringVar(&f.Role, "role", "", "DRF role (default: the API default, \"default\")")
+	fs.StringVar(&f.Weight, "weight", "1", "DRF weight (> 0)")
+	fs.StringVar(&f.NodeSelector, "node-selector", "", "only accept offers on nodes with these labels, k=v[,k=v] (the Framework's spec.nodeSelector)")
+	fs.DurationVar(&f.FailoverTimeout, "failover-timeout", 5*time.Minute, "how long the controller keeps the tasks after this process stops renewing its Lease")
+	fs.DurationVar(&f.RefuseDuration, "refuse-duration", 0, "decline filter (default: the API default, 5s)")
+}
+
+// Spec turns the flags into a FrameworkSpec.
+func (f *Flags) Spec() (agorav1alpha1.FrameworkSpec, error) {
+	w, err := resource.ParseQuantity(f.Weight)
+	if err != nil || w.Sign() <= 0 {
+		return agorav1alpha1.FrameworkSpec{}, fmt.Errorf("--weight %q: must be a positive number", f.Weight)
+	}
+	spec := agorav1alpha1.FrameworkSpec{Role: f.Role, Weight: &w, FailoverTimeout: &metav1.Duration{Duration: f.FailoverTimeout}}
+	if f.RefuseDuration > 0 {
+		spec.RefuseDuration = &metav1.Duration{Duration: f.RefuseDuration}
+	}
+	if f.NodeSelector != "" {
+		sel, err := metav1.ParseToLabelSelector(f.NodeSelector)
+		if err != nil {
+			return spec, fmt.Errorf("--node-selector %q: %w", f.NodeSelector, err)
+		}
+		spec.NodeSelector = sel
+	}
+	return spec, nil
+}
+
+// Run builds a Driver for sched and runs it until SIGINT/SIGTERM, ctx's end, or the framework
+// tearing itself down (which is success).
+func Run(ctx context.Context, f *Flags, sched sdk.Scheduler, build func(*sdk.Driver)) error {
+	spec, err := f.Spec()
+	if err != nil {
+		return err
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", f.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	rc.QPS, rc.Burst = 50, 100
+	d, err := sdk.NewForConfig(rc, sdk.Config{Namespace: f.Namespace, Name: f.Name, Spec: spec}, sched)
+	if err != nil {
+		return err
+	}
+	if build != nil {
+		build(d)
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := d.Run(ctx); err != nil && !errors.Is(err, sdk.ErrFrameworkDeleted) {
+		return err
+	}
+	return nil
+}
+
+// Main is the body of an example's main: parse flags, run, exit 1 with the error.
+func Main(name string, fs *flag.FlagSet, run func(ctx context.Context) error) {
+	klog.InitFlags(fs)
+	_ = fs.Parse(os.Args[1:])
+	if err := run(context.Background()); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+}
+
+// Say prints a timestamped progress line on stdout, the way the examples report.
+func Say(name, format string, args ...any) {
+	fmt.Printf("%s %s: %s\n", time.Now().Format("15:04:05.000"), name, strings.TrimSpace(fmt.Sprintf(format, args...)))
+}

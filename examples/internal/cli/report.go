@@ -1,0 +1,63 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Report is the summary an example prints (and writes as JSON with --report) when its work is
+// done. make demo and the end-to-end tests read it.
+type Report struct {
+	Framework string `json:"framework"`
+	// Tasks the job had to run, and how many finished.
+	Tasks    int `json:"tasks"`
+	Finished int `json:"finished"`
+	// Launched counts every Task object created (first attempts and relaunches).
+	Launched int `json:"launched"`
+	// Relaunched counts attempts after a Failed/Lost/Killed/Error one.
+	Relaunched int `json:"relaunched"`
+	// GaveUp counts tasks that used up their retries.
+	GaveUp int `json:"gaveUp"`
+	// Local counts tasks that ran on a node holding their data (locality example only).
+	Local *int `json:"local,omitempty"`
+	// Groups run whole (gang example only).
+	Groups  *int    `json:"groups,omitempty"`
+	Seconds float64 `json:"seconds"`
+}
+
+// Write prints the report as one line and, when path is set, writes it there as JSON.
+func (r Report) Write(path string) error {
+	var extra []string
+	if r.Local != nil && r.Finished > 0 {
+		extra = append(extra, fmt.Sprintf("%d local (%.0f%%)", *r.Local, 100*float64(*r.Local)/float64(r.Finished)))
+	}
+	if r.Groups != nil {
+		extra = append(extra, strconv.Itoa(*r.Groups)+" groups run whole")
+	}
+	Say(r.Framework, "done: %d/%d tasks finished, %d launched, %d relaunched, %d gave up%s, in %.1fs",
+		r.Finished, r.Tasks, r.Launched, r.Relaunched, r.GaveUp, prefixed(", ", strings.Join(extra, ", ")), r.Seconds)
+	if path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func prefixed(p, s string) string {
+	if s == "" {
+		return ""
+	}
+	return p + s
+}
+
+// Since returns the seconds since t, rounded to a tenth.
+func Since(t time.Time) float64 {
+	return float64(time.Since(t).Round(100*time.Millisecond)) / float64(time.Second)
+}

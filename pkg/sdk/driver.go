@@ -1,0 +1,730 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/klog/v2"
+
+	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/pkg/client/clientset/versioned"
+	"github.com/agora-sched/agora/pkg/client/informers/externalversions"
+	agoralisters "github.com/agora-sched/agora/pkg/client/listers/api/v1alpha1"
+)
+
+// DefaultLeaseDuration is how long the framework's Lease stays fresh without a renewal. The
+// Driver renews it every third of that.
+const DefaultLeaseDuration = 15 * time.Second
+
+// ErrFrameworkDeleted is reported (Error callback, then Run's result) when the Framework object
+// is deleted while the Driver runs: someone tore the framework down.
+var ErrFrameworkDeleted = errors.New("the Framework was deleted (TEARDOWN): the driver stops")
+
+// Config says which framework a Driver runs.
+type Config struct {
+	// Namespace and Name of the Framework (and of its Lease). Name must be a valid label value
+	// (at most 63 characters): the Driver labels its Tasks with it.
+	Namespace, Name string
+	// Spec is the Framework's desired spec: created with it, or the existing object's spec is
+	// set to it (except revivedAt and suppressOffers, which stay as they are when Spec leaves
+	// them unset).
+	Spec agorav1alpha1.FrameworkSpec
+	// LeaseDuration of the framework's Lease (default DefaultLeaseDuration). Negative: the
+	// Driver makes no Lease, and the controller treats the framework as always active.
+	LeaseDuration time.Duration
+	// Identity written as the Lease holder (default hostname_pid).
+	Identity string
+}
+
+// TaskInfo is a task to launch: what Driver.Launch turns into a Task object.
+type TaskInfo struct {
+	// Name of the Task, unique in the namespace. Deterministic names make launching
+	// idempotent across framework restarts.
+	Name string
+	// NodeName is one of the offered nodes.
+	NodeName string
+	// Resources the task consumes (charged to the framework).
+	Resources corev1.ResourceList
+	// Template is the pod to run.
+	Template corev1.PodTemplateSpec
+	// Labels and Annotations are added to the Task object.
+	Labels, Annotations map[string]string
+}
+
+// Driver connects a Scheduler to the Agora API. Create it with New or NewForConfig, then Run it.
+// Its methods are safe to call from any goroutine, including from inside callbacks.
+type Driver struct {
+	cfg   Config
+	agora versioned.Interface
+	kube  kubernetes.Interface
+	sched Scheduler
+
+	offers  agoralisters.OfferNamespaceLister
+	tasks   agoralisters.TaskNamespaceLister
+	events  queue
+	started chan struct{}
+
+	mu        sync.Mutex
+	fw        *agorav1alpha1.Framework
+	released  map[string]bool                    // offers this driver deleted (not rescinds)
+	delivered map[string]bool                    // offers handed to ResourceOffers
+	phases    map[string]agorav1alpha1.TaskPhase // last phase delivered per task
+}
+
+// New returns a Driver for the framework cfg names, on the given clientsets.
+func New(agora versioned.Interface, kube kubernetes.Interface, cfg Config, sched Scheduler) (*Driver, error) {
+	if cfg.Namespace == "" || cfg.Name == "" {
+		return nil, errors.New("sdk: Config.Namespace and Config.Name are required")
+	}
+	if errs := validation.IsValidLabelValue(cfg.Name); len(errs) > 0 {
+		return nil, fmt.Errorf("sdk: framework name %q cannot label its tasks: %v", cfg.Name, errs)
+	}
+	if sched == nil {
+		return nil, errors.New("sdk: a Scheduler is required")
+	}
+	if cfg.LeaseDuration == 0 {
+		cfg.LeaseDuration = DefaultLeaseDuration
+	}
+	if cfg.Identity == "" {
+		host, _ := os.Hostname()
+		cfg.Identity = fmt.Sprintf("%s_%d", host, os.Getpid())
+	}
+	return &Driver{
+		cfg: cfg, agora: agora, kube: kube, sched: sched,
+		started:   make(chan struct{}),
+		events:    newQueue(),
+		released:  map[string]bool{},
+		delivered: map[string]bool{},
+		phases:    map[string]agorav1alpha1.TaskPhase{},
+	}, nil
+}
+
+// NewForConfig is New with clientsets made from a rest.Config.
+func NewForConfig(rc *rest.Config, cfg Config, sched Scheduler) (*Driver, error) {
+	agora, err := versioned.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	kube, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, err
+	}
+	return New(agora, kube, cfg, sched)
+}
+
+// Namespace the framework lives in.
+func (d *Driver) Namespace() string { return d.cfg.Namespace }
+
+// Name of the framework.
+func (d *Driver) Name() string { return d.cfg.Name }
+
+// Framework returns the latest Framework object the Driver saw (nil before Run registered it).
+func (d *Driver) Framework() *agorav1alpha1.Framework {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fw == nil {
+		return nil
+	}
+	return d.fw.DeepCopy()
+}
+
+// Run registers the framework, renews its Lease, watches its Offers and Tasks and calls the
+// Scheduler until ctx ends (then it returns nil) or the Framework is deleted (then it returns
+// ErrFrameworkDeleted). The Lease is not released on return: a framework that stops without
+// Teardown goes stale, and after spec.failoverTimeout its tasks are killed — so a restarted
+// process within that time picks its tasks up again.
+func (d *Driver) Run(ctx context.Context) error {
+	select {
+	case <-d.started:
+		return errors.New("sdk: Run called twice")
+	default:
+		close(d.started)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	logger := klog.FromContext(ctx).WithValues("framework", klog.KRef(d.cfg.Namespace, d.cfg.Name))
+
+	fw, err := d.register(ctx)
+	if err != nil {
+		return err
+	}
+	d.setFramework(fw)
+	if d.cfg.LeaseDuration > 0 {
+		if err := d.renewLease(ctx); err != nil {
+			return fmt.Errorf("sdk: framework Lease %s/%s: %w", d.cfg.Namespace, d.cfg.Name, err)
+		}
+		go d.leaseLoop(ctx)
+	}
+
+	ns := externalversions.WithNamespace(d.cfg.Namespace)
+	offerFactory := externalversions.NewSharedInformerFactoryWithOptions(d.agora, 0, ns,
+		externalversions.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("spec.framework", d.cfg.Name).String()
+		}))
+	taskFactory := externalversions.NewSharedInformerFactoryWithOptions(d.agora, 0, ns,
+		externalversions.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.LabelSelector = labels.Set{agorav1alpha1.LabelFramework: d.cfg.Name}.String()
+		}))
+	fwFactory := externalversions.NewSharedInformerFactoryWithOptions(d.agora, 0, ns,
+		externalversions.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", d.cfg.Name).String()
+		}))
+	offerInf := offerFactory.Scheduling().V1alpha1().Offers()
+	taskInf := taskFactory.Scheduling().V1alpha1().Tasks()
+	fwInf := fwFactory.Scheduling().V1alpha1().Frameworks()
+	d.offers = offerInf.Lister().Offers(d.cfg.Namespace)
+	d.tasks = taskInf.Lister().Tasks(d.cfg.Namespace)
+
+	watchErr := func(what string) cache.WatchErrorHandlerWithContext {
+		return func(_ context.Context, _ *cache.Reflector, err error) {
+			if ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+				d.events.push(event{kind: evError, err: fmt.Errorf("sdk: watching %s: %w", what, err)})
+			}
+		}
+	}
+	for what, inf := range map[string]cache.SharedIndexInformer{"offers": offerInf.Informer(), "tasks": taskInf.Informer(), "framework": fwInf.Informer()} {
+		if err := inf.SetWatchErrorHandlerWithContext(watchErr(what)); err != nil {
+			return err
+		}
+	}
+	if _, err := offerInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { d.pushObj(evOffer, obj) },
+		UpdateFunc: func(_, obj any) { d.pushObj(evOffer, obj) },
+		DeleteFunc: func(obj any) { d.pushObj(evOfferGone, obj) },
+	}); err != nil {
+		return err
+	}
+	if _, err := taskInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { d.pushObj(evTask, obj) },
+		UpdateFunc: func(_, obj any) { d.pushObj(evTask, obj) },
+		DeleteFunc: func(obj any) { d.pushObj(evTaskGone, obj) },
+	}); err != nil {
+		return err
+	}
+	if _, err := fwInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { d.pushObj(evFramework, obj) },
+		UpdateFunc: func(_, obj any) { d.pushObj(evFramework, obj) },
+		DeleteFunc: func(obj any) { d.pushObj(evFrameworkGone, obj) },
+	}); err != nil {
+		return err
+	}
+	factories := []externalversions.SharedInformerFactory{offerFactory, taskFactory, fwFactory}
+	for _, f := range factories {
+		f.Start(ctx.Done())
+	}
+	defer func() {
+		cancel() // informers stop on ctx; Shutdown waits for them
+		for _, f := range factories {
+			f.Shutdown()
+		}
+	}()
+	for _, f := range factories {
+		for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("sdk: cache of %v did not sync", typ)
+			}
+		}
+	}
+	logger.V(1).Info("framework registered", "uid", fw.UID)
+	d.sched.Registered(d, d.Framework())
+
+	for {
+		batch, ok := d.events.popAll(ctx)
+		if !ok {
+			return nil
+		}
+		if err := d.dispatch(batch); err != nil {
+			return err
+		}
+	}
+}
+
+// register creates the Framework or brings the existing one's spec to the configured one.
+func (d *Driver) register(ctx context.Context) (*agorav1alpha1.Framework, error) {
+	api := d.agora.SchedulingV1alpha1().Frameworks(d.cfg.Namespace)
+	var out *agorav1alpha1.Framework
+	err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		cur, err := api.Get(ctx, d.cfg.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			fw := &agorav1alpha1.Framework{
+				ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: d.cfg.Name},
+				Spec:       *d.cfg.Spec.DeepCopy(),
+			}
+			out, err = api.Create(ctx, fw, metav1.CreateOptions{})
+			if apierrors.IsAlreadyExists(err) {
+				return apierrors.NewConflict(agorav1alpha1.Resource("frameworks"), d.cfg.Name, err)
+			}
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if !cur.DeletionTimestamp.IsZero() {
+			return fmt.Errorf("sdk: Framework %s/%s is being deleted (TEARDOWN in progress); start again once it is gone", d.cfg.Namespace, d.cfg.Name)
+		}
+		want := d.cfg.Spec.DeepCopy()
+		if want.RevivedAt == nil {
+			want.RevivedAt = cur.Spec.RevivedAt
+		}
+		if !want.SuppressOffers {
+			want.SuppressOffers = cur.Spec.SuppressOffers
+		}
+		fillDefaults(want, &cur.Spec)
+		if equalSpec(&cur.Spec, want) {
+			out = cur
+			return nil
+		}
+		cur.Spec = *want
+		out, err = api.Update(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sdk: registering Framework %s/%s: %w", d.cfg.Namespace, d.cfg.Name, err)
+	}
+	return out, nil
+}
+
+// renewLease creates the framework's Lease or renews it, taking it over from a previous process.
+func (d *Driver) renewLease(ctx context.Context) error {
+	api := d.kube.CoordinationV1().Leases(d.cfg.Namespace)
+	now := metav1.NewMicroTime(time.Now())
+	secs := int32(max(d.cfg.LeaseDuration.Round(time.Second)/time.Second, 1))
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := api.Get(ctx, d.cfg.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			lease := &coordinationv1.Lease{
+				ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: d.cfg.Name, OwnerReferences: d.ownerRefs()},
+				Spec: coordinationv1.LeaseSpec{
+					HolderIdentity: &d.cfg.Identity, LeaseDurationSeconds: &secs,
+					AcquireTime: &now, RenewTime: &now,
+				},
+			}
+			_, err = api.Create(ctx, lease, metav1.CreateOptions{})
+			if apierrors.IsAlreadyExists(err) {
+				return apierrors.NewConflict(coordinationv1.Resource("leases"), d.cfg.Name, err)
+			}
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		if cur.Spec.HolderIdentity == nil || *cur.Spec.HolderIdentity != d.cfg.Identity {
+			cur.Spec.HolderIdentity = &d.cfg.Identity
+			cur.Spec.AcquireTime = &now
+			t := int32(0)
+			if cur.Spec.LeaseTransitions != nil {
+				t = *cur.Spec.LeaseTransitions
+			}
+			t++
+			cur.Spec.LeaseTransitions = &t
+		}
+		cur.Spec.LeaseDurationSeconds = &secs
+		cur.Spec.RenewTime = &now
+		if len(cur.OwnerReferences) == 0 {
+			cur.OwnerReferences = d.ownerRefs()
+		}
+		_, err = api.Update(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
+}
+
+func (d *Driver) leaseLoop(ctx context.Context) {
+	t := time.NewTicker(d.cfg.LeaseDuration / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := d.renewLease(ctx); err != nil && ctx.Err() == nil {
+				d.events.push(event{kind: evError, err: fmt.Errorf("sdk: renewing framework Lease %s/%s: %w", d.cfg.Namespace, d.cfg.Name, err)})
+			}
+		}
+	}
+}
+
+// ownerRefs makes the framework's Tasks and Lease go with it (garbage collection).
+func (d *Driver) ownerRefs() []metav1.OwnerReference {
+	fw := d.Framework()
+	if fw == nil {
+		return nil
+	}
+	return []metav1.OwnerReference{{
+		APIVersion: agorav1alpha1.GroupVersion.String(), Kind: "Framework",
+		Name: fw.Name, UID: fw.UID, Controller: ptrTo(true),
+	}}
+}
+
+func (d *Driver) setFramework(fw *agorav1alpha1.Framework) {
+	d.mu.Lock()
+	d.fw = fw.DeepCopy()
+	d.mu.Unlock()
+}
+
+// Offers returns the framework's outstanding offers, by name.
+func (d *Driver) Offers() []*agorav1alpha1.Offer {
+	if d.offers == nil {
+		return nil
+	}
+	list, _ := d.offers.List(labels.Everything())
+	out := make([]*agorav1alpha1.Offer, 0, len(list))
+	for _, o := range list {
+		if o.DeletionTimestamp.IsZero() {
+			out = append(out, o.DeepCopy())
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Tasks returns the framework's tasks as last seen, by name.
+func (d *Driver) Tasks() []*agorav1alpha1.Task {
+	if d.tasks == nil {
+		return nil
+	}
+	list, _ := d.tasks.List(labels.Everything())
+	out := make([]*agorav1alpha1.Task, 0, len(list))
+	for _, t := range list {
+		if d.ours(t) {
+			out = append(out, t.DeepCopy())
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Task returns one of the framework's tasks as last seen, or nil.
+func (d *Driver) Task(name string) *agorav1alpha1.Task {
+	if d.tasks == nil {
+		return nil
+	}
+	t, err := d.tasks.Get(name)
+	if err != nil || !d.ours(t) {
+		return nil
+	}
+	return t.DeepCopy()
+}
+
+// Launch creates the tasks on the given offers, then releases the offers: whatever the tasks do
+// not take goes back to the pool (with the framework's refuseDuration filter on those nodes).
+// Each task names its node; it is charged to the offer that holds that node. A task whose name
+// already exists counts as launched (a restarted framework launching again). The tasks are
+// admitted or rejected by the controller: watch StatusUpdate for Staging or Error.
+func (d *Driver) Launch(ctx context.Context, offers []*agorav1alpha1.Offer, tasks ...TaskInfo) error {
+	byNode := map[string]string{}
+	for _, o := range offers {
+		for _, n := range o.Spec.Nodes {
+			if _, ok := byNode[n.NodeName]; !ok {
+				byNode[n.NodeName] = o.Name
+			}
+		}
+	}
+	var errs []error
+	api := d.agora.SchedulingV1alpha1().Tasks(d.cfg.Namespace)
+	for _, ti := range tasks {
+		offer, ok := byNode[ti.NodeName]
+		if !ok {
+			errs = append(errs, fmt.Errorf("task %s: node %q is in none of the offers", ti.Name, ti.NodeName))
+			continue
+		}
+		if _, err := api.Create(ctx, d.buildTask(ti, offer), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			errs = append(errs, fmt.Errorf("creating task %s: %w", ti.Name, err))
+		}
+	}
+	for _, o := range offers {
+		if err := d.release(ctx, o.Name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Driver) buildTask(ti TaskInfo, offer string) *agorav1alpha1.Task {
+	lbls := map[string]string{}
+	for k, v := range ti.Labels {
+		lbls[k] = v
+	}
+	lbls[agorav1alpha1.LabelFramework] = d.cfg.Name
+	return &agorav1alpha1.Task{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: d.cfg.Namespace, Name: ti.Name,
+			Labels: lbls, Annotations: ti.Annotations,
+			OwnerReferences: d.ownerRefs(),
+		},
+		Spec: agorav1alpha1.TaskSpec{
+			OfferName: offer, NodeName: ti.NodeName,
+			Resources: ti.Resources.DeepCopy(), Template: *ti.Template.DeepCopy(),
+		},
+	}
+}
+
+// Decline releases offers without launching anything on them. Their nodes are not re-offered to
+// this framework for spec.refuseDuration.
+func (d *Driver) Decline(ctx context.Context, offers ...*agorav1alpha1.Offer) error {
+	var errs []error
+	for _, o := range offers {
+		errs = append(errs, d.release(ctx, o.Name))
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Driver) release(ctx context.Context, name string) error {
+	d.mu.Lock()
+	d.released[name] = true
+	d.mu.Unlock()
+	err := d.agora.SchedulingV1alpha1().Offers(d.cfg.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("releasing offer %s: %w", name, err)
+	}
+	return nil
+}
+
+// Kill deletes tasks: the executor stops their pods and the tasks end Killed (a task that is
+// already terminal is simply removed).
+func (d *Driver) Kill(ctx context.Context, names ...string) error {
+	var errs []error
+	api := d.agora.SchedulingV1alpha1().Tasks(d.cfg.Namespace)
+	for _, n := range names {
+		if err := api.Delete(ctx, n, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("killing task %s: %w", n, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Suppress asks for no more offers (SUPPRESS) until Revive.
+func (d *Driver) Suppress(ctx context.Context) error {
+	return d.patchSpec(ctx, `{"spec":{"suppressOffers":true}}`)
+}
+
+// Revive asks for offers again (REVIVE): clears suppressOffers and every decline filter.
+func (d *Driver) Revive(ctx context.Context) error {
+	now := metav1.Now()
+	if fw := d.Framework(); fw != nil && fw.Spec.RevivedAt != nil && !now.After(fw.Spec.RevivedAt.Time) {
+		now = metav1.NewTime(fw.Spec.RevivedAt.Add(time.Second))
+	}
+	ts, _ := now.MarshalJSON()
+	return d.patchSpec(ctx, fmt.Sprintf(`{"spec":{"suppressOffers":false,"revivedAt":%s}}`, ts))
+}
+
+func (d *Driver) patchSpec(ctx context.Context, patch string) error {
+	fw, err := d.agora.SchedulingV1alpha1().Frameworks(d.cfg.Namespace).Patch(ctx, d.cfg.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	if err != nil {
+		return fmt.Errorf("patching Framework %s/%s: %w", d.cfg.Namespace, d.cfg.Name, err)
+	}
+	d.setFramework(fw)
+	return nil
+}
+
+// Reconcile asks for the current state of tasks, read from the API server (not the cache). With
+// no names, every task of the framework is delivered through StatusUpdate (implicit
+// reconciliation); with names, those tasks are, and a named task that does not exist is
+// delivered as Lost with reason TaskNotFound (explicit reconciliation, as in Mesos).
+func (d *Driver) Reconcile(ctx context.Context, names ...string) error {
+	list, err := d.agora.SchedulingV1alpha1().Tasks(d.cfg.Namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: labels.Set{agorav1alpha1.LabelFramework: d.cfg.Name}.String(),
+	})
+	if err != nil {
+		return fmt.Errorf("reconciling tasks: %w", err)
+	}
+	found := map[string]*agorav1alpha1.Task{}
+	for i := range list.Items {
+		found[list.Items[i].Name] = &list.Items[i]
+	}
+	if len(names) == 0 {
+		for n := range found {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+	}
+	for _, n := range names {
+		t, ok := found[n]
+		if !ok {
+			t = &agorav1alpha1.Task{ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: n}}
+			t.Status.Phase = agorav1alpha1.TaskLost
+			t.Status.Reason = ReasonTaskNotFound
+			t.Status.Message = fmt.Sprintf("task %s/%s does not exist: it was never created or has been deleted", d.cfg.Namespace, n)
+		}
+		d.events.push(event{kind: evReconcile, obj: t})
+	}
+	return nil
+}
+
+// ReasonTaskNotFound is the reason of the Lost status Reconcile delivers for a task that does not
+// exist.
+const ReasonTaskNotFound = "TaskNotFound"
+
+// Teardown deletes the Framework (Mesos TEARDOWN): the controller rescinds its offers and kills
+// its tasks, and Run returns ErrFrameworkDeleted once the Framework is gone.
+func (d *Driver) Teardown(ctx context.Context) error {
+	err := d.agora.SchedulingV1alpha1().Frameworks(d.cfg.Namespace).Delete(ctx, d.cfg.Name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("tearing down Framework %s/%s: %w", d.cfg.Namespace, d.cfg.Name, err)
+	}
+	return nil
+}
+
+// dispatch turns a batch of watch events into callbacks. Consecutive new offers go to one
+// ResourceOffers call.
+func (d *Driver) dispatch(batch []event) error {
+	var offers []*agorav1alpha1.Offer
+	flush := func() {
+		if len(offers) > 0 {
+			d.sched.ResourceOffers(d, offers)
+			offers = nil
+		}
+	}
+	for _, ev := range batch {
+		switch ev.kind {
+		case evOffer:
+			o := ev.obj.(*agorav1alpha1.Offer)
+			d.mu.Lock()
+			fresh := !d.delivered[o.Name] && !d.released[o.Name] && o.DeletionTimestamp.IsZero() && !rescinded(o)
+			if fresh {
+				d.delivered[o.Name] = true
+			}
+			d.mu.Unlock()
+			if fresh {
+				offers = append(offers, o.DeepCopy())
+			}
+		case evOfferGone:
+			flush()
+			o := ev.obj.(*agorav1alpha1.Offer)
+			d.mu.Lock()
+			ours := d.released[o.Name]
+			seen := d.delivered[o.Name]
+			delete(d.released, o.Name)
+			delete(d.delivered, o.Name)
+			d.mu.Unlock()
+			if !ours && seen {
+				reason := "Unknown"
+				if c := meta.FindStatusCondition(o.Status.Conditions, agorav1alpha1.OfferConditionRescinded); c != nil && c.Status == metav1.ConditionTrue {
+					reason = c.Reason
+				}
+				d.sched.OfferRescinded(d, o.DeepCopy(), reason)
+			}
+		case evTask, evTaskGone, evReconcile:
+			flush()
+			t := ev.obj.(*agorav1alpha1.Task).DeepCopy()
+			if !d.ours(t) {
+				continue
+			}
+			d.mu.Lock()
+			last, known := d.phases[t.Name]
+			deliver := t.Status.Phase != "" && t.Status.Phase != last
+			switch ev.kind {
+			case evReconcile:
+				deliver = t.Status.Phase != "" || !known
+			case evTaskGone:
+				delete(d.phases, t.Name)
+				if known && !Terminal(last) {
+					// Gone before the framework heard of an end: say it was killed.
+					t.Status.Phase = agorav1alpha1.TaskKilled
+					t.Status.Reason = agorav1alpha1.ReasonTaskKilled
+					t.Status.Message = fmt.Sprintf("task %s/%s was deleted in phase %s", t.Namespace, t.Name, last)
+					deliver = true
+				} else {
+					deliver = false
+				}
+			}
+			if deliver && ev.kind != evTaskGone {
+				d.phases[t.Name] = t.Status.Phase
+			}
+			d.mu.Unlock()
+			if deliver {
+				d.sched.StatusUpdate(d, t)
+			}
+		case evFramework:
+			d.setFramework(ev.obj.(*agorav1alpha1.Framework))
+		case evFrameworkGone:
+			flush()
+			d.sched.Error(d, ErrFrameworkDeleted)
+			return ErrFrameworkDeleted
+		case evError:
+			flush()
+			d.sched.Error(d, ev.err)
+		}
+	}
+	flush()
+	return nil
+}
+
+func (d *Driver) pushObj(kind eventKind, obj any) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	switch obj.(type) {
+	case *agorav1alpha1.Offer, *agorav1alpha1.Task, *agorav1alpha1.Framework:
+		d.events.push(event{kind: kind, obj: obj})
+	}
+}
+
+// ours tells the framework's tasks from those of an earlier Framework of the same name (deleted
+// and created again; garbage collection removes its tasks in time): a task owned by a Framework
+// with another UID is not this framework's. A task without an owner (made with kubectl and the
+// label) is.
+func (d *Driver) ours(t *agorav1alpha1.Task) bool {
+	fw := d.Framework()
+	for _, ref := range t.OwnerReferences {
+		if ref.Kind == "Framework" && ref.APIVersion == agorav1alpha1.GroupVersion.String() {
+			return fw == nil || ref.UID == fw.UID
+		}
+	}
+	return true
+}
+
+func rescinded(o *agorav1alpha1.Offer) bool {
+	c := meta.FindStatusCondition(o.Status.Conditions, agorav1alpha1.OfferConditionRescinded)
+	return c != nil && c.Status == metav1.ConditionTrue && len(o.Status.Remaining) == 0
+}
+
+// fillDefaults gives want the values the API server defaults (role, weight, refuseDuration) where
+// want leaves them unset, so that an unchanged config does not rewrite the Framework.
+func fillDefaults(want, cur *agorav1alpha1.FrameworkSpec) {
+	if want.Role == "" {
+		want.Role = cur.Role
+	}
+	if want.Weight == nil {
+		want.Weight = cur.Weight
+	}
+	if want.RefuseDuration == nil {
+		want.RefuseDuration = cur.RefuseDuration
+	}
+}
+
+func equalSpec(a, b *agorav1alpha1.FrameworkSpec) bool {
+	return equality.Semantic.DeepEqual(a, b)
+}
+
+// Terminal reports whether a task phase is final: the task's resources are back in the pool.
+func Terminal(p agorav1alpha1.TaskPhase) bool {
+	switch p {
+	case agorav1alpha1.TaskFinished, agorav1alpha1.TaskFailed, agorav1alpha1.TaskKilled, agorav1alpha1.TaskLost, agorav1alpha1.TaskError:
+		return true
+	}
+	return false
+}
+
+func ptrTo[T any](v T) *T { return &v }
