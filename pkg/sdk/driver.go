@@ -35,8 +35,8 @@ import (
 // Driver renews it every third of that.
 const DefaultLeaseDuration = 15 * time.Second
 
-// ErrFrameworkDeleted is reported (Error callback, then Run's result) when the Framework object
-// is deleted while the Driver runs: someone tore the framework down.
+// ErrFrameworkDeleted is Run's result once the Framework object is deleted: by Teardown, or by
+// someone else (then the Error callback hears of it first).
 var ErrFrameworkDeleted = errors.New("the Framework was deleted (TEARDOWN): the driver stops")
 
 // Config says which framework a Driver runs.
@@ -88,6 +88,7 @@ type Driver struct {
 	released  map[string]bool                    // offers this driver deleted (not rescinds)
 	delivered map[string]bool                    // offers handed to ResourceOffers
 	phases    map[string]agorav1alpha1.TaskPhase // last phase delivered per task
+	tornDown  bool                               // Teardown was called: the deletion is no error
 }
 
 // New returns a Driver for the framework cfg names, on the given clientsets.
@@ -579,6 +580,9 @@ const ReasonTaskNotFound = "TaskNotFound"
 // Teardown deletes the Framework (Mesos TEARDOWN): the controller rescinds its offers and kills
 // its tasks, and Run returns ErrFrameworkDeleted once the Framework is gone.
 func (d *Driver) Teardown(ctx context.Context) error {
+	d.mu.Lock()
+	d.tornDown = true
+	d.mu.Unlock()
 	err := d.agora.SchedulingV1alpha1().Frameworks(d.cfg.Namespace).Delete(ctx, d.cfg.Name, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("tearing down Framework %s/%s: %w", d.cfg.Namespace, d.cfg.Name, err)
@@ -660,7 +664,12 @@ func (d *Driver) dispatch(batch []event) error {
 			d.setFramework(ev.obj.(*agorav1alpha1.Framework))
 		case evFrameworkGone:
 			flush()
-			d.sched.Error(d, ErrFrameworkDeleted)
+			d.mu.Lock()
+			ours := d.tornDown
+			d.mu.Unlock()
+			if !ours {
+				d.sched.Error(d, ErrFrameworkDeleted)
+			}
 			return ErrFrameworkDeleted
 		case evError:
 			flush()

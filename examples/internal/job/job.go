@@ -144,6 +144,9 @@ func (j *Job) Count(s State) int {
 	return n
 }
 
+// State returns the state of index i.
+func (j *Job) State(i int) State { return j.tasks[i].state }
+
 // Node returns the node of index i's latest attempt.
 func (j *Job) Node(i int) string { return j.tasks[i].node }
 
