@@ -84,7 +84,7 @@ func (b *batch) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) {
 				launch = append(launch, b.taskInfo(i, n.NodeName))
 			}
 		}
-		if len(launch) == 0 && !b.suppressed {
+		if len(launch) == 0 && len(b.job.Pending()) == 0 && !b.suppressed {
 			// Nothing to run: stop asking (SUPPRESS) until a task needs relaunching. Done here,
 			// on an offer the framework cannot use, rather than right after launching.
 			if err := d.Suppress(context.TODO()); err == nil {

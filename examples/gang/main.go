@@ -268,12 +268,34 @@ func (g *gang) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) {
 			}
 		}
 		if len(stale) > 0 {
-			cli.Say(g.flags.Name, "%d offers do not cover a whole group; declining them", len(stale))
-			_ = d.Decline(context.TODO(), stale...)
-			g.released(stale...)
+			g.decline(d, stale)
 		}
+		// No new offer may come while these are held (they are what is free): check again
+		// when the newest reaches --hold.
+		d.AfterFunc(g.hold, g.declineStale)
 	}
 	g.settle(d)
+}
+
+// declineStale gives back the offers held past --hold.
+func (g *gang) declineStale(d *sdk.Driver) {
+	var stale []*agorav1alpha1.Offer
+	for _, o := range g.heldOffers() {
+		if time.Since(g.heldSince[o.Name]) >= g.hold {
+			stale = append(stale, o)
+		}
+	}
+	if len(stale) > 0 {
+		g.decline(d, stale)
+	}
+}
+
+func (g *gang) decline(d *sdk.Driver, offers []*agorav1alpha1.Offer) {
+	cli.Say(g.flags.Name, "%d offers held for %s do not cover a whole group; declining them", len(offers), g.hold)
+	if err := d.Decline(context.TODO(), offers...); err != nil {
+		cli.Say(g.flags.Name, "decline: %v", err)
+	}
+	g.released(offers...)
 }
 
 func (g *gang) heldOffers() []*agorav1alpha1.Offer {

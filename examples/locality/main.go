@@ -43,7 +43,7 @@ type locality struct {
 	maxRetries  int
 	shape       corev1.ResourceList
 	job         *job.Job
-	waitingFrom map[int]time.Time // when each pending task started waiting for a local offer
+	lastLocal   time.Time // when the job last launched a task local, or started waiting
 	local       map[int]bool      // placement of each index's latest attempt
 	start       time.Time
 	finished    bool
@@ -80,7 +80,6 @@ func (l *locality) run(ctx context.Context) error {
 	}
 	l.shape = sdk.Resources("cpu", l.cpu, "memory", l.mem)
 	l.job = job.New(l.flags.Name, l.tasks, l.maxRetries)
-	l.waitingFrom = map[int]time.Time{}
 	l.local = map[int]bool{}
 	l.start = time.Now()
 	ctx, l.stop = context.WithCancel(ctx)
@@ -115,11 +114,12 @@ func (l *locality) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) 
 	for _, offer := range offers {
 		free := sdk.Remaining(offer)
 		pending := l.job.Pending()
-		for _, i := range pending {
-			if _, ok := l.waitingFrom[i]; !ok {
-				l.waitingFrom[i] = now
-			}
+		if len(pending) > 0 && l.lastLocal.IsZero() {
+			l.lastLocal = now
 		}
+		// Delay scheduling is per job: only when the job has launched nothing local for
+		// --delay may its tasks run remote. Every local launch restarts that wait.
+		remoteOK := !l.aware || now.Sub(l.lastLocal) >= l.delay
 		var launch []sdk.TaskInfo
 		taken := map[int]bool{}
 		place := func(i int, node string, local bool) {
@@ -127,24 +127,38 @@ func (l *locality) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) 
 			taken[i] = true
 			name := l.job.Launching(i, node)
 			l.local[i] = local
-			delete(l.waitingFrom, i)
+			if local {
+				l.lastLocal = now
+			}
 			launch = append(launch, sdk.TaskInfo{
 				Name: name, NodeName: node, Resources: l.shape, Template: sdk.SleepTemplate(l.duration),
 				Labels: map[string]string{LabelLocal: fmt.Sprint(local)},
 			})
 		}
-		// First every task that can run local, then (locality-blind, or after the delay) any
-		// task on any node.
-		for _, n := range offer.Spec.Nodes {
-			for _, i := range pending {
-				if taken[i] || !sdk.Fits(free[n.NodeName], l.shape) {
-					continue
-				}
-				local := n.Attributes[Block(l.prefix, i, l.blocks)] != ""
-				if local || !l.aware || now.Sub(l.waitingFrom[i]) >= l.delay {
-					place(i, n.NodeName, local)
+		// Locality-blind: first fit, in node order. Otherwise every task that can run local
+		// first, then (after the delay) the rest anywhere.
+		passes := []bool{false}
+		if l.aware {
+			passes = []bool{true}
+			if remoteOK {
+				passes = append(passes, false)
+			}
+		}
+		for _, localOnly := range passes {
+			for _, n := range offer.Spec.Nodes {
+				for _, i := range pending {
+					if taken[i] || !sdk.Fits(free[n.NodeName], l.shape) {
+						continue
+					}
+					local := n.Attributes[Block(l.prefix, i, l.blocks)] != ""
+					if local || !localOnly {
+						place(i, n.NodeName, local)
+					}
 				}
 			}
+		}
+		if len(pending) == len(launch) {
+			l.lastLocal = time.Time{} // nothing waits any more
 		}
 		if len(launch) == 0 && len(pending) == 0 && !l.suppressed {
 			if err := d.Suppress(context.TODO()); err == nil {

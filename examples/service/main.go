@@ -172,7 +172,7 @@ func (s *service) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) {
 				placed = true
 			}
 		}
-		if len(launch) == 0 && !s.suppressed {
+		if len(launch) == 0 && len(s.missing()) == 0 && !s.suppressed {
 			if err := d.Suppress(context.TODO()); err == nil {
 				s.suppressed = true
 			}

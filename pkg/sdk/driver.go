@@ -573,6 +573,18 @@ func (d *Driver) Reconcile(ctx context.Context, names ...string) error {
 	return nil
 }
 
+// AfterFunc calls f on the callback goroutine, after the callbacks already queued, once delay
+// has passed (0: as soon as possible). A scheduler uses it for its own timers (decline offers it
+// held too long, re-examine tasks waiting for locality) without locking against its callbacks.
+// f is dropped if the Driver stops first.
+func (d *Driver) AfterFunc(delay time.Duration, f func(*Driver)) {
+	if delay <= 0 {
+		d.events.push(event{kind: evFunc, fn: f})
+		return
+	}
+	time.AfterFunc(delay, func() { d.events.push(event{kind: evFunc, fn: f}) })
+}
+
 // ReasonTaskNotFound is the reason of the Lost status Reconcile delivers for a task that does not
 // exist.
 const ReasonTaskNotFound = "TaskNotFound"
@@ -674,6 +686,9 @@ func (d *Driver) dispatch(batch []event) error {
 		case evError:
 			flush()
 			d.sched.Error(d, ev.err)
+		case evFunc:
+			flush()
+			ev.fn(d)
 		}
 	}
 	flush()

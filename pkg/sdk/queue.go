@@ -16,12 +16,14 @@ const (
 	evFramework
 	evFrameworkGone
 	evError
+	evFunc
 )
 
 type event struct {
 	kind eventKind
 	obj  any
 	err  error
+	fn   func(*Driver)
 }
 
 // queue is an unbounded FIFO: informer handlers must never block on a slow scheduler callback.
