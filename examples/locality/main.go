@@ -30,25 +30,25 @@ import (
 const LabelLocal = "locality.agora.dev/local"
 
 type locality struct {
-	flags       cli.Flags
-	tasks       int
-	blocks      int
-	cpu, mem    string
-	duration    time.Duration
-	delay       time.Duration
-	aware       bool
-	prefix      string
-	keep        bool
-	reportPath  string
-	maxRetries  int
-	shape       corev1.ResourceList
-	job         *job.Job
-	lastLocal   time.Time // when the job last launched a task local, or started waiting
-	local       map[int]bool      // placement of each index's latest attempt
-	start       time.Time
-	finished    bool
-	suppressed  bool
-	stop        context.CancelFunc
+	flags      cli.Flags
+	tasks      int
+	blocks     int
+	cpu, mem   string
+	duration   time.Duration
+	delay      time.Duration
+	aware      bool
+	prefix     string
+	keep       bool
+	reportPath string
+	maxRetries int
+	shape      corev1.ResourceList
+	job        *job.Job
+	lastLocal  time.Time    // when the job last launched a task local, or started waiting
+	local      map[int]bool // placement of each index's latest attempt
+	start      time.Time
+	finished   bool
+	suppressed bool
+	stop       context.CancelFunc
 }
 
 func main() {
