@@ -1,4 +1,4 @@
-// Command hello is the smallest useful Agora framework: it runs five 1-CPU tasks and exits.
+// Command hello is the smallest useful Agora framework: it runs five 1-CPU tasks, then exits.
 package main
 
 import (
@@ -13,12 +13,12 @@ import (
 	"github.com/agora-sched/agora/pkg/sdk"
 )
 
-type hello struct {
-	sdk.NoopScheduler
-	launched, done int
-}
-
 var shape = sdk.Resources("cpu", "1", "memory", "1Gi")
+
+type hello struct {
+	sdk.NoopScheduler // the callbacks hello does not need
+	launched, done    int
+}
 
 func (h *hello) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) {
 	for _, offer := range offers {
@@ -26,8 +26,8 @@ func (h *hello) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) {
 		for node, free := range sdk.Remaining(offer) {
 			for ; h.launched < 5 && sdk.Fits(free, shape); h.launched++ {
 				free = sdk.Subtract(free, shape)
-				tasks = append(tasks, sdk.TaskInfo{Name: fmt.Sprintf("hello-%d", h.launched),
-					NodeName: node, Resources: shape, Template: sdk.SleepTemplate(2 * time.Second)})
+				tasks = append(tasks, sdk.TaskInfo{Name: fmt.Sprint("hello-", h.launched), NodeName: node,
+					Resources: shape, Template: sdk.SleepTemplate(2 * time.Second)})
 			}
 		}
 		_ = d.Launch(context.TODO(), []*agorav1alpha1.Offer{offer}, tasks...) // then releases the rest
@@ -36,19 +36,18 @@ func (h *hello) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) {
 
 func (h *hello) StatusUpdate(d *sdk.Driver, task *agorav1alpha1.Task) {
 	fmt.Println(task.Name, task.Status.Phase, task.Status.Message)
-	if h.done += btoi(sdk.Terminal(task.Status.Phase)); h.done == 5 {
-		_ = d.Teardown(context.TODO()) // remove the Framework; Run returns
+	if sdk.Terminal(task.Status.Phase) {
+		if h.done++; h.done == 5 {
+			_ = d.Teardown(context.TODO()) // deletes the Framework; Run returns
+		}
 	}
 }
-
-func btoi(b bool) int { return map[bool]int{true: 1}[b] }
 
 func main() {
 	cfg, err := clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG"))
 	if err == nil {
 		var d *sdk.Driver
-		d, err = sdk.NewForConfig(cfg, sdk.Config{Namespace: "default", Name: "hello"}, &hello{})
-		if err == nil {
+		if d, err = sdk.NewForConfig(cfg, sdk.Config{Namespace: "default", Name: "hello"}, &hello{}); err == nil {
 			err = d.Run(context.Background())
 		}
 	}

@@ -522,7 +522,9 @@ func (d *Driver) Suppress(ctx context.Context) error {
 
 // Revive asks for offers again (REVIVE): clears suppressOffers and every decline filter.
 func (d *Driver) Revive(ctx context.Context) error {
-	now := metav1.Now()
+	// revivedAt is stored with one-second resolution, and only a newer value than the last one
+	// revives: a second Revive within the same second must still move it forward.
+	now := metav1.NewTime(time.Now().Truncate(time.Second))
 	if fw := d.Framework(); fw != nil && fw.Spec.RevivedAt != nil && !now.After(fw.Spec.RevivedAt.Time) {
 		now = metav1.NewTime(fw.Spec.RevivedAt.Add(time.Second))
 	}
