@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -32,11 +33,13 @@ import (
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/pkg/allocator"
@@ -95,9 +98,12 @@ type Controller struct {
 	opts     Options
 	m        *model
 
-	offerEvents chan event.GenericEvent
-	fwEvents    chan event.GenericEvent
-	nodeEvents  chan event.GenericEvent
+	offerQueue, fwQueue *queueSource
+	counts              *taskCounter
+
+	// statusMu guards lastStatusWrite: when each Framework's status was last written.
+	statusMu        sync.Mutex
+	lastStatusWrite map[types.NamespacedName]time.Time
 }
 
 // CacheOptions are the manager's cache options: they keep the informers small. Pods are
@@ -173,16 +179,17 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Controller, er
 		FirstOfferID: allocator.OfferID(time.Now().UnixMicro()),
 	})
 	c := &Controller{
-		client:      mgr.GetClient(),
-		reader:      mgr.GetAPIReader(),
-		cache:       mgr.GetCache(),
-		recorder:    mgr.GetEventRecorder("agora-controller"),
-		opts:        opts,
-		m:           newModel(a),
-		offerEvents: make(chan event.GenericEvent, 4096),
-		fwEvents:    make(chan event.GenericEvent, 4096),
-		nodeEvents:  make(chan event.GenericEvent, 4096),
+		client:          mgr.GetClient(),
+		reader:          mgr.GetAPIReader(),
+		cache:           mgr.GetCache(),
+		recorder:        mgr.GetEventRecorder("agora-controller"),
+		opts:            opts,
+		m:               newModel(a),
+		offerQueue:      &queueSource{},
+		fwQueue:         &queueSource{},
+		lastStatusWrite: map[types.NamespacedName]time.Time{},
 	}
+	c.counts = newTaskCounter(c.enqueueFrameworks)
 	idx := mgr.GetFieldIndexer()
 	for _, ix := range []struct {
 		obj   client.Object
@@ -203,6 +210,13 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Controller, er
 		if err := idx.IndexField(ctx, ix.obj, ix.field, ix.fn); err != nil {
 			return nil, fmt.Errorf("index %s: %w", ix.field, err)
 		}
+	}
+	taskInformer, err := mgr.GetCache().GetInformer(ctx, &agorav1alpha1.Task{})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := taskInformer.AddEventHandler(c.counts.handler()); err != nil {
+		return nil, err
 	}
 	if err := c.setupNodes(mgr); err != nil {
 		return nil, err
@@ -233,27 +247,56 @@ func (c *Controller) waitReady(ctx context.Context) error {
 	}
 }
 
-func (c *Controller) enqueue(ch chan event.GenericEvent, keys ...types.NamespacedName) {
-	for _, k := range keys {
-		obj := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: k.Namespace, Name: k.Name}}
-		select {
-		case ch <- event.GenericEvent{Object: obj}:
-		default:
-			// The queue is full; whatever is dropped is picked up by the next periodic pass
-			// (offers requeue at expiry, frameworks after each cycle).
+// queueSource is a reconciler's source of requests the controller raises itself (offers to
+// follow a rescind, frameworks to refresh after a cycle). It adds them to the reconciler's queue
+// directly, so they are deduplicated there and never dropped; requests raised before the
+// reconciler started wait for it.
+type queueSource struct {
+	mu      sync.Mutex
+	queue   workqueue.TypedRateLimitingInterface[reconcile.Request]
+	pending map[reconcile.Request]bool
+}
+
+func (s *queueSource) source() source.Source {
+	return source.Func(func(_ context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.queue = q
+		for r := range s.pending {
+			q.Add(r)
 		}
+		s.pending = nil
+		return nil
+	})
+}
+
+func (s *queueSource) add(keys ...types.NamespacedName) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		if s.queue == nil {
+			if s.pending == nil {
+				s.pending = map[reconcile.Request]bool{}
+			}
+			s.pending[reconcile.Request{NamespacedName: k}] = true
+			continue
+		}
+		s.queue.Add(reconcile.Request{NamespacedName: k})
 	}
 }
 
-func (c *Controller) enqueueOffers(keys ...types.NamespacedName) { c.enqueue(c.offerEvents, keys...) }
+func (c *Controller) enqueueOffers(keys ...types.NamespacedName) { c.offerQueue.add(keys...) }
 
 func (c *Controller) enqueueFrameworks(ids ...string) {
 	keys := make([]types.NamespacedName, 0, len(ids))
 	for _, id := range ids {
 		keys = append(keys, splitID(id))
 	}
-	c.enqueue(c.fwEvents, keys...)
+	c.fwQueue.add(keys...)
 }
+
+// publishWriters bounds the Offer creates one cycle has in flight at once.
+const publishWriters = 8
 
 // allocationLoop runs the allocation cycle on the leader.
 type allocationLoop struct{ c *Controller }
@@ -302,14 +345,17 @@ func (c *Controller) cycle(ctx context.Context) {
 	m.pruneTombstones(now)
 	start := time.Now()
 	offers := m.alloc.Allocate()
-	log.FromContext(ctx).V(1).Info("cycle", "offers", len(offers), "stats", m.alloc.Stats())
-	metricCycleDuration.Observe(time.Since(start).Seconds())
+	allocated := time.Since(start)
+	metricCycleDuration.Observe(allocated.Seconds())
+	stats := m.alloc.Stats()
 	type pending struct {
 		st  *offerState
 		obj *agorav1alpha1.Offer
 	}
 	var toCreate []pending
+	offeredNodes := 0
 	for _, o := range offers {
+		offeredNodes += len(o.Nodes)
 		fwKey := splitID(o.Framework)
 		timeout := c.fwOfferTimeout(ctx, fwKey)
 		st := &offerState{
@@ -340,29 +386,49 @@ func (c *Controller) cycle(ctx context.Context) {
 	}
 	m.mu.Unlock()
 
+	// One create per framework (per 500 nodes): they go out publishWriters at a time, so a cycle
+	// takes a few API round trips, not one per framework.
 	fws := map[string]bool{}
+	work := make(chan pending)
+	var wg sync.WaitGroup
+	for range min(publishWriters, len(toCreate)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				if err := c.createOffer(ctx, p.obj); err != nil {
+					log.FromContext(ctx).Error(err, "cannot publish offer; rescinding it", "offer", p.st.key)
+					m.mu.Lock()
+					if m.byID[p.st.id] == p.st {
+						_ = m.alloc.RescindOffer(p.st.id)
+						delete(m.byID, p.st.id)
+					}
+					delete(m.offers, p.st.key)
+					m.changed = true
+					m.mu.Unlock()
+					continue
+				}
+				metricOffersMade.Inc()
+			}
+		}()
+	}
 	for _, p := range toCreate {
 		fws[p.st.framework] = true
-		if err := c.createOffer(ctx, p.obj); err != nil {
-			log.FromContext(ctx).Error(err, "cannot publish offer; rescinding it", "offer", p.st.key)
-			m.mu.Lock()
-			if m.byID[p.st.id] == p.st {
-				_ = m.alloc.RescindOffer(p.st.id)
-				delete(m.byID, p.st.id)
-			}
-			delete(m.offers, p.st.key)
-			m.changed = true
-			m.mu.Unlock()
-			continue
-		}
-		metricOffersMade.Inc()
+		work <- p
 	}
+	close(work)
+	wg.Wait()
 	ids := make([]string, 0, len(fws))
 	for id := range fws {
 		ids = append(ids, id)
 	}
 	c.enqueueFrameworks(ids...)
 	c.updateGauges()
+	// One line per cycle that ran (debug level): what it offered and what it cost, for
+	// hack/bench/controller and for anyone asking why offers are slow.
+	log.FromContext(ctx).V(1).Info("cycle", "offers", len(offers), "offeredNodes", offeredNodes,
+		"allocateSeconds", allocated.Seconds(), "cycleSeconds", time.Since(start).Seconds(),
+		"poolNodes", stats.PoolNodes, "frameworks", stats.Frameworks, "outstandingOffers", stats.Offers, "tasks", stats.Tasks, "filters", stats.Filters)
 }
 
 func (c *Controller) createOffer(ctx context.Context, obj *agorav1alpha1.Offer) error {
@@ -455,7 +521,7 @@ func (c *Controller) rebuild(ctx context.Context) error {
 			logger.Error(err, "cannot charge task", "task", client.ObjectKeyFromObject(t))
 			continue
 		}
-		m.tasks[t.Namespace+"/"+t.Name] = taskState{framework: fwID, offer: t.Spec.OfferName, node: t.Spec.NodeName}
+		m.tasks[t.Namespace+"/"+t.Name] = taskState{framework: fwID, offer: t.Spec.OfferName, node: t.Spec.NodeName, uid: t.UID, admittedWritten: true}
 		m.applyRescinded(rs, agorav1alpha1.ReasonNodeLost)
 	}
 	var offers agorav1alpha1.OfferList

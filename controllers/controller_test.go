@@ -287,6 +287,8 @@ func TestReleaseAndRevive(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitPhase("before", agorav1alpha1.TaskStaging)
+	// The release is told by an Event, the Offer being gone right after.
+	e.waitEvent(o.Name, agorav1alpha1.OfferConditionReleased)
 	e.eventually(20*time.Second, "released offer gone", func() (bool, string) {
 		err := k8s.Get(e.ctx, client.ObjectKeyFromObject(&o), &agorav1alpha1.Offer{})
 		return isNotFound(err), fmt.Sprint(err)
@@ -609,4 +611,132 @@ func TestMetrics(t *testing.T) {
 		}
 		return true, ""
 	})
+}
+
+// TestLostTaskFinalizerReleased: a task on a node that never comes back keeps agora-executor's
+// finalizer, since its executor is gone; the controller removes it once the task is Lost, so a
+// user's delete of the Task completes. Once for a deleted Node, once for a Lease stale past
+// --node-lost-timeout.
+func TestLostTaskFinalizerReleased(t *testing.T) {
+	e := newTestEnv(t, Options{NodeLostTimeout: time.Second})
+	deleted, stale := e.label+"-deleted", e.label+"-stale"
+	n := e.addNode(deleted, "2", "4Gi")
+	e.addNode(stale, "2", "4Gi")
+	e.addFramework("f", nil)
+	offered := map[string]string{}
+	e.eventually(20*time.Second, "both nodes offered", func() (bool, string) {
+		for _, o := range e.offers("f") {
+			for _, node := range o.Spec.Nodes {
+				offered[node.NodeName] = o.Name
+			}
+		}
+		return offered[deleted] != "" && offered[stale] != "", fmt.Sprint(offered)
+	})
+	for _, node := range []string{deleted, stale} {
+		e.createTask("on-"+node, offered[node], node, "1", "1Gi")
+		tk := e.waitPhase("on-"+node, agorav1alpha1.TaskStaging)
+		// Play the executor: it holds the finalizer from the moment it acts on the task.
+		patch := client.MergeFrom(tk.DeepCopy())
+		tk.Finalizers = append(tk.Finalizers, agorav1alpha1.TaskFinalizer)
+		if err := k8s.Patch(e.ctx, tk, patch); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := k8s.Delete(e.ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	e.renewLease(stale, time.Now().Add(-time.Minute), 1)
+	for _, node := range []string{deleted, stale} {
+		name := "on-" + node
+		e.eventually(20*time.Second, name+" Lost without the executor's finalizer", func() (bool, string) {
+			tk := e.task(name)
+			return tk.Status.Phase == agorav1alpha1.TaskLost && len(tk.Finalizers) == 0, fmt.Sprintf("%s %v", tk.Status.Phase, tk.Finalizers)
+		})
+		if err := k8s.Delete(e.ctx, e.task(name)); err != nil {
+			t.Fatal(err)
+		}
+		e.eventually(20*time.Second, name+" deleted", func() (bool, string) {
+			err := k8s.Get(e.ctx, client.ObjectKeyFromObject(e.newTask(name, "", "", "1", "1")), &agorav1alpha1.Task{})
+			return isNotFound(err), fmt.Sprint(err)
+		})
+	}
+}
+
+// TestLiveNodeKeepsTaskFinalizer: the controller leaves the executor's finalizer alone while the
+// node is alive, even on a terminal task (the executor removes it once the pod is gone).
+func TestLiveNodeKeepsTaskFinalizer(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	node := e.label + "-n"
+	e.addNode(node, "2", "4Gi")
+	e.addFramework("f", nil)
+	o := e.waitOffer("f")
+	e.createTask("t", o.Name, node, "1", "1Gi")
+	tk := e.waitPhase("t", agorav1alpha1.TaskStaging)
+	patch := client.MergeFrom(tk.DeepCopy())
+	tk.Finalizers = append(tk.Finalizers, agorav1alpha1.TaskFinalizer)
+	if err := k8s.Patch(e.ctx, tk, patch); err != nil {
+		t.Fatal(err)
+	}
+	tk.Status.Phase, tk.Status.Reason = agorav1alpha1.TaskFinished, agorav1alpha1.ReasonCompleted
+	if err := k8s.Status().Update(e.ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually(20*time.Second, "the framework counts it Finished", func() (bool, string) {
+		fw := e.framework("f")
+		return fw.Status.Tasks.Finished == 1, fmt.Sprintf("%+v", fw.Status.Tasks)
+	})
+	if got := e.task("t").Finalizers; len(got) != 1 || got[0] != agorav1alpha1.TaskFinalizer {
+		t.Errorf("finalizers %v, want the executor's kept", got)
+	}
+	// Let the test's cleanup delete it.
+	patch = client.MergeFrom(e.task("t"))
+	cur := e.task("t")
+	cur.Finalizers = nil
+	if err := k8s.Patch(e.ctx, cur, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReleaseThenSuppress: "launch, decline, suppress" — the last answer of a framework that has
+// nothing more to run — admits the tasks created before the decline: SUPPRESS rescinds only the
+// offers the framework has not released. The controller is down while the framework answers, so
+// on its return the release and the suppress are both pending; which of the two the controller
+// handles first is up to its queues, so the test also asks the stopped controller's model
+// directly which offers a SUPPRESS would spare.
+func TestReleaseThenSuppress(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	node := e.label + "-n"
+	e.addNode(node, "4", "8Gi")
+	e.addFramework("f", nil)
+	o := e.waitOffer("f")
+	e.stopController()
+	stopped := e.ctrl
+	fwID := frameworkID(e.ns, "f")
+	key := client.ObjectKeyFromObject(&o)
+	if spared, err := stopped.releasingOffers(e.ctx, fwID); err != nil || len(spared) != 0 {
+		t.Fatalf("before the release: spared %v, %v; want none", spared, err)
+	}
+	e.createTask("last", o.Name, node, "1", "1Gi")
+	if err := k8s.Delete(e.ctx, &o); err != nil {
+		t.Fatal(err)
+	}
+	spared, err := stopped.releasingOffers(e.ctx, fwID)
+	if err != nil || !spared[key] {
+		t.Fatalf("after the release: spared %v, %v; want %s", spared, err, key)
+	}
+	stopped.m.mu.Lock()
+	follow := stopped.rescindFrameworkOffersExcept(fwID, agorav1alpha1.ReasonSuppressedOffers, spared)
+	_, outstanding := stopped.m.byID[stopped.m.offers[key].id]
+	stopped.m.mu.Unlock()
+	if len(follow) != 0 || !outstanding {
+		t.Fatalf("SUPPRESS rescinded %v (offer outstanding: %v); want the released offer spared", follow, outstanding)
+	}
+
+	e.updateFramework("f", func(fw *agorav1alpha1.Framework) { fw.Spec.SuppressOffers = true })
+	e.startController()
+	if tk := e.waitPhase("last", agorav1alpha1.TaskStaging); tk.Status.Reason != agorav1alpha1.ReasonAdmitted {
+		t.Errorf("reason %s", tk.Status.Reason)
+	}
+	e.waitEvent(o.Name, agorav1alpha1.OfferConditionReleased)
 }

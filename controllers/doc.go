@@ -21,8 +21,10 @@ limitations under the License.
 // into config/rbac/role.yaml, from which the Helm chart's ClusterRole is built. Why each:
 // Frameworks are patched only for their finalizer (frameworks/finalizers: Offers name their
 // Framework as owner with blockOwnerDeletion); Offers are created, patched (finalizer, a
-// rescinded node leaving spec.nodes) and deleted (rescind); Tasks are only deleted (kill on
-// failoverTimeout and TEARDOWN) and their status written (admission, Lost); nodes and foreign
+// rescinded node leaving spec.nodes) and deleted (rescind); Tasks are deleted (kill on
+// failoverTimeout and TEARDOWN), their status written (admission, Lost), and patched only to
+// drop agora-executor's finalizer from a terminal Task whose node is lost for good (its executor
+// is gone, nobody else would); nodes and foreign
 // pods are read; Leases are read (executors, frameworks) and the leader-election Lease
 // written; Events come from the events.k8s.io recorder and from leader election (core/v1).
 //
@@ -31,11 +33,12 @@ limitations under the License.
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=frameworks/finalizers,verbs=update
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=offers,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=offers/status,verbs=get;update
-// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks,verbs=get;list;watch;patch;delete
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks/status,verbs=get;update
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=agora-system,resources=leases,verbs=get;create;update
 package controllers

@@ -29,11 +29,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/pkg/allocator"
@@ -45,21 +46,17 @@ func (c *Controller) setupFrameworks(mgr ctrl.Manager) error {
 	sameName := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
 	})
-	taskFw := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-		if fw := o.(*agorav1alpha1.Task).Status.Framework; fw != "" {
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: fw}}}
-		}
-		return nil
-	})
+	// Executor and leader-election Leases live in agora-system; they are no Framework's.
+	notSystem := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetNamespace() != SystemNamespace })
+	// Task changes reach the framework through c.counts, which enqueues it when its counts move.
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("framework").
 		For(&agorav1alpha1.Framework{}).
-		Watches(&coordinationv1.Lease{}, sameName).
-		Watches(&agorav1alpha1.Task{}, taskFw).
+		Watches(&coordinationv1.Lease{}, sameName, builder.WithPredicates(notSystem)).
 		Watches(&agorav1alpha1.Offer{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: o.(*agorav1alpha1.Offer).Spec.Framework}}}
 		})).
-		WatchesRawSource(source.Channel(c.fwEvents, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(c.fwQueue.source()).
 		Complete(&frameworkReconciler{c})
 }
 
@@ -122,9 +119,15 @@ func (c *Controller) setFramework(fw *agorav1alpha1.Framework) error {
 
 // rescindFrameworkOffers takes back every outstanding offer of a framework. Call with mu held.
 func (c *Controller) rescindFrameworkOffers(id, reason string) []types.NamespacedName {
+	return c.rescindFrameworkOffersExcept(id, reason, nil)
+}
+
+// rescindFrameworkOffersExcept is rescindFrameworkOffers sparing the offers in keep. Call with mu
+// held.
+func (c *Controller) rescindFrameworkOffersExcept(id, reason string, keep map[types.NamespacedName]bool) []types.NamespacedName {
 	var out []types.NamespacedName
 	for _, st := range c.m.byID {
-		if st.framework != id {
+		if st.framework != id || keep[st.key] {
 			continue
 		}
 		_ = c.m.alloc.RescindOffer(st.id)
@@ -133,6 +136,36 @@ func (c *Controller) rescindFrameworkOffers(id, reason string) []types.Namespace
 		out = append(out, st.key)
 	}
 	return out
+}
+
+// releasingOffers returns the outstanding offers of a framework that the framework already
+// released (deleted). SUPPRESS or a stale Lease does not rescind those: their release admits the
+// tasks created before the delete, as the framework meant when it answered ("launch these, then
+// decline", and suppress right after, is the usual last step). The API is asked, not the cache:
+// the Framework change that brought us here may have overtaken the Offer's delete in the watches.
+func (c *Controller) releasingOffers(ctx context.Context, id string) (map[types.NamespacedName]bool, error) {
+	var keys []types.NamespacedName
+	c.m.mu.Lock()
+	for _, st := range c.m.byID {
+		if st.framework == id {
+			keys = append(keys, st.key)
+		}
+	}
+	c.m.mu.Unlock()
+	out := map[types.NamespacedName]bool{}
+	for _, k := range keys {
+		o := &agorav1alpha1.Offer{}
+		if err := c.reader.Get(ctx, k, o); err != nil {
+			if isNotFound(err) {
+				continue
+			}
+			return nil, err
+		}
+		if !o.DeletionTimestamp.IsZero() {
+			out[k] = true
+		}
+	}
+	return out, nil
 }
 
 // liveness reads the framework's Lease: whether it is active, why, when that may change, and
@@ -167,6 +200,9 @@ func (r *frameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			return ctrl.Result{}, err
 		}
 		c.removeFramework(id)
+		c.statusMu.Lock()
+		delete(c.lastStatusWrite, req.NamespacedName)
+		c.statusMu.Unlock()
 		return ctrl.Result{}, nil
 	}
 	if !fw.DeletionTimestamp.IsZero() {
@@ -200,6 +236,12 @@ func (r *frameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 
 	m := c.m
+	var releasing map[types.NamespacedName]bool
+	if !active || fw.Spec.SuppressOffers {
+		if releasing, err = c.releasingOffers(ctx, id); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	m.mu.Lock()
 	var follow []types.NamespacedName
 	setErr := c.setFramework(fw)
@@ -207,9 +249,9 @@ func (r *frameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		_ = m.alloc.SetFrameworkActive(id, active)
 		switch {
 		case !active:
-			follow = c.rescindFrameworkOffers(id, agorav1alpha1.ReasonFrameworkInactive)
+			follow = c.rescindFrameworkOffersExcept(id, agorav1alpha1.ReasonFrameworkInactive, releasing)
 		case fw.Spec.SuppressOffers:
-			follow = c.rescindFrameworkOffers(id, agorav1alpha1.ReasonSuppressedOffers)
+			follow = c.rescindFrameworkOffersExcept(id, agorav1alpha1.ReasonSuppressedOffers, releasing)
 		}
 		if fw.Spec.RevivedAt != nil && (fw.Status.ObservedRevivedAt == nil || fw.Spec.RevivedAt.After(fw.Status.ObservedRevivedAt.Time)) {
 			_ = m.alloc.Revive(id)
@@ -245,17 +287,49 @@ func (r *frameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, agorav1alpha1.ReasonSuppressed, "spec.suppressOffers is true; set it to false to receive offers again"
 	}
 	meta.SetStatusCondition(&status.Conditions, ready)
-	if err := c.fillUsage(ctx, fw, status); err != nil {
-		return ctrl.Result{}, err
+	c.fillUsage(fw, status)
+	if equality.Semantic.DeepEqual(&fw.Status, status) {
+		return result, nil
 	}
-	if !equality.Semantic.DeepEqual(&fw.Status, status) {
-		fw = fw.DeepCopy()
-		fw.Status = *status
-		if err := c.client.Status().Update(ctx, fw); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
+	// Usage (shares, resources, counts) moves with every task and offer; it is written at most
+	// once per allocation interval per framework, so a framework's status costs O(1) writes a
+	// second however many tasks it launches. Conditions and observed fields are written at once.
+	if wait := c.statusWait(req.NamespacedName, now); wait > 0 && usageOnly(&fw.Status, status) {
+		if result.RequeueAfter == 0 || wait < result.RequeueAfter {
+			result.RequeueAfter = wait
 		}
+		return result, nil
 	}
+	fw = fw.DeepCopy()
+	fw.Status = *status
+	if err := c.client.Status().Update(ctx, fw); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	c.statusMu.Lock()
+	c.lastStatusWrite[req.NamespacedName] = time.Now()
+	c.statusMu.Unlock()
 	return result, nil
+}
+
+// statusWait is how long the framework's usage must wait before its next status write.
+func (c *Controller) statusWait(key types.NamespacedName, now time.Time) time.Duration {
+	c.statusMu.Lock()
+	defer c.statusMu.Unlock()
+	last, ok := c.lastStatusWrite[key]
+	if !ok {
+		return 0
+	}
+	return max(last.Add(c.opts.AllocationInterval).Sub(now), 0)
+}
+
+// usageOnly reports whether two Framework statuses differ only in the usage fields.
+func usageOnly(a, b *agorav1alpha1.FrameworkStatus) bool {
+	x, y := a.DeepCopy(), b.DeepCopy()
+	for _, s := range []*agorav1alpha1.FrameworkStatus{x, y} {
+		s.DominantShare, s.DominantResource, s.Allocated, s.Offered = "", "", nil, nil
+		s.OutstandingOffers, s.Tasks = 0, agorav1alpha1.TaskCounts{}
+	}
+	return equality.Semantic.DeepEqual(x, y)
 }
 
 func activeMessage(reason string, fw *agorav1alpha1.Framework) string {
@@ -273,7 +347,7 @@ func activeMessage(reason string, fw *agorav1alpha1.Framework) string {
 }
 
 // fillUsage writes shares, resources, offer and task counts into status.
-func (c *Controller) fillUsage(ctx context.Context, fw *agorav1alpha1.Framework, status *agorav1alpha1.FrameworkStatus) error {
+func (c *Controller) fillUsage(fw *agorav1alpha1.Framework, status *agorav1alpha1.FrameworkStatus) {
 	id := frameworkID(fw.Namespace, fw.Name)
 	m := c.m
 	m.mu.Lock()
@@ -299,34 +373,7 @@ func (c *Controller) fillUsage(ctx context.Context, fw *agorav1alpha1.Framework,
 		setShareMetrics(fw.Namespace, fw.Name, share)
 	}
 	status.OutstandingOffers = outstanding
-	var tasks agorav1alpha1.TaskList
-	if err := c.cache.List(ctx, &tasks, client.InNamespace(fw.Namespace), client.MatchingFields{indexTaskFramework: fw.Name}); err != nil {
-		return err
-	}
-	var n agorav1alpha1.TaskCounts
-	for i := range tasks.Items {
-		switch tasks.Items[i].Status.Phase {
-		case agorav1alpha1.TaskStaging:
-			n.Staging++
-		case agorav1alpha1.TaskStarting:
-			n.Starting++
-		case agorav1alpha1.TaskRunning:
-			n.Running++
-		case agorav1alpha1.TaskFinished:
-			n.Finished++
-		case agorav1alpha1.TaskFailed:
-			n.Failed++
-		case agorav1alpha1.TaskKilled:
-			n.Killed++
-		case agorav1alpha1.TaskLost:
-			n.Lost++
-		case agorav1alpha1.TaskError:
-			n.Error++
-		}
-	}
-	n.Active = n.Staging + n.Starting + n.Running
-	status.Tasks = n
-	return nil
+	status.Tasks = c.counts.get(client.ObjectKeyFromObject(fw))
 }
 
 // killTasks deletes the framework's tasks that still hold resources; agora-executor stops

@@ -62,6 +62,12 @@ type taskState struct {
 	framework string // allocator framework ID
 	offer     string
 	node      string
+	// uid tells this Task from a later one of the same name.
+	uid types.UID
+	// admittedWritten is set once the task's Staging status is in the API server: a reconcile
+	// that still finds it pending in a lagging cache must not write it again (with the old
+	// resourceVersion, a conflict).
+	admittedWritten bool
 }
 
 // model is the controller's in-memory state: the allocator plus what the allocator does not

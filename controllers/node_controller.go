@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -30,10 +31,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/pkg/allocator"
@@ -57,7 +58,6 @@ func (c *Controller) setupNodes(mgr ctrl.Manager) error {
 			}
 			return nil
 		})).
-		WatchesRawSource(source.Channel(c.nodeEvents, &handler.EnqueueRequestForObject{})).
 		Complete(&nodeReconciler{c})
 }
 
@@ -189,7 +189,9 @@ func (c *Controller) loseNode(ctx context.Context, name, why string) error {
 		log.FromContext(ctx).Info("node lost", "node", name, "tasks", len(lost), "why", why)
 	}
 	// Mark every non-terminal admitted task on the node Lost, including any the allocator no
-	// longer held (a write that failed before).
+	// longer held (a write that failed before). The node's executor is gone, so nobody else
+	// would ever remove its finalizer from the node's terminal tasks: the controller does, or a
+	// user's delete of such a Task would never complete.
 	var tasks agorav1alpha1.TaskList
 	if err := c.cache.List(ctx, &tasks, client.MatchingFields{indexTaskNode: name}); err != nil {
 		return err
@@ -197,21 +199,31 @@ func (c *Controller) loseNode(ctx context.Context, name, why string) error {
 	fws := map[string]bool{}
 	for i := range tasks.Items {
 		t := &tasks.Items[i]
-		if t.Status.Phase == "" || t.Status.Phase.IsTerminal() {
+		if t.Status.Phase == "" {
 			continue
 		}
-		m.mu.Lock()
-		_, charged := m.tasks[t.Namespace+"/"+t.Name]
-		m.mu.Unlock()
-		if charged {
-			continue // charged again after the node came back
+		if !t.Status.Phase.IsTerminal() {
+			m.mu.Lock()
+			_, charged := m.tasks[t.Namespace+"/"+t.Name]
+			m.mu.Unlock()
+			if charged {
+				continue // charged again after the node came back
+			}
+			msg := fmt.Sprintf("node %s was lost: %s; the task's resources were freed, create a new Task to run it again", name, why)
+			written, gone, err := c.writeTaskPhase(ctx, t, agorav1alpha1.TaskLost, agorav1alpha1.ReasonNodeLostTask, msg)
+			if err != nil {
+				return err
+			}
+			if gone {
+				continue
+			}
+			metricTasksLost.Inc()
+			fws[frameworkID(t.Namespace, t.Status.Framework)] = true
+			t = written
 		}
-		msg := fmt.Sprintf("node %s was lost: %s; the task's resources were freed, create a new Task to run it again", name, why)
-		if _, err := c.setTaskPhase(ctx, t, agorav1alpha1.TaskLost, agorav1alpha1.ReasonNodeLostTask, msg); err != nil {
+		if err := c.dropTaskFinalizer(ctx, t); err != nil {
 			return err
 		}
-		metricTasksLost.Inc()
-		fws[frameworkID(t.Namespace, t.Status.Framework)] = true
 	}
 	for id := range fws {
 		c.enqueueFrameworks(id)
@@ -219,9 +231,43 @@ func (c *Controller) loseNode(ctx context.Context, name, why string) error {
 	return nil
 }
 
+// dropTaskFinalizer removes agora-executor's finalizer from a terminal Task whose node is lost.
+// Like the executor, it sends a merge patch of metadata.finalizers guarded by the Task's
+// resourceVersion, never a whole-object update (a Task written by kubectl does not survive a
+// round trip through the Go types unchanged, and its spec is immutable).
+func (c *Controller) dropTaskFinalizer(ctx context.Context, t *agorav1alpha1.Task) error {
+	if !controllerutil.ContainsFinalizer(t, agorav1alpha1.TaskFinalizer) {
+		return nil
+	}
+	var keep []string
+	for _, f := range t.Finalizers {
+		if f != agorav1alpha1.TaskFinalizer {
+			keep = append(keep, f)
+		}
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"resourceVersion": t.ResourceVersion,
+		"finalizers":      keep, // nil: the field goes
+	}})
+	if err != nil {
+		return err
+	}
+	err = c.client.Patch(ctx, t.DeepCopy(), client.RawPatch(types.MergePatchType, patch))
+	if err == nil {
+		log.FromContext(ctx).V(1).Info("removed the executor's finalizer of a task on a lost node", "task", client.ObjectKeyFromObject(t), "node", t.Spec.NodeName)
+	}
+	return client.IgnoreNotFound(err)
+}
+
 // setTaskPhase writes a terminal or admission phase into a Task's status. A Task that is gone
 // is no error; gone reports it.
 func (c *Controller) setTaskPhase(ctx context.Context, t *agorav1alpha1.Task, phase agorav1alpha1.TaskPhase, reason, msg string) (gone bool, err error) {
+	_, gone, err = c.writeTaskPhase(ctx, t, phase, reason, msg)
+	return gone, err
+}
+
+// writeTaskPhase is setTaskPhase returning the Task as written.
+func (c *Controller) writeTaskPhase(ctx context.Context, t *agorav1alpha1.Task, phase agorav1alpha1.TaskPhase, reason, msg string) (written *agorav1alpha1.Task, gone bool, err error) {
 	t = t.DeepCopy()
 	t.Status.Phase, t.Status.Reason, t.Status.Message = phase, reason, msg
 	if phase.IsTerminal() && t.Status.CompletionTime == nil {
@@ -236,7 +282,7 @@ func (c *Controller) setTaskPhase(ctx context.Context, t *agorav1alpha1.Task, ph
 	}
 	err = c.client.Status().Update(ctx, t)
 	if isNotFound(err) {
-		return true, nil
+		return nil, true, nil
 	}
-	return false, err
+	return t, false, err
 }

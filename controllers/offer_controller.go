@@ -23,6 +23,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -38,7 +39,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/pkg/allocator"
@@ -59,7 +59,7 @@ func (c *Controller) setupOffers(mgr ctrl.Manager) error {
 			}
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: t.Namespace, Name: t.Spec.OfferName}}}
 		})).
-		WatchesRawSource(source.Channel(c.offerEvents, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(c.offerQueue.source()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(&offerReconciler{c})
 }
@@ -85,6 +85,17 @@ func (r *offerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 			return ctrl.Result{}, err
 		}
 		offer = nil
+	}
+	if offer == nil && c.liveOffer(req.NamespacedName) {
+		// The model made this offer but the cache has not seen it yet: a Task's watch event can
+		// arrive before its Offer's. Ask the API before treating the offer as gone, or a task
+		// on a brand-new offer would be rejected and the offer given back.
+		o := &agorav1alpha1.Offer{}
+		if err := c.reader.Get(ctx, req.NamespacedName, o); err == nil {
+			offer = o
+		} else if !isNotFound(err) {
+			return ctrl.Result{}, err
+		}
 	}
 	releasing := offer != nil && !offer.DeletionTimestamp.IsZero()
 
@@ -114,36 +125,8 @@ func (r *offerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 
 	now := time.Now()
 	decisions := c.admit(offer, req.NamespacedName, pending, now)
-	fws := map[string]bool{}
-	for _, d := range decisions {
-		t := d.task
-		if d.framework != "" {
-			t = t.DeepCopy()
-			t.Status.Framework = d.framework
-		}
-		gone, err := c.setTaskPhase(ctx, t, d.phase, d.reason, d.msg)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if gone && d.phase == agorav1alpha1.TaskStaging {
-			// Deleted while being admitted: the Task reconciler may have run already.
-			c.finishTask(d.task.Namespace + "/" + d.task.Name)
-			continue
-		}
-		if d.phase == agorav1alpha1.TaskStaging {
-			metricTasksAdmitted.Inc()
-			fws[frameworkID(d.task.Namespace, offer.Spec.Framework)] = true
-		} else {
-			metricTasksRejected.WithLabelValues(d.reason).Inc()
-			var related runtime.Object
-			if offer != nil {
-				related = offer
-			}
-			c.recorder.Eventf(d.task, related, corev1.EventTypeWarning, d.reason, "Admit", "%s", d.msg)
-		}
-	}
-	for id := range fws {
-		c.enqueueFrameworks(id)
+	if err := c.writeDecisions(ctx, offer, decisions); err != nil {
+		return ctrl.Result{}, err
 	}
 	if offer == nil {
 		c.m.mu.Lock()
@@ -164,6 +147,87 @@ func (r *offerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	return c.syncOffer(ctx, offer, now)
 }
 
+// liveOffer reports whether the model holds an offer under key that it has not seen go.
+func (c *Controller) liveOffer(key types.NamespacedName) bool {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	st := c.m.offers[key]
+	return st != nil && st.gone == ""
+}
+
+// admissionWriters bounds the Task status writes one offer's reconcile has in flight at once.
+const admissionWriters = 16
+
+// writeDecisions writes each admission decision into its Task's status (one write a task). The
+// decisions were taken in order, and what they charged is already charged, so the writes need no
+// order: they go out admissionWriters at a time, so that a framework that launched a hundred
+// tasks on one offer waits for about a hundred/admissionWriters API round trips, not a hundred.
+// A write that fails fails the reconcile; the retry finds the task charged and writes it again.
+func (c *Controller) writeDecisions(ctx context.Context, offer *agorav1alpha1.Offer, decisions []decision) error {
+	var (
+		mu       sync.Mutex
+		firstErr error
+		fws      = map[string]bool{}
+		wg       sync.WaitGroup
+		work     = make(chan decision)
+	)
+	for range min(admissionWriters, len(decisions)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range work {
+				t := d.task
+				if d.framework != "" {
+					t = t.DeepCopy()
+					t.Status.Framework = d.framework
+				}
+				gone, err := c.setTaskPhase(ctx, t, d.phase, d.reason, d.msg)
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					continue
+				}
+				if gone && d.phase == agorav1alpha1.TaskStaging {
+					// Deleted while being admitted: the Task reconciler may have run already.
+					c.finishTask(d.task.Namespace + "/" + d.task.Name)
+					continue
+				}
+				if d.phase == agorav1alpha1.TaskStaging {
+					c.m.mu.Lock()
+					if ts, ok := c.m.tasks[d.task.Namespace+"/"+d.task.Name]; ok {
+						ts.admittedWritten = true
+						c.m.tasks[d.task.Namespace+"/"+d.task.Name] = ts
+					}
+					c.m.mu.Unlock()
+					metricTasksAdmitted.Inc()
+					mu.Lock()
+					fws[frameworkID(d.task.Namespace, offer.Spec.Framework)] = true
+					mu.Unlock()
+					continue
+				}
+				metricTasksRejected.WithLabelValues(d.reason).Inc()
+				var related runtime.Object
+				if offer != nil {
+					related = offer
+				}
+				c.recorder.Eventf(d.task, related, corev1.EventTypeWarning, d.reason, "Admit", "%s", d.msg)
+			}
+		}()
+	}
+	for _, d := range decisions {
+		work <- d
+	}
+	close(work)
+	wg.Wait()
+	for id := range fws {
+		c.enqueueFrameworks(id)
+	}
+	return firstErr
+}
+
 // admit decides on the pending tasks of one offer in order, charging the admitted ones.
 func (c *Controller) admit(offer *agorav1alpha1.Offer, key types.NamespacedName, pending []*agorav1alpha1.Task, now time.Time) []decision {
 	m := c.m
@@ -178,9 +242,18 @@ func (c *Controller) admit(offer *agorav1alpha1.Offer, key types.NamespacedName,
 	for _, t := range pending {
 		taskID := t.Namespace + "/" + t.Name
 		if ts, ok := m.tasks[taskID]; ok {
-			// Charged already; an earlier status write did not land.
-			out = append(out, decision{t, agorav1alpha1.TaskStaging, agorav1alpha1.ReasonAdmitted, admittedMsg(t, ts.offer), splitID(ts.framework).Name})
-			continue
+			if ts.uid == t.UID {
+				if ts.admittedWritten {
+					continue // admitted and written; the cache has not caught up yet
+				}
+				// Charged already; an earlier status write did not land.
+				out = append(out, decision{t, agorav1alpha1.TaskStaging, agorav1alpha1.ReasonAdmitted, admittedMsg(t, ts.offer), splitID(ts.framework).Name})
+				continue
+			}
+			// A Task of the same name that is gone still holds its charge: free it.
+			m.alloc.FinishTask(taskID)
+			delete(m.tasks, taskID)
+			m.changed = true
 		}
 		reject := func(reason, format string, args ...any) {
 			out = append(out, decision{t, agorav1alpha1.TaskError, reason, fmt.Sprintf(format, args...), fwName})
@@ -200,7 +273,11 @@ func (c *Controller) admit(offer *agorav1alpha1.Offer, key types.NamespacedName,
 				continue
 			}
 			reject(agorav1alpha1.ReasonOfferNotFound, "no Offer %q in namespace %s: a task can use only an open offer of its own namespace; list them with `kubectl get offers -n %s`", t.Spec.OfferName, t.Namespace, t.Namespace)
-		case !offer.DeletionTimestamp.IsZero() && !t.CreationTimestamp.Before(offer.DeletionTimestamp):
+		// Timestamps have one-second resolution: a task created in the same second as the delete
+		// counts as created before it (the usual "create tasks, then delete the offer" step lands
+		// in one second). release reads the API after the delete, so this errs only toward a
+		// task created a split second after it.
+		case !offer.DeletionTimestamp.IsZero() && t.CreationTimestamp.After(offer.DeletionTimestamp.Time):
 			reject(agorav1alpha1.ReasonOfferNotFound, "offer %s was released at %s, before task %s was created; nothing was charged: create the task against a current offer", t.Spec.OfferName, offer.DeletionTimestamp.UTC().Format(time.RFC3339), t.Name)
 		case !m.frameworks[st.framework]:
 			reject(agorav1alpha1.ReasonFrameworkNotFound, "offer %s names framework %q, which does not exist in namespace %s", t.Spec.OfferName, offer.Spec.Framework, t.Namespace)
@@ -218,7 +295,7 @@ func (c *Controller) admit(offer *agorav1alpha1.Offer, key types.NamespacedName,
 			err := m.alloc.LaunchTask(st.id, allocator.Task{ID: taskID, Framework: st.framework, Node: t.Spec.NodeName, Resources: asked})
 			switch {
 			case err == nil:
-				m.tasks[taskID] = taskState{framework: st.framework, offer: t.Spec.OfferName, node: t.Spec.NodeName}
+				m.tasks[taskID] = taskState{framework: st.framework, offer: t.Spec.OfferName, node: t.Spec.NodeName, uid: t.UID}
 				st.admitted++
 				out = append(out, decision{t, agorav1alpha1.TaskStaging, agorav1alpha1.ReasonAdmitted, admittedMsg(t, t.Spec.OfferName), fwName})
 			case errors.Is(err, allocator.ErrDoesNotFit):
@@ -266,18 +343,35 @@ func (c *Controller) release(ctx context.Context, offer *agorav1alpha1.Offer) er
 	m.mu.Lock()
 	st := m.offers[key]
 	released := false
+	var returned int
+	var admitted int32
 	if st != nil && st.gone == "" {
+		if o, ok := m.alloc.Offer(st.id); ok {
+			for _, n := range o.Nodes {
+				if !n.Resources.IsZero() {
+					returned++
+				}
+			}
+		}
 		if err := m.alloc.ReleaseOffer(st.id, refuse); err == nil {
 			released = true
 		}
+		admitted = st.admitted
 		m.forgetOffer(st, agorav1alpha1.OfferConditionReleased)
 	}
 	m.mu.Unlock()
 	if released {
 		metricOffersReleased.Inc()
-		if st != nil {
-			c.enqueueFrameworks(st.framework)
+		c.enqueueFrameworks(st.framework)
+		// The Offer goes in a moment, so the release is told by an Event (reason Released), not
+		// by a condition nobody could read.
+		var related runtime.Object
+		if fw.UID != "" {
+			related = fw
 		}
+		c.recorder.Eventf(offer, related, corev1.EventTypeNormal, agorav1alpha1.OfferConditionReleased, "Release",
+			"released by framework %s: %d task(s) admitted from it; what no task took on %d node(s) went back to the pool and is not offered to %s again for %s (spec.refuseDuration) unless it revives",
+			offer.Spec.Framework, admitted, returned, offer.Spec.Framework, refuse)
 	}
 	if err := c.removeOfferFinalizer(ctx, offer); err != nil {
 		return err

@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -56,6 +57,10 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		return m.Run() // unit tests only; the integration tests skip (newTestEnv)
+	}
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		abs, _ := filepath.Abs(filepath.Join("..", "bin"))
 		_ = os.Setenv("KUBEBUILDER_ASSETS", abs)
@@ -104,10 +109,15 @@ type testEnv struct {
 	opts   Options
 	stop   func()
 	ctrlMu sync.Mutex
+	// ctrl is the controller last started; after stopController its model stays readable.
+	ctrl *Controller
 }
 
 func newTestEnv(t *testing.T, opts Options) *testEnv {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs a control plane (run without -short)")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	label := strings.ToLower(strings.ReplaceAll(t.Name(), "_", "-"))
@@ -146,10 +156,12 @@ func (e *testEnv) startController() {
 		e.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
-	if _, err := Setup(ctx, mgr, e.opts); err != nil {
+	c, err := Setup(ctx, mgr, e.opts)
+	if err != nil {
 		cancel()
 		e.t.Fatal(err)
 	}
+	e.ctrl = c
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	e.stop = func() {

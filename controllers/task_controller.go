@@ -19,7 +19,10 @@ package controllers
 import (
 	"context"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 )
@@ -46,11 +49,50 @@ func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if err != nil && !isNotFound(err) {
 		return ctrl.Result{}, err
 	}
-	if err == nil && !t.Status.Phase.IsTerminal() {
+	if err == nil && t.Status.Phase != "" {
+		// An admitted task whose node is lost is Lost, and loses the executor's finalizer; the
+		// node's reconcile does that when the node goes, this catches what it could not see (a
+		// controller that restarted after the Node was deleted, a task that became terminal
+		// later).
+		if lost, why, err := c.nodeLost(ctx, t.Spec.NodeName); err != nil {
+			return ctrl.Result{}, err
+		} else if lost && (!t.Status.Phase.IsTerminal() || controllerutil.ContainsFinalizer(t, agorav1alpha1.TaskFinalizer)) {
+			if err := c.loseNode(ctx, t.Spec.NodeName, why); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+	}
+	if err == nil && !t.Status.Phase.IsTerminal() && !c.chargedToOther(id, t.UID) {
 		return ctrl.Result{}, nil
 	}
 	c.finishTask(id)
 	return ctrl.Result{}, nil
+}
+
+// nodeLost reports whether a node is gone for good as far as its tasks are concerned: its Node
+// deleted, or lost to a stale executor Lease.
+func (c *Controller) nodeLost(ctx context.Context, name string) (bool, string, error) {
+	c.m.mu.Lock()
+	lost := c.m.lostNodes[name]
+	c.m.mu.Unlock()
+	if lost {
+		return true, "its executor Lease stayed stale past --node-lost-timeout", nil
+	}
+	err := c.cache.Get(ctx, types.NamespacedName{Name: name}, &corev1.Node{})
+	if isNotFound(err) {
+		return true, "the Node was deleted", nil
+	}
+	return false, "", err
+}
+
+// chargedToOther reports whether the model holds the charge of task id for another Task than
+// the one with this uid: an earlier Task of the same name, deleted and created again before this
+// reconciler saw the delete. That charge is freed like a finished task's.
+func (c *Controller) chargedToOther(id string, uid types.UID) bool {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	ts, ok := c.m.tasks[id]
+	return ok && ts.uid != uid
 }
 
 // finishTask frees what a task held, if the model charged it.

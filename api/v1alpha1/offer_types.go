@@ -35,8 +35,10 @@ const (
 	// OfferConditionRescinded is True once the controller took the offer back; its reason is one
 	// of the Reason* rescind constants below.
 	OfferConditionRescinded = "Rescinded"
-	// OfferConditionReleased is True once the framework deleted the offer and the controller
-	// returned what no task took to the pool.
+	// OfferConditionReleased is never set as a condition: a released Offer is gone a moment
+	// after its release, so nobody could read one. It is the reason of the Normal Event the
+	// controller emits on the Offer when it returns what no task took of a released (deleted)
+	// offer to the pool (see also the metric agora_offers_released_total).
 	OfferConditionReleased = "Released"
 )
 
@@ -51,7 +53,8 @@ const (
 	ReasonFrameworkInactive = "FrameworkInactive"
 	// ReasonSuppressedOffers: the framework set spec.suppressOffers.
 	ReasonSuppressedOffers = "Suppressed"
-	// ReasonPreempted: the resources were taken back for a framework further below its fair share.
+	// ReasonPreempted is reserved for taking resources back for a framework further below its
+	// fair share. The allocator does not preempt, so the controller never writes it today.
 	ReasonPreempted = "Preempted"
 )
 
@@ -129,8 +132,8 @@ type OfferStatus struct {
 	// +optional
 	AdmittedTasks int32 `json:"admittedTasks,omitempty"`
 
-	// conditions: `Rescinded` (with the reason the controller took the offer back) and
-	// `Released`.
+	// conditions: `Rescinded` (with the reason the controller took the offer back). A release
+	// is told by an Event with reason `Released`: the Offer is gone right after it.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -67,6 +67,7 @@ import (
 	watchtools "k8s.io/client-go/tools/watch"
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/hack/bench/internal/procstat"
 	"github.com/agora-sched/agora/pkg/client/clientset/versioned"
 	"github.com/agora-sched/agora/test/testcluster"
 )
@@ -168,7 +169,7 @@ func run() error {
 		return err
 	}
 
-	procs := controlPlanePids(c)
+	procs := procstat.Children(c.BinDir, "kube-apiserver", "etcd", "kwok")
 	var ex *executorProc
 	startEx := func() error {
 		ex, err = startExecutor(ctx, bin, c.Kubeconfig)
@@ -193,7 +194,7 @@ func run() error {
 			return err
 		}
 	}
-	cpu0 := cpuSeconds(procs)
+	cpu0 := procstat.CPUSeconds(procs)
 	start := time.Now()
 	log.Printf("admitting %d tasks over %d namespaces with %d clients", *tasks, *namespaces, *stagers)
 	if err := stage(ctx, agora, nss, r); err != nil {
@@ -205,7 +206,7 @@ func run() error {
 		if err := startEx(); err != nil {
 			return err
 		}
-		cpu0 = cpuSeconds(procs) // the executor's clock starts now; the others' too, for comparability
+		cpu0 = procstat.CPUSeconds(procs) // the executor's clock starts now; the others' too, for comparability
 		start = time.Now()
 	}
 
@@ -219,12 +220,12 @@ func run() error {
 		partial = true
 	}
 	allRunning := time.Since(start)
-	cpuRunning := cpuSeconds(procs)
+	cpuRunning := procstat.CPUSeconds(procs)
 	metricsRunning, err := scrape(ex.addr)
 	if err != nil {
 		return err
 	}
-	memRunning := memory(procs)
+	memRunning := procstat.Memory(procs)
 
 	var allFinished time.Duration
 	var metricsFinished map[string]float64
@@ -238,12 +239,12 @@ func run() error {
 			return err
 		}
 		allFinished = time.Since(start)
-		cpuFinished = cpuSeconds(procs)
+		cpuFinished = procstat.CPUSeconds(procs)
 		if metricsFinished, err = scrape(ex.addr); err != nil {
 			return err
 		}
 	}
-	mem := memory(procs)
+	mem := procstat.Memory(procs)
 
 	report(r, start, admitted, allRunning, allFinished, cpu0, cpuRunning, cpuFinished, metricsRunning, metricsFinished, memRunning, mem, ex, partial)
 	return nil
@@ -539,85 +540,6 @@ func scrape(addr string) (map[string]float64, error) {
 
 // ---- processes: CPU and memory from /proc --------------------------------------------------------
 
-// controlPlanePids finds this process's kube-apiserver, etcd and kwok children.
-func controlPlanePids(c *testcluster.Cluster) map[string]int {
-	out := map[string]int{}
-	self := strconv.Itoa(os.Getpid())
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		i := strings.LastIndexByte(string(stat), ')')
-		f := strings.Fields(string(stat[i+1:]))
-		if len(f) < 2 || f[1] != self {
-			continue
-		}
-		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if err != nil {
-			continue
-		}
-		for _, name := range []string{"kube-apiserver", "etcd", "kwok"} {
-			if exe == filepath.Join(c.BinDir, name) {
-				pid, _ := strconv.Atoi(e.Name())
-				out[name] = pid
-			}
-		}
-	}
-	return out
-}
-
-var clkTck = 100.0 // USER_HZ; 100 on every Linux this runs on
-
-func cpuSeconds(procs map[string]int) map[string]float64 {
-	out := map[string]float64{}
-	for name, pid := range procs {
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		i := strings.LastIndexByte(string(stat), ')')
-		f := strings.Fields(string(stat[i+1:]))
-		// after ')': state(0) ppid(1) ... utime(11) stime(12)
-		u, _ := strconv.ParseFloat(f[11], 64)
-		s, _ := strconv.ParseFloat(f[12], 64)
-		out[name] = (u + s) / clkTck
-	}
-	return out
-}
-
-type mem struct{ rss, hwm float64 } // MiB
-
-func memory(procs map[string]int) map[string]mem {
-	out := map[string]mem{}
-	for name, pid := range procs {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			continue
-		}
-		var m mem
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			if len(f) < 2 {
-				continue
-			}
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			switch f[0] {
-			case "VmRSS:":
-				m.rss = kb / 1024
-			case "VmHWM:":
-				m.hwm = kb / 1024
-			}
-		}
-		out[name] = m
-	}
-	return out
-}
-
 // ---- report --------------------------------------------------------------------------------------
 
 func percentile(d []time.Duration, p float64) time.Duration {
@@ -644,7 +566,7 @@ func fmtD(d time.Duration) string {
 
 func report(r *recorder, start time.Time, admitted, allRunning, allFinished time.Duration,
 	cpu0, cpuRunning, cpuFinished map[string]float64, mRunning, mFinished map[string]float64,
-	memRunning, memEnd map[string]mem, ex *executorProc, partial bool) {
+	memRunning, memEnd map[string]procstat.Mem, ex *executorProc, partial bool) {
 
 	var toStarting, toRunning []time.Duration
 	var firstStaged, lastRunning time.Time
@@ -748,7 +670,7 @@ func report(r *recorder, start time.Time, admitted, allRunning, allFinished time
 		if cpuFinished != nil {
 			fin = fmt.Sprintf("%.1f", cpuFinished[k]-cpu0[k])
 		}
-		fmt.Printf("| %s | %.1f | %s | %.0f | %.0f | %.0f |\n", k, cpuRunning[k]-cpu0[k], fin, memRunning[k].rss, memEnd[k].rss, memEnd[k].hwm)
+		fmt.Printf("| %s | %.1f | %s | %.0f | %.0f | %.0f |\n", k, cpuRunning[k]-cpu0[k], fin, memRunning[k].RSS, memEnd[k].RSS, memEnd[k].Peak)
 	}
 	fmt.Println()
 }
