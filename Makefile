@@ -36,7 +36,7 @@ FORCE:
 
 .PHONY: control-plane
 control-plane:
-	hack/tools.sh etcd kube-apiserver kubectl
+	hack/tools.sh etcd kube-apiserver kubectl kube-controller-manager
 
 ##@ Generate
 
@@ -71,14 +71,14 @@ lint: $(GOLANGCI_LINT) ## golangci-lint, including the depguard rule that keeps 
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: verify
-verify: generate manifests codegen ## Regenerate everything; fail if the tree changed.
+verify: generate manifests codegen helm ## Regenerate everything; fail if the tree changed.
 	hack/verify.sh
 
 ##@ Test
 
 .PHONY: test
-test: control-plane manifests generate vet ## Unit, integration (real kube-apiserver + etcd) and e2e (local cluster) tests.
-	hack/tools.sh kwok
+test: control-plane manifests helm generate vet ## Unit, integration (real kube-apiserver + etcd) and e2e (local cluster) tests.
+	hack/tools.sh kwok helm
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-e2e
@@ -93,6 +93,41 @@ test-unit:
 .PHONY: bench
 bench:
 	go test -run '^$$' -bench . -benchmem ./pkg/allocator/...
+
+.PHONY: bench-controller
+bench-controller: ## agora-controller on 1,000 kwok nodes x 10 frameworks (BENCHMARKS.md, Controller; ~10 min).
+	hack/tools.sh etcd kube-apiserver kubectl kwok
+	go run ./hack/bench/controller $(BENCH_CONTROLLER_ARGS)
+
+##@ Helm chart and image (charts/agora, Dockerfile; docs/install.md)
+
+.PHONY: helm
+helm: manifests ## Sync the chart's CRDs and RBAC from config/ (make manifests output), then helm lint.
+	go run ./hack/helmsync
+	@hack/tools.sh helm
+	$(HELM) lint charts/agora --namespace agora-system
+
+.PHONY: test-helm
+test-helm: control-plane ## Chart tests only: lint, template, kustomize, install/upgrade/uninstall on a local cluster with the chart's RBAC.
+	hack/tools.sh kwok helm
+	go test $(GO_TEST_FLAGS) -v ./test/helm/...
+
+# The image holds both binaries; the chart's default is $(IMAGE_REPO):<chart appVersion>.
+VERSION ?= $(shell awk -F'"' '/^appVersion:/ {print $$2}' charts/agora/Chart.yaml)
+IMAGE_REPO ?= ghcr.io/agora-sched/agora
+IMG ?= $(IMAGE_REPO):$(VERSION)
+
+.PHONY: docker-build docker-push
+docker-build: ## Build the image IMG (default ghcr.io/agora-sched/agora:<appVersion>); needs a Docker engine.
+	docker build -t $(IMG) .
+docker-push: ## Push IMG.
+	docker push $(IMG)
+
+##@ Demo
+
+.PHONY: demo
+demo: ## The local cluster running three example frameworks with a live view (KEEP=1 leaves it up).
+	go run ./hack/demo $(if $(KEEP),--keep)
 
 ##@ Local cluster (etcd + kube-apiserver + kwok nodes + Agora, see DEVELOPERS.md)
 

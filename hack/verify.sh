@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fails when regeneration (make generate manifests codegen, run just before this) changed the tree,
+# Fails when regeneration (make generate manifests codegen helm, run just before this) changed the tree,
 # when Go files are not gofmt-clean, or when the pinned Kubernetes version drifted from go.mod.
 set -euo pipefail
 
@@ -28,9 +28,14 @@ if [[ -n "$unformatted" ]]; then
 	fail=1
 fi
 
+# The chart's CRDs and RBAC are copies of config/ (make helm); this holds even before a commit.
+if ! go run ./hack/helmsync -check; then
+	fail=1
+fi
+
 # Generated paths must match what is committed. Untracked files count too: a new generated file
 # that nobody committed is drift.
-generated=(api config/crd config/rbac pkg/client go.mod go.sum)
+generated=(api config/crd config/rbac charts/agora/templates/crds charts/agora/templates/rbac pkg/client go.mod go.sum)
 if [[ -n "$(git status --porcelain -- "${generated[@]}")" ]]; then
 	echo "verify: generated files differ from the committed tree (run make generate manifests codegen and commit):" >&2
 	git status --porcelain -- "${generated[@]}" >&2
