@@ -1,0 +1,57 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// make demo, as a newcomer runs it (but in its own state directory): it must reach its summary
+// with every job done, then leave nothing running.
+func TestMakeDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: runs the demo on a local cluster")
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "demo")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "AGORA_LOCAL_DIR="+dir, "KEEP=")
+	cmd.WaitDelay = time.Minute
+	start := time.Now()
+	b, err := cmd.CombinedOutput()
+	out := string(b)
+	t.Logf("make demo took %s", time.Since(start).Round(time.Second))
+	if err != nil {
+		t.Fatalf("make demo: %v\n%s", err, out)
+	}
+	summary := out[strings.LastIndex(out, "==> summary"):]
+	for _, want := range []string{
+		"analytics  batch job, weight 1: 120/120 tasks finished",
+		"etl        locality job, weight 2: 120/120 tasks finished",
+		"web        service service, weight 1: 8 instances running at the end",
+		"local cluster down",
+	} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("the summary lacks %q:\n%s", want, summary)
+		}
+	}
+	if m := regexp.MustCompile(`(\d+)% ran on a node holding their data`).FindStringSubmatch(summary); m == nil {
+		t.Errorf("no locality figure in the summary:\n%s", summary)
+	} else if pct, _ := strconv.Atoi(m[1]); pct < 90 {
+		t.Errorf("the locality job ran %d%% local, want ≥ 90%%", pct)
+	}
+	if !strings.Contains(out, "FRAMEWORK  KIND") {
+		t.Errorf("no live view in the output:\n%s", out)
+	}
+	c := &cluster{t: t, dir: dir}
+	if pids := c.pids(); len(pids) != 0 {
+		t.Errorf("pid files left after the demo: %v", pids)
+	}
+}
