@@ -1,4 +1,20 @@
 /*
+Copyright 2026 The Agora Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+/*
 Package sdk is the Go library for writing an Agora framework: a program that receives resource
 offers from agora-controller and decides which to accept and what to run on them (the second
 level of Mesos's two-level scheduling).
