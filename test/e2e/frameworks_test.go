@@ -222,6 +222,24 @@ func TestServiceExampleSurvivesNodeLoss(t *testing.T) {
 	if !strings.Contains(svc.out.String(), "replacing it") {
 		t.Errorf("the service did not report replacing an instance:\n%s", svc.out.String())
 	}
+
+	// Scale down by restarting it with another --instances: it keeps two of the running
+	// instances (nothing is relaunched) and kills the rest (a killed Task goes away once its
+	// pod is stopped).
+	svc.kill()
+	before, _ := running()
+	e.start("service", "web", "--instances", "2", "--cpu", "1", "--memory", "1Gi")
+	eventually(t, 90*time.Second, "2 instances running, the others killed and gone", func() (bool, string) {
+		on, state := running()
+		ph := countPhases(e.tasks("web"))
+		return len(on) == 2 && len(e.tasks("web")) == 2+ph[agorav1alpha1.TaskLost], state
+	})
+	after, _ := running()
+	for name := range after {
+		if _, ok := before[name]; !ok {
+			t.Errorf("scaling down launched %s instead of keeping running instances %v", name, before)
+		}
+	}
 }
 
 func readReport(t *testing.T, path string) map[string]any {
