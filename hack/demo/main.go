@@ -207,7 +207,13 @@ func (d *demo) setup(ctx context.Context) error {
 	if _, err := d.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	d.say("building the example frameworks (examples/batch, locality, service)")
+	d.say("building the example frameworks (examples/batch, locality, service) and kubectl-agora")
+	plugin := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(d.root, "bin")+"/", "./cmd/kubectl-agora")
+	plugin.Dir = d.root
+	plugin.Stdout, plugin.Stderr = d.out, d.out
+	if err := plugin.Run(); err != nil {
+		return err
+	}
 	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(d.root, "bin", "examples")+"/", "./examples/batch", "./examples/locality", "./examples/service")
 	build.Dir = d.root
 	build.Stdout, build.Stderr = d.out, d.out
@@ -493,7 +499,16 @@ func (d *demo) cleanup() {
 	}
 	if d.keep || !d.startedCluster {
 		d.say("the cluster stays up. Look around:")
-		fmt.Fprintf(d.out, "      export KUBECONFIG=%s\n      bin/kubectl get fw,ofr,tk -n %s\n      make cluster-down    # when done\n", d.kubeconfig, namespace)
+		down := "make cluster-down"
+		if d.local != filepath.Join(d.root, ".local") {
+			down = "AGORA_LOCAL_DIR=" + d.local + " " + down
+		}
+		fmt.Fprintf(d.out, "      export KUBECONFIG=%s PATH=%s:$PATH
+      kubectl get fw,ofr,tk -n %s
+      kubectl agora top -n %s
+      %s    # when done
+",
+			d.kubeconfig, filepath.Join(d.root, "bin"), namespace, namespace, down)
 		return
 	}
 	d.say("tearing the local cluster down (KEEP=1 leaves it up)")

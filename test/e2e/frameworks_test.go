@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -130,6 +131,13 @@ func TestSDKFrameworksDRFPaperExample(t *testing.T) {
 		return na == 3 && nb == 2 && sa > 0.66 && sa < 0.67 && sb > 0.66 && sb < 0.67,
 			fmt.Sprintf("A: %d tasks, share %.4f; B: %d tasks, share %.4f", na, sa, nb, sb)
 	})
+	// kubectl agora top shows the same.
+	top := e.plugin("top", "-n", e.ns)
+	for _, want := range []string{`\ba +default +1 +0\.6667 +memory +cpu=3,memory=12Gi\b`, `\bb +default +1 +0\.6667 +cpu +cpu=6,memory=2Gi\b`, `nodes: \d+ Ready`} {
+		if !regexp.MustCompile(want).MatchString(top) {
+			t.Errorf("kubectl agora top does not match %s:\n%s", want, top)
+		}
+	}
 	// And it stays there: nothing else fits (0 CPU and 4Gi are left).
 	time.Sleep(3 * time.Second)
 	if na, nb := active(e.tasks("a")), active(e.tasks("b")); na != 3 || nb != 2 {

@@ -106,7 +106,7 @@ func sharedCluster(t *testing.T) *env {
 		}
 		shared.c = c
 		bin := filepath.Join(dir, "examples")
-		build := exec.Command("go", "build", "-o", bin+"/", "./examples/...")
+		build := exec.Command("go", "build", "-o", bin+"/", "./examples/...", "./cmd/kubectl-agora")
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
 			shared.err = fmt.Errorf("go build ./examples/...: %v\n%s", err, out)
@@ -211,6 +211,20 @@ func fresh(l *coordinationv1.Lease) bool {
 		return false
 	}
 	return time.Since(l.Spec.RenewTime.Time) < time.Duration(*l.Spec.LeaseDurationSeconds)*time.Second
+}
+
+// plugin runs `kubectl agora ARGS` as a user would: kubectl finds kubectl-agora on the PATH.
+func (e *env) plugin(args ...string) string {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "bin", "kubectl"), append([]string{"agora"}, args...)...)
+	cmd.Env = append(os.Environ(), "PATH="+e.bin+string(os.PathListSeparator)+os.Getenv("PATH"), "KUBECONFIG="+e.kubconfig)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("kubectl agora %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
 }
 
 // framework is an example framework process.
