@@ -503,11 +503,7 @@ func (d *demo) cleanup() {
 		if d.local != filepath.Join(d.root, ".local") {
 			down = "AGORA_LOCAL_DIR=" + d.local + " " + down
 		}
-		fmt.Fprintf(d.out, "      export KUBECONFIG=%s PATH=%s:$PATH
-      kubectl get fw,ofr,tk -n %s
-      kubectl agora top -n %s
-      %s    # when done
-",
+		fmt.Fprintf(d.out, "      export KUBECONFIG=%s PATH=%s:$PATH\n      kubectl get fw,ofr,tk -n %s\n      kubectl agora top -n %s\n      %s    # when done\n",
 			d.kubeconfig, filepath.Join(d.root, "bin"), namespace, namespace, down)
 		return
 	}
