@@ -480,7 +480,7 @@ func (d *demo) summary() {
 				running++
 			}
 		}
-		fmt.Fprintf(d.out, "  %-10s %s service, weight %s: %d instances running at the end\n", p.name, p.example, p.weight, running)
+		fmt.Fprintf(d.out, "  %-10s long-running service, weight %s: %d instances running at the end\n", p.name, p.weight, running)
 	}
 }
 

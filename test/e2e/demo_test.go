@@ -51,7 +51,7 @@ func TestMakeDemo(t *testing.T) {
 	for _, want := range []string{
 		"analytics  batch job, weight 1: 120/120 tasks finished",
 		"etl        locality job, weight 2: 120/120 tasks finished",
-		"web        service service, weight 1: 8 instances running at the end",
+		"web        long-running service, weight 1: 8 instances running at the end",
 		"local cluster down",
 	} {
 		if !strings.Contains(summary, want) {
