@@ -35,8 +35,11 @@ type Scheduler interface {
 	ResourceOffers(d *Driver, offers []*agorav1alpha1.Offer)
 
 	// OfferRescinded says the controller took an offer back before the framework answered it
-	// (reason: Expired, NodeLost, FrameworkInactive, Suppressed, Preempted, or Unknown when the
-	// reason was not observed). Tasks launched on it afterwards end in Error.
+	// (reason: Expired, NodeLost, FrameworkInactive, Suppressed, or Unknown when the reason was
+	// not observed). Tasks launched on it afterwards end in Error. When the controller takes
+	// back only some nodes of an offer (NodeLost), the Offer stays with a smaller spec.nodes
+	// and a Rescinded condition; Driver.Offers shows it as it is now, and tasks launched on a
+	// removed node end in Error with reason OfferRescinded.
 	OfferRescinded(d *Driver, offer *agorav1alpha1.Offer, reason string)
 
 	// StatusUpdate is called when a task's phase changes: Staging once admitted, then
