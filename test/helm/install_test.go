@@ -19,6 +19,7 @@ package helm
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -26,7 +27,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -708,13 +711,42 @@ func withFlags(args []string, flags ...string) []string {
 	return out
 }
 
-// freePort returns a loopback address whose port was free a moment ago.
+// pickedPorts are the addresses freePort handed out: the kernel may offer a port again once its
+// probe listener is closed, before the process it was meant for has bound it.
+var pickedPorts = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: map[string]bool{}}
+
+// freePort returns a loopback address whose port was free a moment ago and that no earlier call
+// returned.
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	pickedPorts.Lock()
+	defer pickedPorts.Unlock()
+	// Below the kernel's ephemeral range (as hack/local-cluster.sh does), so that no process
+	// binding port 0 meanwhile can be given it.
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > 20000 {
+				lo = v
+			}
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	for range 200 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(lo-20000))
+		if pickedPorts.m[addr] {
+			continue
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		pickedPorts.m[addr] = true
+		return addr
+	}
+	t.Fatal("no free loopback port that was not handed out already")
+	return ""
 }
