@@ -241,6 +241,7 @@ type FrameworkStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=fw,categories=agora
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="a Framework's name must be at most 63 characters: it is the value of the scheduling.agora.dev/framework label on its Offers, Tasks and Pods"
 // +kubebuilder:printcolumn:name="Role",type=string,JSONPath=`.spec.role`
 // +kubebuilder:printcolumn:name="Weight",type=string,JSONPath=`.spec.weight`
 // +kubebuilder:printcolumn:name="Share",type=string,JSONPath=`.status.dominantShare`

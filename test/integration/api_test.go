@@ -199,6 +199,7 @@ func TestInvalidObjectsRejected(t *testing.T) {
 		obj  client.Object
 		want string // part of the API server's message
 	}{
+		{"framework name too long for a label value", framework(ns, strings.Repeat("f", 64)), "name must be at most 63 characters"},
 		{"framework weight 0", withFw(ns, func(f *agorav1alpha1.FrameworkSpec) { f.Weight = quantity("0") }), "weight must be greater than 0"},
 		{"framework negative weight", withFw(ns, func(f *agorav1alpha1.FrameworkSpec) { f.Weight = quantity("-1") }), "weight must be greater than 0"},
 		{"framework negative refuseDuration", withFw(ns, func(f *agorav1alpha1.FrameworkSpec) { f.RefuseDuration = &metav1.Duration{Duration: -time.Second} }), "refuseDuration must not be negative"},
@@ -233,7 +234,9 @@ func TestInvalidObjectsRejected(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.obj.SetName("invalid-" + itoa(i))
+			if tc.obj.GetName() == "" {
+				tc.obj.SetName("invalid-" + itoa(i))
+			}
 			err := k8sClient.Create(ctx, tc.obj)
 			if err == nil {
 				t.Fatalf("created %T; want a rejection mentioning %q", tc.obj, tc.want)
