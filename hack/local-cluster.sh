@@ -484,7 +484,7 @@ start_agora() {
     fi
     # shellcheck disable=SC2086 # extra flags are word-split on purpose; later flags win
     KUBECONFIG="${KUBECONFIG_FILE}" start "${c}" --kubeconfig "${KUBECONFIG_FILE}" "${ports[@]}" ${extra}
-    log "${c} started (pid $(<"$(pidfile "${c}")"), log .local/logs/${c}.log)"
+    log "${c} started (pid $(<"$(pidfile "${c}")"), log ${LOGDIR}/${c}.log)"
   done
   if [[ -f "$(pidfile agora-controller)" ]] && command -v curl >/dev/null; then
     # shellcheck disable=SC2317 # called through wait_for
@@ -598,7 +598,7 @@ cmd_status() {
     if pid=$(recorded_pid "${c}"); then
       printf '%-24s running  pid %-8s %s\n' "${c}" "${pid}" "${where}"
     elif [[ -f "$(pidfile "${c}")" ]]; then
-      printf '%-24s DEAD     (was pid %s; see .local/logs/%s.log)\n' "${c}" "$(<"$(pidfile "${c}")")" "${c}"
+      printf '%-24s DEAD     (was pid %s; see %s/%s.log)\n' "${c}" "$(<"$(pidfile "${c}")")" "${LOGDIR}" "${c}"
       rc=1
     elif [[ "${c}" == agora-* ]]; then
       printf '%-24s not started\n' "${c}"

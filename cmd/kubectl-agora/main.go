@@ -203,14 +203,14 @@ func top(ctx context.Context, agora versioned.Interface, kube kubernetes.Interfa
 
 // state says in a word or two whether the framework gets offers, and why not.
 func state(fw *agorav1alpha1.Framework) string {
-	switch {
-	case !fw.DeletionTimestamp.IsZero():
+	if !fw.DeletionTimestamp.IsZero() {
 		return "TearingDown"
-	case fw.Spec.SuppressOffers:
-		return "Suppressed"
 	}
 	if c := meta.FindStatusCondition(fw.Status.Conditions, agorav1alpha1.FrameworkConditionActive); c != nil && c.Status != metav1.ConditionTrue {
 		return "Inactive (" + c.Reason + ")"
+	}
+	if fw.Spec.SuppressOffers {
+		return "Suppressed"
 	}
 	if c := meta.FindStatusCondition(fw.Status.Conditions, agorav1alpha1.FrameworkConditionReady); c != nil {
 		return c.Reason

@@ -55,7 +55,9 @@ import (
 	"github.com/agora-sched/agora/pkg/client/clientset/versioned"
 )
 
-const namespace = "demo"
+// namespace of the demo's frameworks; the README's kubectl walkthrough uses "demo", so the two
+// can share a cluster kept with KEEP=1.
+const namespace = "agora-demo"
 
 type demo struct {
 	root, local, kubeconfig string
@@ -310,7 +312,7 @@ type row struct {
 	name, weight, share, dominant string
 	phases                        map[agorav1alpha1.TaskPhase]int
 	offers                        int
-	cpu                           int64
+	cpu, offeredCPU               int64 // milli-CPU held by tasks, and offered
 }
 
 func (d *demo) view(ctx context.Context) {
@@ -338,6 +340,7 @@ func (d *demo) view(ctx context.Context) {
 			r.share = "0"
 		}
 		r.cpu = fw.Status.Allocated.Cpu().MilliValue()
+		r.offeredCPU = fw.Status.Offered.Cpu().MilliValue()
 	}
 	for _, t := range tasks.Items {
 		if r := rows[t.Labels[agorav1alpha1.LabelFramework]]; r != nil {
@@ -356,7 +359,7 @@ func (d *demo) view(ctx context.Context) {
 		}
 		if r.share == "-" && d.last[name] != nil {
 			gone := *d.last[name]
-			gone.cpu, gone.offers = 0, 0
+			gone.cpu, gone.offeredCPU, gone.offers = 0, 0, 0
 			gone.phases = map[agorav1alpha1.TaskPhase]int{}
 			for _, p := range d.procs {
 				if rep, err := readReport(p); p.name == name && err == nil {
@@ -381,24 +384,26 @@ func (d *demo) view(ctx context.Context) {
 	fmt.Fprintf(&b, "Agora demo: %d kwok nodes (%s CPU), namespace %q, %s elapsed%s\n\n", len(nodes.Items), capCPU.String(), namespace,
 		time.Since(d.start).Round(time.Second), map[bool]string{true: "  (Ctrl-C stops)"}[d.tty])
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "FRAMEWORK\tKIND\tWEIGHT\tSHARE\tDOMINANT\tCPU\tSTAGING\tSTARTING\tRUNNING\tFINISHED\tFAILED\tLOST\tERROR\tOFFERS\t")
-	var used int64
+	fmt.Fprintln(tw, "FRAMEWORK\tKIND\tWEIGHT\tSHARE\tDOMINANT\tCPU IN TASKS\tCPU OFFERED\tSTAGING\tSTARTING\tRUNNING\tFINISHED\tFAILED\tLOST\tERROR\tOFFERS\t")
+	var used, offered int64
 	for _, p := range d.procs {
 		r := rows[p.name]
 		used += r.cpu
+		offered += r.offeredCPU
 		kind := p.example
 		if exited(p) {
 			kind += " (done)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", r.name, kind, r.weight, r.share, r.dominant,
-			resource.NewMilliQuantity(r.cpu, resource.DecimalSI).String(),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", r.name, kind, r.weight, r.share, r.dominant,
+			resource.NewMilliQuantity(r.cpu, resource.DecimalSI).String(), resource.NewMilliQuantity(r.offeredCPU, resource.DecimalSI).String(),
 			r.phases[agorav1alpha1.TaskStaging], r.phases[agorav1alpha1.TaskStarting], r.phases[agorav1alpha1.TaskRunning],
 			r.phases[agorav1alpha1.TaskFinished], r.phases[agorav1alpha1.TaskFailed], r.phases[agorav1alpha1.TaskLost],
 			r.phases[agorav1alpha1.TaskError], r.offers)
 	}
 	_ = tw.Flush()
 	if c := capCPU.MilliValue(); c > 0 {
-		fmt.Fprintf(&b, "\npool: %s of %s CPU allocated (%d%%)\n", resource.NewMilliQuantity(used, resource.DecimalSI), capCPU.String(), 100*used/c)
+		fmt.Fprintf(&b, "\npool: %s CPU in tasks + %s offered, of %s (%d%% held). SHARE counts both, divided by WEIGHT.\n",
+			resource.NewMilliQuantity(used, resource.DecimalSI), resource.NewMilliQuantity(offered, resource.DecimalSI), capCPU.String(), 100*(used+offered)/c)
 	}
 	b.WriteString("\nlatest from each framework:\n")
 	for _, p := range d.procs {
@@ -505,6 +510,7 @@ func (d *demo) cleanup() {
 		}
 		fmt.Fprintf(d.out, "      export KUBECONFIG=%s PATH=%s:$PATH\n      kubectl get fw,ofr,tk -n %s\n      kubectl agora top -n %s\n      %s    # when done\n",
 			d.kubeconfig, filepath.Join(d.root, "bin"), namespace, namespace, down)
+		fmt.Fprintf(d.out, "    The demo's framework processes have stopped: their Leases go stale, so the Frameworks read\n    ACTIVE False, and web's instances are killed after its failoverTimeout (10m).\n")
 		return
 	}
 	d.say("tearing the local cluster down (KEEP=1 leaves it up)")

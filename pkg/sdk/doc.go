@@ -51,9 +51,11 @@ event arriving.
 
 # Rights
 
-A framework's ServiceAccount needs, in its own namespace only: frameworks get/list/watch/create/
-update/patch, offers get/list/watch/delete, tasks get/list/watch/create/delete, and
-coordination.k8s.io leases get/create/update. The Helm chart's ClusterRole agora-framework holds
-exactly these; bind it with a RoleBinding in the framework's namespace.
+A Driver uses, in its framework's namespace only: frameworks get/list/watch/create/update/patch
+and delete (Teardown), offers get/list/watch/delete, tasks get/list/watch/create/delete, and
+coordination.k8s.io leases get/create/update. The Helm chart's ClusterRole agora-framework
+(config/rbac/framework_role.yaml) grants these plus a little a framework may want beyond the
+Driver (leases list/watch/patch/delete, events create/patch); bind it with a RoleBinding in the
+framework's namespace.
 */
 package sdk

@@ -30,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -61,8 +62,8 @@ type Config struct {
 	// (at most 63 characters): the Driver labels its Tasks with it.
 	Namespace, Name string
 	// Spec is the Framework's desired spec: created with it, or the existing object's spec is
-	// set to it (except revivedAt and suppressOffers, which stay as they are when Spec leaves
-	// them unset).
+	// set to it, fields left unset taking the API's defaults (except revivedAt and
+	// suppressOffers, which stay as they are when Spec leaves them unset).
 	Spec agorav1alpha1.FrameworkSpec
 	// LeaseDuration of the framework's Lease (default DefaultLeaseDuration). Negative: the
 	// Driver makes no Lease, and the controller treats the framework as always active.
@@ -101,7 +102,7 @@ type Driver struct {
 
 	mu        sync.Mutex
 	fw        *agorav1alpha1.Framework
-	released  map[string]bool                    // offers this driver deleted (not rescinds)
+	released  map[string]time.Time               // offers this driver deleted (not rescinds), until when to remember
 	delivered map[string]bool                    // offers handed to ResourceOffers
 	phases    map[string]agorav1alpha1.TaskPhase // last phase delivered per task
 	tornDown  bool                               // Teardown was called: the deletion is no error
@@ -129,7 +130,7 @@ func New(agora versioned.Interface, kube kubernetes.Interface, cfg Config, sched
 		cfg: cfg, agora: agora, kube: kube, sched: sched,
 		started:   make(chan struct{}),
 		events:    newQueue(),
-		released:  map[string]bool{},
+		released:  map[string]time.Time{},
 		delivered: map[string]bool{},
 		phases:    map[string]agorav1alpha1.TaskPhase{},
 	}, nil
@@ -308,7 +309,7 @@ func (d *Driver) register(ctx context.Context) (*agorav1alpha1.Framework, error)
 		if !want.SuppressOffers {
 			want.SuppressOffers = cur.Spec.SuppressOffers
 		}
-		fillDefaults(want, &cur.Spec)
+		fillDefaults(want)
 		if equalSpec(&cur.Spec, want) {
 			out = cur
 			return nil
@@ -450,6 +451,17 @@ func (d *Driver) Task(name string) *agorav1alpha1.Task {
 // already exists counts as launched (a restarted framework launching again). The tasks are
 // admitted or rejected by the controller: watch StatusUpdate for Staging or Error.
 func (d *Driver) Launch(ctx context.Context, offers []*agorav1alpha1.Offer, tasks ...TaskInfo) error {
+	d.mu.Lock()
+	var gone []string
+	for _, o := range offers {
+		if _, ok := d.released[o.Name]; ok {
+			gone = append(gone, o.Name)
+		}
+	}
+	d.mu.Unlock()
+	if len(gone) > 0 {
+		return fmt.Errorf("offers %v were already released by this framework: launch on a current offer", gone)
+	}
 	byNode := map[string]string{}
 	for _, o := range offers {
 		for _, n := range o.Spec.Nodes {
@@ -509,7 +521,15 @@ func (d *Driver) Decline(ctx context.Context, offers ...*agorav1alpha1.Offer) er
 
 func (d *Driver) release(ctx context.Context, name string) error {
 	d.mu.Lock()
-	d.released[name] = true
+	// Remembered a while after the Offer is gone, so that a Launch on it still says it was
+	// released; offers live minutes, not hours.
+	now := time.Now()
+	for n, until := range d.released {
+		if now.After(until) {
+			delete(d.released, n)
+		}
+	}
+	d.released[name] = now.Add(time.Hour)
 	d.mu.Unlock()
 	err := d.agora.SchedulingV1alpha1().Offers(d.cfg.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -635,7 +655,8 @@ func (d *Driver) dispatch(batch []event) error {
 		case evOffer:
 			o := ev.obj.(*agorav1alpha1.Offer)
 			d.mu.Lock()
-			fresh := !d.delivered[o.Name] && !d.released[o.Name] && o.DeletionTimestamp.IsZero() && !rescinded(o)
+			_, released := d.released[o.Name]
+			fresh := !d.delivered[o.Name] && !released && o.DeletionTimestamp.IsZero() && !rescinded(o)
 			if fresh {
 				d.delivered[o.Name] = true
 			}
@@ -647,9 +668,8 @@ func (d *Driver) dispatch(batch []event) error {
 			flush()
 			o := ev.obj.(*agorav1alpha1.Offer)
 			d.mu.Lock()
-			ours := d.released[o.Name]
+			_, ours := d.released[o.Name]
 			seen := d.delivered[o.Name]
-			delete(d.released, o.Name)
 			delete(d.delivered, o.Name)
 			d.mu.Unlock()
 			if !ours && seen {
@@ -742,17 +762,19 @@ func rescinded(o *agorav1alpha1.Offer) bool {
 	return c != nil && c.Status == metav1.ConditionTrue && len(o.Status.Remaining) == 0
 }
 
-// fillDefaults gives want the values the API server defaults (role, weight, refuseDuration) where
-// want leaves them unset, so that an unchanged config does not rewrite the Framework.
-func fillDefaults(want, cur *agorav1alpha1.FrameworkSpec) {
+// fillDefaults gives want the values the API server defaults (role, weight, refuseDuration)
+// where want leaves them unset: an unchanged config then does not rewrite the Framework, and a
+// config that drops a field puts the API's default back rather than keeping an old value.
+func fillDefaults(want *agorav1alpha1.FrameworkSpec) {
 	if want.Role == "" {
-		want.Role = cur.Role
+		want.Role = agorav1alpha1.DefaultRole
 	}
 	if want.Weight == nil {
-		want.Weight = cur.Weight
+		one := resource.MustParse("1")
+		want.Weight = &one
 	}
 	if want.RefuseDuration == nil {
-		want.RefuseDuration = cur.RefuseDuration
+		want.RefuseDuration = &metav1.Duration{Duration: 5 * time.Second}
 	}
 }
 

@@ -18,6 +18,7 @@ package sdk
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -352,3 +353,46 @@ func TestResources(t *testing.T) {
 }
 
 func cpuOf(l corev1.ResourceList) *resource.Quantity { return l.Cpu() }
+
+// A framework restarted with a config that drops a field gets the API's default back, not the
+// old value; revivedAt and suppressOffers are kept.
+func TestRegisterPutsDefaultsBack(t *testing.T) {
+	three := resource.MustParse("3")
+	old := &agorav1alpha1.Framework{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "fw", UID: "uid-1"},
+		Spec: agorav1alpha1.FrameworkSpec{Role: "x/y", Weight: &three, SuppressOffers: true,
+			RefuseDuration: &metav1.Duration{Duration: 30 * time.Second}},
+	}
+	agora := agorafake.NewSimpleClientset(old)
+	d, err := New(agora, kubefake.NewSimpleClientset(), Config{Namespace: "ns", Name: "fw", LeaseDuration: -1}, &recorder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw, err := d.register(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fw.Spec.Role != agorav1alpha1.DefaultRole || fw.Spec.Weight.String() != "1" || fw.Spec.RefuseDuration.Duration != 5*time.Second || !fw.Spec.SuppressOffers {
+		t.Errorf("spec after registering with an empty config: %+v", fw.Spec)
+	}
+}
+
+func TestLaunchOnAReleasedOffer(t *testing.T) {
+	r := &recorder{}
+	d, agora, _ := run(t, r)
+	ctx := context.Background()
+	o := offer("o9", "n1")
+	if _, err := agora.SchedulingV1alpha1().Offers("ns").Create(ctx, o, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Decline(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	err := d.Launch(ctx, []*agorav1alpha1.Offer{o}, TaskInfo{Name: "late", NodeName: "n1", Resources: Resources("cpu", "1")})
+	if err == nil || !strings.Contains(err.Error(), "already released") {
+		t.Errorf("Launch on a declined offer: %v", err)
+	}
+	if _, err := agora.SchedulingV1alpha1().Tasks("ns").Get(ctx, "late", metav1.GetOptions{}); err == nil {
+		t.Error("the task was created")
+	}
+}

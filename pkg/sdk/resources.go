@@ -107,10 +107,9 @@ func Slots(avail, req corev1.ResourceList) int {
 		if have.Sign() <= 0 {
 			return 0
 		}
+		// Milli-units are exact for every quantity Kubernetes resources use in practice
+		// (MilliValue rounds a smaller fraction up, which only undercounts).
 		k := int(have.MilliValue() / q.MilliValue())
-		if q.MilliValue() == 0 { // a quantity under a milli-unit: compare exactly
-			k = int(have.AsApproximateFloat64() / q.AsApproximateFloat64())
-		}
 		if n < 0 || k < n {
 			n = k
 		}

@@ -105,7 +105,10 @@ func Run(ctx context.Context, f *Flags, sched sdk.Scheduler, build func(*sdk.Dri
 
 // Main is the body of an example's main: parse flags, run, exit 1 with the error.
 func Main(name string, fs *flag.FlagSet, run func(ctx context.Context) error) {
-	klog.InitFlags(fs)
+	// klog's flags (-v and friends) stay off -h: they would bury the example's own.
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	fs.Func("v", "log verbosity of the SDK and client-go (klog -v)", func(v string) error { return klogFlags.Set("v", v) })
 	_ = fs.Parse(os.Args[1:])
 	if err := run(context.Background()); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
