@@ -158,6 +158,7 @@ func TestAdmissionErrors(t *testing.T) {
 	if err := k8s.Create(e.ctx, bad); err != nil {
 		t.Fatal(err)
 	}
+	e.createTask("no-cpu", o.Name, node, "0", "1Gi")
 	// Two tasks racing for the last 3 of 4 CPUs: exactly one wins.
 	e.createTask("race-1", o.Name, node, "3", "1Gi")
 	e.createTask("race-2", o.Name, node, "3", "1Gi")
@@ -167,6 +168,7 @@ func TestAdmissionErrors(t *testing.T) {
 		"wrong-node":   agorav1alpha1.ReasonNodeNotInOffer,
 		"too-big":      agorav1alpha1.ReasonInsufficientResources,
 		"bad-template": agorav1alpha1.ReasonInvalidTemplate,
+		"no-cpu":       agorav1alpha1.ReasonInvalidTemplate,
 	} {
 		tk := e.waitPhase(name, agorav1alpha1.TaskError)
 		if tk.Status.Reason != reason {
@@ -217,10 +219,10 @@ func TestAdmissionErrors(t *testing.T) {
 		cpu := cur.Status.Remaining[0].Resources[corev1.ResourceCPU]
 		return cpu.MilliValue() == 1000, cpu.String()
 	})
-	if fw := e.framework("f"); fw.Status.Tasks.Error != 4 {
+	if fw := e.framework("f"); fw.Status.Tasks.Error != 5 {
 		e.eventually(10*time.Second, "error count", func() (bool, string) {
 			fw := e.framework("f")
-			return fw.Status.Tasks.Error == 4, fmt.Sprintf("%+v", fw.Status.Tasks)
+			return fw.Status.Tasks.Error == 5, fmt.Sprintf("%+v", fw.Status.Tasks)
 		})
 	}
 }

@@ -287,6 +287,8 @@ func (c *Controller) admit(offer *agorav1alpha1.Offer, key types.NamespacedName,
 			reject(agorav1alpha1.ReasonOfferRescinded, "offer %s's part on node %s was rescinded (%s); nothing was charged", t.Spec.OfferName, t.Spec.NodeName, st.rescindedNodes[t.Spec.NodeName])
 		case !slices.ContainsFunc(offer.Spec.Nodes, func(n agorav1alpha1.OfferNode) bool { return n.NodeName == t.Spec.NodeName }):
 			reject(agorav1alpha1.ReasonNodeNotInOffer, "node %q is not in offer %s, which offers %s", t.Spec.NodeName, t.Spec.OfferName, shortList(offerNodeNames(offer)))
+		case t.Spec.Resources.Cpu().Sign() <= 0 || t.Spec.Resources.Memory().Sign() <= 0:
+			reject(agorav1alpha1.ReasonInvalidTemplate, "task asks for cpu %s and memory %s: spec.resources needs both greater than 0 (they bound its pod, which would otherwise run unbounded); nothing was charged", t.Spec.Resources.Cpu(), t.Spec.Resources.Memory())
 		case len(unknown) > 0:
 			reject(agorav1alpha1.ReasonInsufficientResources, "task asks for %s, which offer %s does not offer on node %s", strings.Join(unknown, ", "), t.Spec.OfferName, t.Spec.NodeName)
 		case !templateRequests(&t.Spec.Template.Spec).Fits(asked):

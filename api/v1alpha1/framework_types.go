@@ -108,7 +108,7 @@ type FrameworkSpec struct {
 
 	// offerTimeout is how long an offer stays open: resources in it that no task took are
 	// rescinded this long after the offer was made (reason `Expired`), so a framework cannot hoard
-	// them. A duration such as `60s`; non-negative. Unset means the controller's
+	// them. A duration such as `60s`; non-negative. Unset or `0s` means the controller's
 	// `--offer-timeout` (default 60s).
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="offerTimeout must not be negative"
@@ -132,6 +132,8 @@ type FrameworkSpec struct {
 	// nodeSelector is a whitelist: only nodes whose labels match it are offered to the
 	// framework. Unset means every node in the pool.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="nodeSelector.matchExpressions: operator must be In, NotIn, Exists or DoesNotExist"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, (e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0))",message="nodeSelector.matchExpressions: In and NotIn need values; Exists and DoesNotExist take none"
 	NodeSelector *metav1.LabelSelector `json:"nodeSelector,omitempty"`
 
 	// tolerations let the framework be offered nodes with matching taints (Kubernetes toleration
@@ -140,6 +142,8 @@ type FrameworkSpec struct {
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:XValidation:rule="self.all(t, !has(t.operator) || t.operator in ['', 'Exists', 'Equal'])",message="tolerations: operator must be Exists or Equal"
+	// +kubebuilder:validation:XValidation:rule="self.all(t, !has(t.effect) || t.effect in ['', 'NoSchedule', 'PreferNoSchedule', 'NoExecute'])",message="tolerations: effect must be NoSchedule, PreferNoSchedule or NoExecute (or empty for all)"
 	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
 
 	// capabilities are features the framework opts into. `GPUResources`: the framework may be

@@ -138,8 +138,9 @@ type TaskSpec struct {
 	NodeName string `json:"nodeName"`
 
 	// resources is what the task consumes and is charged to its framework, per resource name
-	// (e.g. `cpu: 500m`, `memory: 1Gi`). The pod never requests more. At least one entry;
-	// quantities must not be negative.
+	// (e.g. `cpu: 500m`, `memory: 1Gi`). The pod never requests more. Quantities must not be
+	// negative; a task without cpu or memory greater than 0 is rejected at admission (reason
+	// `InvalidTemplate`): they bound its pod.
 	// +required
 	// +kubebuilder:validation:MinProperties=1
 	// +kubebuilder:validation:MaxProperties=16

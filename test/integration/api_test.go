@@ -220,6 +220,18 @@ func TestInvalidObjectsRejected(t *testing.T) {
 		{"task without nodeName", withTask(ns, func(s *agorav1alpha1.TaskSpec) { s.NodeName = "" }), "spec.nodeName"},
 		{"task without resources", withTask(ns, func(s *agorav1alpha1.TaskSpec) { s.Resources = nil }), "spec.resources"},
 		{"task negative cpu", withTask(ns, func(s *agorav1alpha1.TaskSpec) { s.Resources = resources("-500m", "1Gi") }), "resources must not be negative"},
+		{"framework selector operator", withFw(ns, func(f *agorav1alpha1.FrameworkSpec) {
+			f.NodeSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "zone", Operator: "Foo", Values: []string{"a"}}}}
+		}), "operator must be In, NotIn, Exists or DoesNotExist"},
+		{"framework selector In without values", withFw(ns, func(f *agorav1alpha1.FrameworkSpec) {
+			f.NodeSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "zone", Operator: metav1.LabelSelectorOpIn}}}
+		}), "In and NotIn need values"},
+		{"framework toleration operator", withFw(ns, func(f *agorav1alpha1.FrameworkSpec) {
+			f.Tolerations = []corev1.Toleration{{Key: "k", Operator: "Foo"}}
+		}), "operator must be Exists or Equal"},
+		{"framework toleration effect", withFw(ns, func(f *agorav1alpha1.FrameworkSpec) {
+			f.Tolerations = []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists, Effect: "Bar"}}
+		}), "effect must be NoSchedule, PreferNoSchedule or NoExecute"},
 		{"task template without containers", withTask(ns, func(s *agorav1alpha1.TaskSpec) { s.Template.Spec.Containers = nil }), "spec.template.spec.containers"},
 		{"offer without framework", withOffer(ns, func(s *agorav1alpha1.OfferSpec) { s.Framework = "" }), "spec.framework"},
 		{"offer without nodes", withOffer(ns, func(s *agorav1alpha1.OfferSpec) { s.Nodes = nil }), "spec.nodes"},
