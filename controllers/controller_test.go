@@ -484,6 +484,9 @@ func TestTeardown(t *testing.T) {
 	o := e.waitOffer("f")
 	e.createTask("t", o.Name, node, "1", "1Gi")
 	e.waitPhase("t", agorav1alpha1.TaskStaging)
+	// An ended task made as with kubectl: no owner reference, so only TEARDOWN removes it.
+	e.createTask("rejected", o.Name, node, "100", "1Gi")
+	e.waitPhase("rejected", agorav1alpha1.TaskError)
 	e.eventually(20*time.Second, "finalizer", func() (bool, string) {
 		return len(e.framework("f").Finalizers) > 0, ""
 	})
@@ -492,6 +495,9 @@ func TestTeardown(t *testing.T) {
 	}
 	e.eventually(30*time.Second, "framework, offers and tasks gone", func() (bool, string) {
 		err := k8s.Get(e.ctx, client.ObjectKeyFromObject(e.newTask("t", "", "", "1", "1")), &agorav1alpha1.Task{})
+		if rerr := k8s.Get(e.ctx, client.ObjectKeyFromObject(e.newTask("rejected", "", "", "1", "1")), &agorav1alpha1.Task{}); !isNotFound(rerr) {
+			return false, "the ended task is still there"
+		}
 		ferr := k8s.Get(e.ctx, client.ObjectKeyFromObject(&agorav1alpha1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "f"}}), &agorav1alpha1.Framework{})
 		var l agorav1alpha1.OfferList
 		_ = k8s.List(e.ctx, &l, client.InNamespace(e.ns))

@@ -396,6 +396,26 @@ func (c *Controller) killTasks(ctx context.Context, fw *agorav1alpha1.Framework,
 	return nil
 }
 
+// deleteEndedTasks deletes the framework's tasks that already ended: TEARDOWN removes all of
+// them. Garbage collection would take those the SDK made (they name the Framework as owner),
+// but not a Task a person created with kubectl, which has no owner and would stay forever.
+func (c *Controller) deleteEndedTasks(ctx context.Context, fw *agorav1alpha1.Framework) error {
+	var tasks agorav1alpha1.TaskList
+	if err := c.cache.List(ctx, &tasks, client.InNamespace(fw.Namespace), client.MatchingFields{indexTaskFramework: fw.Name}); err != nil {
+		return err
+	}
+	for i := range tasks.Items {
+		t := &tasks.Items[i]
+		if !t.DeletionTimestamp.IsZero() || !t.Status.Phase.IsTerminal() {
+			continue
+		}
+		if err := c.client.Delete(ctx, t); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // removeFramework forgets a framework that is gone and rescinds its offers.
 func (c *Controller) removeFramework(id string) {
 	m := c.m
@@ -413,14 +433,17 @@ func (c *Controller) removeFramework(id string) {
 	c.enqueueOffers(follow...)
 }
 
-// teardown is TEARDOWN: rescind the offers, kill the tasks, and let the Framework go once none
-// of its Offers and Tasks is left.
+// teardown is TEARDOWN: rescind the offers, kill the tasks, delete those that already ended, and
+// let the Framework go once none of its Offers and Tasks holds resources.
 func (c *Controller) teardown(ctx context.Context, fw *agorav1alpha1.Framework) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(fw, agorav1alpha1.FrameworkFinalizer) {
 		return ctrl.Result{}, nil
 	}
 	c.removeFramework(frameworkID(fw.Namespace, fw.Name))
 	if err := c.killTasks(ctx, fw, agorav1alpha1.ReasonFrameworkTeardown); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := c.deleteEndedTasks(ctx, fw); err != nil {
 		return ctrl.Result{}, err
 	}
 	cond := metav1.Condition{Type: agorav1alpha1.FrameworkConditionActive, Status: metav1.ConditionFalse, Reason: agorav1alpha1.ReasonTearingDown, Message: "the Framework is being deleted: its offers are rescinded and its tasks killed", ObservedGeneration: fw.Generation}
