@@ -92,7 +92,7 @@ type FrameworkSpec struct {
 	// quantity greater than 0. Default `1`.
 	// +optional
 	// +kubebuilder:default="1"
-	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).isGreaterThan(quantity('0'))",message="weight must be greater than 0"
+	// +kubebuilder:validation:XValidation:rule="!isQuantity(string(self)) || quantity(string(self)).isGreaterThan(quantity('0'))",message="weight must be greater than 0"
 	Weight *resource.Quantity `json:"weight,omitempty"`
 
 	// suppressOffers is SUPPRESS: while true the framework gets no new offers. Its outstanding

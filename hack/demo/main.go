@@ -125,10 +125,6 @@ func (d *demo) run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	d.say("building the control plane into bin/ if needed (the first run compiles kube-apiserver and friends from the Go module proxy: ~5-10 min, progress below)")
-	if err := d.sh(ctx, 0, "hack/tools.sh", "etcd", "kube-apiserver", "kubectl", "kube-controller-manager", "kwok"); err != nil {
-		return err
-	}
 	if err := d.upCluster(ctx); err != nil {
 		return err
 	}
@@ -167,7 +163,7 @@ func (d *demo) upCluster(ctx context.Context) error {
 		d.say("a local cluster is already up in %s: the demo runs on it and leaves it up", d.local)
 	} else {
 		d.startedCluster = true
-		d.say("starting the local cluster: %d kwok nodes of 8 CPU / 32Gi", d.nodes)
+		d.say("starting the local cluster: %d kwok nodes of 8 CPU / 32Gi (the first run builds the control plane into bin/ from the Go module proxy: ~5-10 min, progress below)", d.nodes)
 		if err := d.sh(ctx, 10*time.Minute, "hack/local-cluster.sh", "up", "--nodes", strconv.Itoa(d.nodes), "--node-cpu", "8", "--node-memory", "32Gi"); err != nil {
 			return err
 		}
