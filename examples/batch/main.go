@@ -111,7 +111,7 @@ func (b *batch) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) {
 			cli.Say(b.flags.Name, "launch on %s: %v", offer.Name, err)
 		}
 		if len(launch) > 0 {
-			cli.Say(b.flags.Name, "offer %s: launched %d tasks", offer.Name, len(launch))
+			cli.Say(b.flags.Name, "offer %s: launched %s", offer.Name, cli.N(len(launch), "task"))
 		}
 	}
 	b.settle(d)

@@ -191,7 +191,7 @@ func (l *locality) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) 
 					nLocal++
 				}
 			}
-			cli.Say(l.flags.Name, "offer %s: launched %d tasks (%d local), %d still waiting", offer.Name, len(launch), nLocal, len(pending)-len(launch))
+			cli.Say(l.flags.Name, "offer %s: launched %s (%d local), %d still waiting", offer.Name, cli.N(len(launch), "task"), nLocal, len(pending)-len(launch))
 		}
 	}
 	l.settle(d)

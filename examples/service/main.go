@@ -15,7 +15,7 @@ limitations under the License.
 */
 
 // Command service is a Marathon-like Agora framework: it keeps --instances copies of a
-// long-running task running, replaces any that end (Failed, Lost with its node, Killed by
+// long-running task running, at most --max-per-node on one node, replaces any that end (Failed, Lost with its node, Killed by
 // someone else, rejected at admission), and scales to a new --instances when restarted with it.
 //
 //	service --instances 5 --cpu 500m --memory 512Mi
@@ -43,13 +43,15 @@ import (
 type instance struct {
 	gen   int
 	phase agorav1alpha1.TaskPhase
-	live  bool // a Task of this generation exists and is not terminal
+	live  bool   // a Task of this generation exists and is not terminal
+	node  string // where that Task runs
 }
 
 type service struct {
-	flags     cli.Flags
-	instances int
-	cpu, mem  string
+	flags      cli.Flags
+	instances  int
+	maxPerNode int
+	cpu, mem   string
 
 	shape      corev1.ResourceList
 	inst       map[int]*instance
@@ -63,6 +65,7 @@ func main() {
 	fs := flag.NewFlagSet("service", flag.ExitOnError)
 	s.flags.Register(fs, "service")
 	fs.IntVar(&s.instances, "instances", 3, "number of instances to keep running")
+	fs.IntVar(&s.maxPerNode, "max-per-node", 1, "at most this many instances on one node, so that losing a node loses few (0: no limit; Marathon's hostname:MAX_PER)")
 	fs.StringVar(&s.cpu, "cpu", "500m", "CPU of each instance")
 	fs.StringVar(&s.mem, "memory", "512Mi", "memory of each instance")
 	cli.Main("service", fs, s.run)
@@ -103,7 +106,7 @@ func (s *service) observe(t *agorav1alpha1.Task) {
 	if gen < in.gen {
 		return
 	}
-	in.gen, in.phase = gen, t.Status.Phase
+	in.gen, in.phase, in.node = gen, t.Status.Phase, t.Spec.NodeName
 	in.live = !sdk.Terminal(t.Status.Phase) && !s.killed[t.Name] && t.DeletionTimestamp.IsZero()
 	if !in.live && i < s.instances {
 		in.gen++ // the replacement's generation
@@ -164,14 +167,21 @@ func (s *service) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) {
 	for _, offer := range offers {
 		missing := s.missing()
 		free := sdk.Remaining(offer)
+		perNode := map[string]int{}
+		for _, in := range s.inst {
+			if in.live {
+				perNode[in.node]++
+			}
+		}
 		var launch []sdk.TaskInfo
 		// Spread: one instance per node per round, round after round while they fit.
 		for placed := true; placed && len(missing) > 0; {
 			placed = false
 			for _, n := range offer.Spec.Nodes {
-				if len(missing) == 0 || !sdk.Fits(free[n.NodeName], s.shape) {
+				if len(missing) == 0 || !sdk.Fits(free[n.NodeName], s.shape) || (s.maxPerNode > 0 && perNode[n.NodeName] >= s.maxPerNode) {
 					continue
 				}
+				perNode[n.NodeName]++
 				free[n.NodeName] = sdk.Subtract(free[n.NodeName], s.shape)
 				i := missing[0]
 				missing = missing[1:]
@@ -180,7 +190,7 @@ func (s *service) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) {
 					in = &instance{}
 					s.inst[i] = in
 				}
-				in.live, in.phase = true, ""
+				in.live, in.phase, in.node = true, "", n.NodeName
 				launch = append(launch, sdk.TaskInfo{
 					Name: fmt.Sprintf("%s-%d-%d", s.flags.Name, i, in.gen), NodeName: n.NodeName,
 					Resources: s.shape, Template: sdk.SleepTemplate(0),
@@ -197,7 +207,7 @@ func (s *service) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) {
 			cli.Say(s.flags.Name, "launch on %s: %v", offer.Name, err)
 		}
 		if len(launch) > 0 {
-			cli.Say(s.flags.Name, "offer %s: launched %d instances", offer.Name, len(launch))
+			cli.Say(s.flags.Name, "offer %s: launched %s", offer.Name, cli.N(len(launch), "instance"))
 		}
 	}
 }

@@ -230,7 +230,7 @@ func (d *demo) startFrameworks() error {
 		{name: "etl", example: "locality", weight: "2", batch: true, args: []string{
 			"--tasks", "120", "--blocks", "24", "--cpu", "1", "--memory", "2Gi", "--duration", "3s", "--delay", "6s", "--keep=" + keep}},
 		{name: "web", example: "service", weight: "1", args: []string{
-			"--instances", "8", "--cpu", "1", "--memory", "1Gi", "--failover-timeout", "10m"}},
+			"--instances", "8", "--max-per-node", "2", "--cpu", "1", "--memory", "1Gi", "--failover-timeout", "10m"}},
 	}
 	for _, p := range d.procs {
 		p.log = filepath.Join(logs, "demo-"+p.name+".log")

@@ -181,7 +181,7 @@ func TestSDKFrameworksWeightedShares(t *testing.T) {
 func TestServiceExampleSurvivesNodeLoss(t *testing.T) {
 	e := sharedCluster(t)
 	e.addNodes(3, "4", "8Gi", nil)
-	svc := e.start("service", "web", "--instances", "4", "--cpu", "1", "--memory", "1Gi")
+	svc := e.start("service", "web", "--instances", "4", "--max-per-node", "2", "--cpu", "1", "--memory", "1Gi")
 
 	running := func() (map[string]string, string) {
 		on := map[string]string{}

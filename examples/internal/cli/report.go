@@ -77,3 +77,11 @@ func prefixed(p, s string) string {
 func Since(t time.Time) float64 {
 	return float64(time.Since(t).Round(100*time.Millisecond)) / float64(time.Second)
 }
+
+// N says "1 task" or "3 tasks".
+func N(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
