@@ -49,7 +49,7 @@ manifests: $(CONTROLLER_GEN) ## CRDs and RBAC into config/.
 	$(CONTROLLER_GEN) crd:generateEmbeddedObjectMeta=true paths=./api/... output:crd:artifacts:config=config/crd/bases
 	@# Drop core/v1's docs under the Task's pod template, keep Agora's; bound quantity strings so
 	@# the API server accepts the cost of the non-negative CEL rules (see hack/crdpatch).
-	go run ./hack/crdpatch -quantity-max-length 64 config/crd/bases/*.yaml
+	go run ./hack/crdpatch -unwrap -quantity-max-length 64 config/crd/bases/*.yaml
 	go run ./hack/crdpatch -strip properties.spec.properties.template config/crd/bases/scheduling.agora.dev_tasks.yaml
 	$(CONTROLLER_GEN) rbac:roleName=agora-controller paths=./controllers/... output:rbac:artifacts:config=config/rbac
 	$(CONTROLLER_GEN) rbac:roleName=agora-executor,fileName=executor_role.yaml paths=./pkg/executor/... output:rbac:artifacts:config=config/rbac

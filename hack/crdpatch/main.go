@@ -24,8 +24,11 @@ limitations under the License.
 //     values). The API server estimates the cost of a CEL rule from the largest input it could
 //     see; the "quantities must not be negative" rules are refused as too costly while a quantity
 //     string is unbounded, and no marker reaches the values of a corev1.ResourceList.
+//   - -unwrap joins the lines of each description paragraph: controller-gen keeps the line
+//     breaks of the Go comments, and `kubectl explain` prints them as they are, breaking sentences
+//     in the middle of its own wrapping. Blank lines, list items and indented lines stay.
 //
-// Usage: crdpatch [-strip SCHEMA.PATH]... [-quantity-max-length N] CRD.yaml...
+// Usage: crdpatch [-strip SCHEMA.PATH]... [-quantity-max-length N] [-unwrap] CRD.yaml...
 // SCHEMA.PATH is a dot path inside openAPIV3Schema, e.g. properties.spec.properties.template.
 // Files are rewritten in place.
 package main
@@ -48,20 +51,21 @@ func main() {
 	var strip paths
 	flag.Var(&strip, "strip", "schema path below which descriptions are dropped (repeatable)")
 	maxLen := flag.Int("quantity-max-length", 0, "maxLength for int-or-string values of maps (0: leave alone)")
+	unwrap := flag.Bool("unwrap", false, "join the lines of each description paragraph")
 	flag.Parse()
 	if flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: crdpatch [-strip SCHEMA.PATH]... [-quantity-max-length N] CRD.yaml...")
 		os.Exit(2)
 	}
 	for _, file := range flag.Args() {
-		if err := patch(file, strip, *maxLen); err != nil {
+		if err := patch(file, strip, *maxLen, *unwrap); err != nil {
 			fmt.Fprintf(os.Stderr, "crdpatch: %s: %v\n", file, err)
 			os.Exit(1)
 		}
 	}
 }
 
-func patch(file string, strip []string, maxLen int) error {
+func patch(file string, strip []string, maxLen int, unwrap bool) error {
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		return err
@@ -88,6 +92,13 @@ func patch(file string, strip []string, maxLen int) error {
 				node["description"] = own
 			}
 		}
+		if unwrap {
+			walk(schema, func(m map[string]any) {
+				if d, ok := m["description"].(string); ok {
+					m["description"] = unwrapText(d)
+				}
+			})
+		}
 		if maxLen > 0 {
 			walk(schema, func(m map[string]any) {
 				values, ok := m["additionalProperties"].(map[string]any)
@@ -102,6 +113,39 @@ func patch(file string, strip []string, maxLen int) error {
 		return err
 	}
 	return os.WriteFile(file, append([]byte("---\n"), out...), 0o644)
+}
+
+// unwrapText joins each line of text to the one before it, except at a blank line, a list item
+// ("- ", "* ", "1. ") or an indented line, and after a line ending a sentence with ":".
+func unwrapText(text string) string {
+	lines := strings.Split(text, "\n")
+	var b strings.Builder
+	for i, l := range lines {
+		if i > 0 {
+			prev := lines[i-1]
+			keep := strings.TrimSpace(l) == "" || strings.TrimSpace(prev) == "" ||
+				strings.HasPrefix(l, " ") || strings.HasPrefix(l, "\t") || isListItem(l) ||
+				strings.HasSuffix(prev, ":")
+			if keep {
+				b.WriteString("\n")
+			} else {
+				b.WriteString(" ")
+			}
+		}
+		b.WriteString(l)
+	}
+	return b.String()
+}
+
+func isListItem(l string) bool {
+	if strings.HasPrefix(l, "- ") || strings.HasPrefix(l, "* ") {
+		return true
+	}
+	n := 0
+	for n < len(l) && l[n] >= '0' && l[n] <= '9' {
+		n++
+	}
+	return n > 0 && strings.HasPrefix(l[n:], ". ")
 }
 
 func dig(obj any, path string) any {
