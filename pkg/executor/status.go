@@ -90,7 +90,7 @@ func mirrorStatus(cur agorav1alpha1.TaskStatus, pod *corev1.Pod, now metav1.Time
 		}
 	case corev1.PodRunning:
 		out.Phase = agorav1alpha1.TaskRunning
-		out.Reason, out.Message = "", ""
+		out.Reason, out.Message = "", fmt.Sprintf("pod %s is running on node %s", pod.Name, pod.Spec.NodeName)
 		if out.StartTime == nil {
 			out.StartTime = startTime(pod, &now)
 		}

@@ -125,19 +125,19 @@ func TestMirrorStatus(t *testing.T) {
 			name: "running: start time from the first container",
 			cur:  status(agorav1alpha1.TaskStarting, nil),
 			pod:  testPod(corev1.PodRunning, withState("main", running(t1)), withState("side", running(t0))),
-			want: status(agorav1alpha1.TaskRunning, func(s *agorav1alpha1.TaskStatus) { s.StartTime = &t0 }),
+			want: status(agorav1alpha1.TaskRunning, func(s *agorav1alpha1.TaskStatus) { s.StartTime, s.Message = &t0, "pod t1 is running on node node-a" }),
 		},
 		{
 			name: "straight from Staging to Running (the pod ran before the executor looked)",
 			cur:  staging(),
 			pod:  testPod(corev1.PodRunning, withState("main", running(t1))),
-			want: status(agorav1alpha1.TaskRunning, func(s *agorav1alpha1.TaskStatus) { s.StartTime = &t1 }),
+			want: status(agorav1alpha1.TaskRunning, func(s *agorav1alpha1.TaskStatus) { s.StartTime, s.Message = &t1, "pod t1 is running on node node-a" }),
 		},
 		{
 			name: "running without container statuses: pod start time",
 			cur:  status(agorav1alpha1.TaskStarting, nil),
 			pod:  testPod(corev1.PodRunning, func(p *corev1.Pod) { p.Status.StartTime = &t2 }),
-			want: status(agorav1alpha1.TaskRunning, func(s *agorav1alpha1.TaskStatus) { s.StartTime = &t2 }),
+			want: status(agorav1alpha1.TaskRunning, func(s *agorav1alpha1.TaskStatus) { s.StartTime, s.Message = &t2, "pod t1 is running on node node-a" }),
 		},
 		{
 			name: "succeeded: Finished, exit 0, completion from the last container",
