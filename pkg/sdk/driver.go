@@ -693,14 +693,17 @@ func (d *Driver) dispatch(batch []event) error {
 				deliver = t.Status.Phase != "" || !known
 			case evTaskGone:
 				delete(d.phases, t.Name)
-				if known && !Terminal(last) {
+				switch {
+				case !known || Terminal(last):
+					deliver = false
+				case Terminal(t.Status.Phase):
+					deliver = true // its last state arrived with the delete
+				default:
 					// Gone before the framework heard of an end: say it was killed.
 					t.Status.Phase = agorav1alpha1.TaskKilled
 					t.Status.Reason = agorav1alpha1.ReasonTaskKilled
 					t.Status.Message = fmt.Sprintf("task %s/%s was deleted in phase %s", t.Namespace, t.Name, last)
 					deliver = true
-				} else {
-					deliver = false
 				}
 			}
 			if deliver && ev.kind != evTaskGone {
