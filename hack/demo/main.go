@@ -246,7 +246,9 @@ func (d *demo) startFrameworks() error {
 		}
 		p.cmd = exec.Command(filepath.Join(d.root, "bin", "examples", p.example), args...)
 		p.cmd.Stdout, p.cmd.Stderr = f, f
-		p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		// Its own process group (Ctrl-C reaches the demo, which stops them in order), and
+		// SIGKILL should the demo itself die.
+		p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		if err := p.cmd.Start(); err != nil {
 			return fmt.Errorf("starting %s: %w", p.example, err)
 		}

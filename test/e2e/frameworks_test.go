@@ -169,6 +169,9 @@ func TestSDKFrameworksWeightedShares(t *testing.T) {
 	eventually(t, 2*time.Minute, "the pool full, 8 and 4 tasks, allocated CPU 2:1, weighted shares equal", func() (bool, string) {
 		nh, nl := active(e.tasks("heavy")), active(e.tasks("light"))
 		heavy, light := e.framework("heavy"), e.framework("light")
+		if heavy == nil || light == nil {
+			return false, "the frameworks are not registered yet"
+		}
 		hc, lc := heavy.Status.Allocated.Cpu().Value(), light.Status.Allocated.Cpu().Value()
 		sh, sl := share(heavy), share(light)
 		return nh == 8 && nl == 4 && hc == 8 && lc == 4 && sh == sl && sh > 0.33 && sh < 0.34,

@@ -57,6 +57,8 @@ var shared struct {
 	kube  kubernetes.Interface
 	agora versioned.Interface
 	bin   string // the example frameworks, built once
+	// watchdog is the write end of the pipe that keeps the clean-up process waiting.
+	watchdog *os.File
 }
 
 func TestMain(m *testing.M) {
@@ -67,10 +69,35 @@ func TestMain(m *testing.M) {
 			code = 1
 		}
 	}
+	if shared.watchdog != nil {
+		_ = shared.watchdog.Close() // the watchdog's down finds nothing up; it removes the dir
+	}
 	if shared.dir != "" {
 		_ = os.RemoveAll(shared.dir)
 	}
 	os.Exit(code)
+}
+
+// startWatchdog starts a process, outside this one's process group, that runs
+// `hack/local-cluster.sh down` for the cluster in dir and removes dir once the returned pipe
+// closes.
+func startWatchdog(dir string) (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("sh", "-c", `read -r _ || true; "$ROOT/hack/local-cluster.sh" down >/dev/null 2>&1; case "$AGORA_LOCAL_DIR" in /tmp/*) rm -rf "$AGORA_LOCAL_DIR" ;; esac`)
+	cmd.Env = append(os.Environ(), "ROOT="+root, "AGORA_LOCAL_DIR="+dir)
+	cmd.Stdin = r
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		_ = r.Close()
+		_ = w.Close()
+		return nil, err
+	}
+	_ = r.Close()
+	go func() { _ = cmd.Wait() }()
+	return w, nil
 }
 
 // env is what a framework test gets: the shared cluster's clients, its own namespace and its
@@ -105,6 +132,13 @@ func sharedCluster(t *testing.T) *env {
 			return
 		}
 		shared.c = c
+		// If this test binary dies without reaching TestMain's end (a panic in a test, a
+		// timeout, SIGKILL), the cluster must not outlive it: a watchdog takes it down when
+		// the pipe whose only writer is this process closes, however the process ends.
+		if shared.watchdog, err = startWatchdog(dir); err != nil {
+			shared.err = err
+			return
+		}
 		bin := filepath.Join(dir, "examples")
 		build := exec.Command("go", "build", "-o", bin+"/", "./examples/...", "./cmd/kubectl-agora")
 		build.Dir = root
@@ -245,7 +279,9 @@ func (e *env) start(example, name string, args ...string) *framework {
 		"--node-selector", LabelPool + "=" + e.pool}, args...)
 	f.cmd = exec.Command(filepath.Join(e.bin, example), args...)
 	f.cmd.Stdout, f.cmd.Stderr = f.out, f.out
-	f.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group (kill takes its children too), and SIGKILL if this test process
+	// dies without its clean-ups (a panic or timeout in another test).
+	f.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := f.cmd.Start(); err != nil {
 		e.t.Fatalf("starting %s: %v", example, err)
 	}
