@@ -33,6 +33,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/agora-sched/agora/test/testcluster"
 )
 
 var root = func() string {
@@ -48,6 +50,8 @@ type cluster struct {
 	t    *testing.T
 	dir  string
 	kube string
+	// watchdog takes the cluster down if the test binary dies first (testcluster.LocalClusterWatchdog).
+	watchdog io.Closer
 }
 
 func startCluster(t *testing.T, upArgs ...string) *cluster {
@@ -61,10 +65,18 @@ func startCluster(t *testing.T, upArgs ...string) *cluster {
 		if out, err := c.script(3*time.Minute, "down"); err != nil {
 			t.Errorf("local-cluster.sh down: %v\n%s", err, out)
 		}
+		if c.watchdog != nil {
+			_ = c.watchdog.Close()
+		}
 	})
 	if out, err := c.script(10*time.Minute, append([]string{"up"}, upArgs...)...); err != nil {
 		t.Fatalf("local-cluster.sh up: %v\n%s\nlogs in %s", err, out, c.dir)
 	}
+	wd, err := testcluster.LocalClusterWatchdog(root, c.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.watchdog = wd
 	return c
 }
 

@@ -19,6 +19,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,7 +59,7 @@ var shared struct {
 	agora versioned.Interface
 	bin   string // the example frameworks, built once
 	// watchdog is the write end of the pipe that keeps the clean-up process waiting.
-	watchdog *os.File
+	watchdog io.Closer
 }
 
 func TestMain(m *testing.M) {
@@ -76,28 +77,6 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(shared.dir)
 	}
 	os.Exit(code)
-}
-
-// startWatchdog starts a process, outside this one's process group, that runs
-// `hack/local-cluster.sh down` for the cluster in dir and removes dir once the returned pipe
-// closes.
-func startWatchdog(dir string) (*os.File, error) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command("sh", "-c", `read -r _ || true; "$ROOT/hack/local-cluster.sh" down >/dev/null 2>&1; case "$AGORA_LOCAL_DIR" in /tmp/*) rm -rf "$AGORA_LOCAL_DIR" ;; esac`)
-	cmd.Env = append(os.Environ(), "ROOT="+root, "AGORA_LOCAL_DIR="+dir)
-	cmd.Stdin = r
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		_ = r.Close()
-		_ = w.Close()
-		return nil, err
-	}
-	_ = r.Close()
-	go func() { _ = cmd.Wait() }()
-	return w, nil
 }
 
 // env is what a framework test gets: the shared cluster's clients, its own namespace and its
@@ -135,7 +114,7 @@ func sharedCluster(t *testing.T) *env {
 		// If this test binary dies without reaching TestMain's end (a panic in a test, a
 		// timeout, SIGKILL), the cluster must not outlive it: a watchdog takes it down when
 		// the pipe whose only writer is this process closes, however the process ends.
-		if shared.watchdog, err = startWatchdog(dir); err != nil {
+		if shared.watchdog, err = testcluster.LocalClusterWatchdog(root, dir); err != nil {
 			shared.err = err
 			return
 		}

@@ -19,6 +19,7 @@ package helm
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -52,6 +53,7 @@ import (
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/pkg/client/clientset/versioned"
+	"github.com/agora-sched/agora/test/testcluster"
 )
 
 // The names of the README's "Install on a cluster" commands, which this test runs as written.
@@ -497,13 +499,22 @@ func upCluster(t *testing.T, ctx context.Context, kubectl string) *cluster {
 		defer cancel()
 		return run(sctx, []string{"AGORA_LOCAL_DIR=" + c.dir}, nil, filepath.Join(root, "hack/local-cluster.sh"), args...)
 	}
+	var watchdog io.Closer
 	t.Cleanup(func() {
 		if out, err := script(3*time.Minute, "down"); err != nil {
 			t.Errorf("local-cluster.sh down: %v\n%s", err, out)
 		}
+		if watchdog != nil {
+			_ = watchdog.Close()
+		}
 	})
 	if out, err := script(5*time.Minute, "up", "--no-agora", "--no-crds", "--nodes", "1"); err != nil {
 		t.Fatalf("local-cluster.sh up: %v\n%s", err, out)
+	}
+	// A test timeout skips the clean-up above; the watchdog takes the cluster down then.
+	var err error
+	if watchdog, err = testcluster.LocalClusterWatchdog(root, c.dir); err != nil {
+		t.Fatal(err)
 	}
 	return c
 }
