@@ -35,6 +35,7 @@ import (
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/hack/bench/internal/procstat"
+	"github.com/agora-sched/agora/hack/bench/internal/progress"
 	"github.com/agora-sched/agora/pkg/client/clientset/versioned"
 	"github.com/agora-sched/agora/test/testcluster"
 )
@@ -123,7 +124,7 @@ func (b *bench) run(ctx, sigCtx context.Context) error {
 	defer wg.Wait()
 
 	partial := false
-	if err := b.waitCount(ctx, "admitted", &b.nAdmit, int64(*tasks)); err != nil {
+	if err := progress.WaitCount(ctx, "admitted", &b.nAdmit, int64(*tasks), b.machine.load); err != nil {
 		if sigCtx.Err() != nil || ctx.Err() == nil {
 			return err
 		}
@@ -149,7 +150,7 @@ func (b *bench) run(ctx, sigCtx context.Context) error {
 	windows := []window{{name: "admission", from: before, to: settled, admittedAt: admittedAt}}
 
 	if *waitRunning && !partial {
-		if err := b.waitCount(ctx, "Running", &b.nRunning, int64(*tasks)); err != nil {
+		if err := progress.WaitCount(ctx, "Running", &b.nRunning, int64(*tasks), b.machine.load); err != nil {
 			if sigCtx.Err() != nil || ctx.Err() == nil {
 				return err
 			}
@@ -206,25 +207,6 @@ func (b *bench) waitSettled(ctx context.Context) error {
 			return nil
 		}
 	}
-}
-
-func (b *bench) waitCount(ctx context.Context, what string, n *atomic.Int64, want int64) error {
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	last := time.Now()
-	for n.Load() < want {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%d of %d tasks %s when the time ran out", n.Load(), want, what)
-		case <-tick.C:
-		}
-		if time.Since(last) > 10*time.Second {
-			log.Printf("%d/%d tasks %s; %s", n.Load(), want, what, b.machine.load())
-			last = time.Now()
-		}
-	}
-	log.Printf("all %d tasks %s", want, what)
-	return nil
 }
 
 // watchTasks notes when each task is first seen admitted and Running.

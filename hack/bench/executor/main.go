@@ -68,6 +68,7 @@ import (
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/hack/bench/internal/procstat"
+	"github.com/agora-sched/agora/hack/bench/internal/progress"
 	"github.com/agora-sched/agora/pkg/client/clientset/versioned"
 	"github.com/agora-sched/agora/test/testcluster"
 )
@@ -211,7 +212,7 @@ func run() error {
 	}
 
 	partial := false
-	if err := waitCount(ctx, "Running", &running, int64(*tasks)); err != nil {
+	if err := progress.WaitCount(ctx, "Running", &running, int64(*tasks), nil); err != nil {
 		if ctx.Err() == nil || sigCtx.Err() != nil {
 			return err
 		}
@@ -231,7 +232,7 @@ func run() error {
 	var metricsFinished map[string]float64
 	var cpuFinished map[string]float64
 	if *completeAfter != "" && !partial {
-		if err := waitCount(ctx, "Finished", &finished, int64(*tasks)); err != nil {
+		if err := progress.WaitCount(ctx, "Finished", &finished, int64(*tasks), nil); err != nil {
 			return err
 		}
 		// Finished is written before the finalizer goes; wait for those writes too.
@@ -381,25 +382,6 @@ func watchTasks(ctx context.Context, agora versioned.Interface, r *recorder, run
 			r.mu.Unlock()
 		}
 	}()
-	return nil
-}
-
-func waitCount(ctx context.Context, what string, n *atomic.Int64, want int64) error {
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	last := time.Now()
-	for n.Load() < want {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%d of %d tasks %s when the time ran out", n.Load(), want, what)
-		case <-tick.C:
-		}
-		if time.Since(last) > 10*time.Second {
-			log.Printf("%d/%d tasks %s", n.Load(), want, what)
-			last = time.Now()
-		}
-	}
-	log.Printf("all %d tasks %s", want, what)
 	return nil
 }
 
