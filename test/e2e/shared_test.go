@@ -32,7 +32,6 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -170,25 +169,15 @@ func (e *env) addNodes(n int, cpu, mem string, extraLabels func(i int, name stri
 	var names []string
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("%s-%d", e.pool, len(e.nodes))
-		labels := map[string]string{
-			testcluster.KwokNodeLabel: testcluster.KwokNodeLabelValue, LabelPool: e.pool,
-			corev1.LabelHostname: name, corev1.LabelOSStable: "linux", corev1.LabelArchStable: "amd64",
-		}
+		labels := map[string]string{LabelPool: e.pool}
 		if extraLabels != nil {
 			for k, v := range extraLabels(i, name) {
 				labels[k] = v
 			}
 		}
-		capacity := corev1.ResourceList{
-			corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem),
-			corev1.ResourcePods: resource.MustParse("110"),
-		}
-		node := &corev1.Node{
-			ObjectMeta: metav1.ObjectMeta{
-				Name: name, Labels: labels,
-				Annotations: map[string]string{testcluster.KwokNodeAnnotation: testcluster.KwokNodeAnnotationValue},
-			},
-			Status: corev1.NodeStatus{Capacity: capacity, Allocatable: capacity},
+		node, err := testcluster.KwokNode(name, testcluster.Zones[i%len(testcluster.Zones)], testcluster.NodeShape{CPU: cpu, Memory: mem, Labels: labels})
+		if err != nil {
+			e.t.Fatal(err)
 		}
 		if _, err := e.kube.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
 			e.t.Fatalf("creating node %s: %v", name, err)

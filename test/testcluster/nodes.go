@@ -31,9 +31,15 @@ import (
 	"k8s.io/client-go/util/retry"
 )
 
-// nodeObject is a Node as hack/local-cluster.sh writes it (node_manifests), so that tests and
-// the local cluster agree on names, labels and annotations.
+// nodeObject is the harness's node i: KwokNode named NodeNamePrefix<i>, zones in turn.
 func nodeObject(i int, shape NodeShape) (*corev1.Node, error) {
+	return KwokNode(NodeNamePrefix+strconv.Itoa(i), Zones[i%len(Zones)], shape)
+}
+
+// KwokNode is a Node as hack/local-cluster.sh writes it (node_manifests), so that tests and the
+// local cluster agree on labels and annotations: kwok manages it, the executor's simulation
+// mode serves it (label type=kwok), in the given zone, with shape's size, labels and taints.
+func KwokNode(name, zone string, shape NodeShape) (*corev1.Node, error) {
 	cpu, mem, pods := shape.CPU, shape.Memory, shape.Pods
 	if cpu == "" {
 		cpu = "8"
@@ -60,13 +66,12 @@ func nodeObject(i int, shape NodeShape) (*corev1.Node, error) {
 	if shape.GPU > 0 {
 		capacity[GPUResource] = *resource.NewQuantity(int64(shape.GPU), resource.DecimalSI)
 	}
-	name := NodeNamePrefix + strconv.Itoa(i)
 	labels := map[string]string{
 		KwokNodeLabel:            KwokNodeLabelValue,
 		corev1.LabelHostname:     name,
 		corev1.LabelOSStable:     "linux",
 		corev1.LabelArchStable:   "amd64",
-		corev1.LabelTopologyZone: Zones[i%len(Zones)],
+		corev1.LabelTopologyZone: zone,
 	}
 	for k, v := range shape.Labels {
 		labels[k] = v
