@@ -32,6 +32,7 @@ import (
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/examples/internal/cli"
 	"github.com/agora-sched/agora/examples/internal/job"
+	"github.com/agora-sched/agora/examples/report"
 	"github.com/agora-sched/agora/pkg/sdk"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -43,8 +44,7 @@ type batch struct {
 	duration   time.Duration
 	maxRetries int
 	failFirst  int
-	keep       bool
-	report     string
+	jobFlags   cli.JobFlags
 
 	shape      corev1.ResourceList
 	job        *job.Job
@@ -64,8 +64,7 @@ func main() {
 	fs.DurationVar(&b.duration, "duration", 5*time.Second, "how long each task runs")
 	fs.IntVar(&b.maxRetries, "max-retries", 3, "relaunches of a task that ran and failed, before giving up on it")
 	fs.IntVar(&b.failFirst, "fail-first", 0, "make the first attempt of the first K tasks fail (on simulated nodes), to show relaunching")
-	fs.BoolVar(&b.keep, "keep", false, "keep the Framework and its Tasks when the job is done (default: tear down)")
-	fs.StringVar(&b.report, "report", "", "write the final report here as JSON")
+	b.jobFlags.Register(fs)
 	cli.Main("batch", fs, b.run)
 }
 
@@ -155,19 +154,8 @@ func (b *batch) settle(d *sdk.Driver) {
 	}
 	if b.job.Complete() {
 		b.finished = true
-		r := cli.Report{Framework: b.flags.Name, Tasks: b.job.Len(), Finished: b.job.Count(job.Done),
-			Launched: b.job.Launched(), Relaunched: b.job.Relaunched(), GaveUp: b.job.Count(job.GaveUp), Seconds: cli.Since(b.start)}
-		if err := r.Write(b.report); err != nil {
-			cli.Say(b.flags.Name, "writing report: %v", err)
-		}
-		if b.keep {
-			_ = d.Suppress(ctx)
-			b.stop()
-			return
-		}
-		if err := d.Teardown(ctx); err != nil {
-			cli.Say(b.flags.Name, "teardown: %v", err)
-		}
+		b.jobFlags.Finish(d, report.Report{Framework: b.flags.Name, Tasks: b.job.Len(), Finished: b.job.Count(job.Done),
+			Launched: b.job.Launched(), Relaunched: b.job.Relaunched(), GaveUp: b.job.Count(job.GaveUp), Seconds: cli.Since(b.start)}, b.stop)
 		return
 	}
 	if b.suppressed && len(b.job.Pending()) > 0 {

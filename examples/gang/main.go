@@ -38,6 +38,7 @@ import (
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/examples/internal/cli"
+	"github.com/agora-sched/agora/examples/report"
 	"github.com/agora-sched/agora/pkg/sdk"
 )
 
@@ -63,8 +64,7 @@ type gang struct {
 	duration   time.Duration
 	hold       time.Duration
 	maxRetries int
-	keep       bool
-	reportPath string
+	jobFlags   cli.JobFlags
 
 	shape      corev1.ResourceList
 	g          []*group
@@ -89,8 +89,7 @@ func main() {
 	fs.DurationVar(&g.duration, "duration", 3*time.Second, "how long each task runs")
 	fs.DurationVar(&g.hold, "hold", 3*time.Second, "how long to keep offers that do not yet cover a whole group")
 	fs.IntVar(&g.maxRetries, "max-retries", 3, "reruns of a group after a member failed")
-	fs.BoolVar(&g.keep, "keep", false, "keep the Framework and its Tasks when done (default: tear down)")
-	fs.StringVar(&g.reportPath, "report", "", "write the final report here as JSON")
+	g.jobFlags.Register(fs)
 	cli.Main("gang", fs, g.run)
 }
 
@@ -355,21 +354,10 @@ func (g *gang) settle(d *sdk.Driver) {
 	if done == len(g.g) {
 		g.finished = true
 		finished := whole * g.size
-		r := cli.Report{Framework: g.flags.Name, Tasks: g.groups * g.size, Finished: finished,
-			Launched: g.launchedN, Relaunched: g.relaunched, GaveUp: (len(g.g) - whole) * g.size,
-			Groups: &whole, Seconds: cli.Since(g.start)}
-		if err := r.Write(g.reportPath); err != nil {
-			cli.Say(g.flags.Name, "writing report: %v", err)
-		}
 		_ = d.Decline(context.TODO(), g.heldOffers()...)
-		if g.keep {
-			_ = d.Suppress(context.TODO())
-			g.stop()
-			return
-		}
-		if err := d.Teardown(context.TODO()); err != nil {
-			cli.Say(g.flags.Name, "teardown: %v", err)
-		}
+		g.jobFlags.Finish(d, report.Report{Framework: g.flags.Name, Tasks: g.groups * g.size, Finished: finished,
+			Launched: g.launchedN, Relaunched: g.relaunched, GaveUp: (len(g.g) - whole) * g.size,
+			Groups: &whole, Seconds: cli.Since(g.start)}, g.stop)
 		return
 	}
 	if g.suppressed && pending > 0 {

@@ -39,6 +39,7 @@ import (
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/examples/internal/cli"
 	"github.com/agora-sched/agora/examples/internal/job"
+	"github.com/agora-sched/agora/examples/report"
 	"github.com/agora-sched/agora/pkg/sdk"
 )
 
@@ -54,8 +55,7 @@ type locality struct {
 	delay      time.Duration
 	aware      bool
 	prefix     string
-	keep       bool
-	reportPath string
+	jobFlags   cli.JobFlags
 	maxRetries int
 	shape      corev1.ResourceList
 	job        *job.Job
@@ -80,8 +80,7 @@ func main() {
 	fs.BoolVar(&l.aware, "locality", true, "place by locality; false = static, locality-blind placement (take the first node that fits)")
 	fs.StringVar(&l.prefix, "block-label-prefix", "blocks.agora.dev/", "node label prefix naming the blocks a node holds")
 	fs.IntVar(&l.maxRetries, "max-retries", 3, "relaunches of a task that ran and failed")
-	fs.BoolVar(&l.keep, "keep", false, "keep the Framework and its Tasks when done (default: tear down)")
-	fs.StringVar(&l.reportPath, "report", "", "write the final report here as JSON")
+	l.jobFlags.Register(fs)
 	cli.Main("locality", fs, l.run)
 }
 
@@ -220,20 +219,9 @@ func (l *locality) settle(d *sdk.Driver) {
 				local++
 			}
 		}
-		r := cli.Report{Framework: l.flags.Name, Tasks: l.job.Len(), Finished: l.job.Count(job.Done),
+		l.jobFlags.Finish(d, report.Report{Framework: l.flags.Name, Tasks: l.job.Len(), Finished: l.job.Count(job.Done),
 			Launched: l.job.Launched(), Relaunched: l.job.Relaunched(), GaveUp: l.job.Count(job.GaveUp),
-			Local: &local, Seconds: cli.Since(l.start)}
-		if err := r.Write(l.reportPath); err != nil {
-			cli.Say(l.flags.Name, "writing report: %v", err)
-		}
-		if l.keep {
-			_ = d.Suppress(context.TODO())
-			l.stop()
-			return
-		}
-		if err := d.Teardown(context.TODO()); err != nil {
-			cli.Say(l.flags.Name, "teardown: %v", err)
-		}
+			Local: &local, Seconds: cli.Since(l.start)}, l.stop)
 		return
 	}
 	if l.suppressed && len(l.job.Pending()) > 0 {

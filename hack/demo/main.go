@@ -52,6 +52,7 @@ import (
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/examples/locality/blocks"
+	"github.com/agora-sched/agora/examples/report"
 	"github.com/agora-sched/agora/pkg/client/clientset/versioned"
 )
 
@@ -426,27 +427,11 @@ func lastLine(path string) string {
 	return l
 }
 
-type report struct {
-	Framework  string  `json:"framework"`
-	Tasks      int     `json:"tasks"`
-	Finished   int     `json:"finished"`
-	Launched   int     `json:"launched"`
-	Relaunched int     `json:"relaunched"`
-	GaveUp     int     `json:"gaveUp"`
-	Local      *int    `json:"local"`
-	Seconds    float64 `json:"seconds"`
-}
-
-func readReport(p *proc) (report, error) {
-	var r report
+func readReport(p *proc) (report.Report, error) {
 	if p.report == "" {
-		return r, errors.New("no report")
+		return report.Report{}, errors.New("no report")
 	}
-	b, err := os.ReadFile(p.report)
-	if err == nil {
-		err = json.Unmarshal(b, &r)
-	}
-	return r, err
+	return report.Read(p.report)
 }
 
 func (d *demo) summary() {

@@ -18,7 +18,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -36,6 +35,7 @@ import (
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/examples/locality/blocks"
+	"github.com/agora-sched/agora/examples/report"
 	"github.com/agora-sched/agora/pkg/sdk"
 )
 
@@ -253,15 +253,11 @@ func TestServiceExampleSurvivesNodeLoss(t *testing.T) {
 	}
 }
 
-func readReport(t *testing.T, path string) map[string]any {
+func readReport(t *testing.T, path string) report.Report {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	r, err := report.Read(path)
 	if err != nil {
-		t.Fatalf("report: %v", err)
-	}
-	var r map[string]any
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatalf("report %s: %v", b, err)
+		t.Fatal(err)
 	}
 	return r
 }
@@ -284,7 +280,10 @@ func TestLocalityExampleDelayScheduling(t *testing.T) {
 			"--duration", "2s", "--report", report}, args...)...)
 		f.wait(t, 3*time.Minute)
 		r := readReport(t, report)
-		return r["local"].(float64), r["finished"].(float64)
+		if r.Local == nil {
+			t.Fatalf("the locality report has no local count: %+v", r)
+		}
+		return float64(*r.Local), float64(r.Finished)
 	}
 	local, finished := run("aware", "--delay", "8s")
 	blind, blindFinished := run("blind", "--locality=false")
@@ -313,8 +312,8 @@ func TestGangExampleAllOrNothing(t *testing.T) {
 	// A group of 7 x 4 CPU = 28 CPU never fits the 24-CPU pool.
 	big := e.start("gang", "too-big", "--groups", "1", "--group-size", "7", "--cpu", "4", "--memory", "1Gi", "--hold", "1s")
 	g.wait(t, 3*time.Minute)
-	if r := readReport(t, report); r["groups"].(float64) != 4 || r["finished"].(float64) != 16 {
-		t.Errorf("report: %v, want 4 groups and 16 tasks finished", r)
+	if r := readReport(t, report); r.Groups == nil || *r.Groups != 4 || r.Finished != 16 {
+		t.Errorf("report: %+v, want 4 groups and 16 tasks finished", r)
 	}
 	attempts := map[string][]agorav1alpha1.Task{}
 	for _, tk := range e.tasks("gang") {
@@ -359,8 +358,8 @@ func TestBatchExampleSurvivesRestart(t *testing.T) {
 	second := e.start("batch", "job", args...)
 	second.wait(t, 3*time.Minute)
 	r := readReport(t, report)
-	if r["finished"].(float64) != 16 || r["launched"].(float64) != 16 {
-		t.Errorf("report after restart: %v, want 16 finished and 16 launched", r)
+	if r.Finished != 16 || r.Launched != 16 {
+		t.Errorf("report after restart: %+v, want 16 finished and 16 launched", r)
 	}
 	tasks := e.tasks("job")
 	if len(tasks) != 16 {

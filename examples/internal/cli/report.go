@@ -17,61 +17,14 @@ limitations under the License.
 package cli
 
 import (
-	"encoding/json"
-	"fmt"
-	"os"
+	"context"
+	"flag"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/agora-sched/agora/examples/report"
+	"github.com/agora-sched/agora/pkg/sdk"
 )
-
-// Report is the summary an example prints (and writes as JSON with --report) when its work is
-// done. make demo and the end-to-end tests read it.
-type Report struct {
-	Framework string `json:"framework"`
-	// Tasks the job had to run, and how many finished.
-	Tasks    int `json:"tasks"`
-	Finished int `json:"finished"`
-	// Launched counts every Task object created (first attempts and relaunches).
-	Launched int `json:"launched"`
-	// Relaunched counts attempts after a Failed/Lost/Killed/Error one.
-	Relaunched int `json:"relaunched"`
-	// GaveUp counts tasks that used up their retries.
-	GaveUp int `json:"gaveUp"`
-	// Local counts tasks that ran on a node holding their data (locality example only).
-	Local *int `json:"local,omitempty"`
-	// Groups run whole (gang example only).
-	Groups  *int    `json:"groups,omitempty"`
-	Seconds float64 `json:"seconds"`
-}
-
-// Write prints the report as one line and, when path is set, writes it there as JSON.
-func (r Report) Write(path string) error {
-	var extra []string
-	if r.Local != nil && r.Finished > 0 {
-		extra = append(extra, fmt.Sprintf("%d local (%.0f%%)", *r.Local, 100*float64(*r.Local)/float64(r.Finished)))
-	}
-	if r.Groups != nil {
-		extra = append(extra, strconv.Itoa(*r.Groups)+" groups run whole")
-	}
-	Say(r.Framework, "done: %d/%d tasks finished, %d launched, %d relaunched, %d gave up%s, in %.1fs",
-		r.Finished, r.Tasks, r.Launched, r.Relaunched, r.GaveUp, prefixed(", ", strings.Join(extra, ", ")), r.Seconds)
-	if path == "" {
-		return nil
-	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
-
-func prefixed(p, s string) string {
-	if s == "" {
-		return ""
-	}
-	return p + s
-}
 
 // Since returns the seconds since t, rounded to a tenth.
 func Since(t time.Time) float64 {
@@ -84,4 +37,36 @@ func N(n int, noun string) string {
 		return "1 " + noun
 	}
 	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// JobFlags are the flags of an example that runs its work to completion.
+type JobFlags struct {
+	Keep   bool
+	Report string
+}
+
+// Register adds --keep and --report to fs.
+func (j *JobFlags) Register(fs *flag.FlagSet) {
+	fs.BoolVar(&j.Keep, "keep", false, "keep the Framework and its Tasks when the work is done (default: tear down)")
+	fs.StringVar(&j.Report, "report", "", "write the final report here as JSON")
+}
+
+// Finish ends a framework whose work is done: it prints the report (and writes it to --report),
+// then either keeps the Framework, suppressed, and ends the process through stop (--keep), or
+// tears the Framework down (TEARDOWN; Run then returns).
+func (j *JobFlags) Finish(d *sdk.Driver, r report.Report, stop context.CancelFunc) {
+	Say(r.Framework, "%s", r.Line())
+	if j.Report != "" {
+		if err := r.Save(j.Report); err != nil {
+			Say(r.Framework, "writing report: %v", err)
+		}
+	}
+	if j.Keep {
+		_ = d.Suppress(context.TODO())
+		stop()
+		return
+	}
+	if err := d.Teardown(context.TODO()); err != nil {
+		Say(r.Framework, "teardown: %v", err)
+	}
 }
