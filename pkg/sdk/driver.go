@@ -41,6 +41,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/pkg/client/clientset/versioned"
@@ -391,7 +392,7 @@ func (d *Driver) ownerRefs() []metav1.OwnerReference {
 	}
 	return []metav1.OwnerReference{{
 		APIVersion: agorav1alpha1.GroupVersion.String(), Kind: "Framework",
-		Name: fw.Name, UID: fw.UID, Controller: ptrTo(true),
+		Name: fw.Name, UID: fw.UID, Controller: ptr.To(true),
 	}}
 }
 
@@ -786,12 +787,4 @@ func equalSpec(a, b *agorav1alpha1.FrameworkSpec) bool {
 }
 
 // Terminal reports whether a task phase is final: the task's resources are back in the pool.
-func Terminal(p agorav1alpha1.TaskPhase) bool {
-	switch p {
-	case agorav1alpha1.TaskFinished, agorav1alpha1.TaskFailed, agorav1alpha1.TaskKilled, agorav1alpha1.TaskLost, agorav1alpha1.TaskError:
-		return true
-	}
-	return false
-}
-
-func ptrTo[T any](v T) *T { return &v }
+func Terminal(p agorav1alpha1.TaskPhase) bool { return p.IsTerminal() }

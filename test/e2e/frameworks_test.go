@@ -97,8 +97,7 @@ func (e *env) runSDK(name string, spec agorav1alpha1.FrameworkSpec, s sdk.Schedu
 func active(tasks []agorav1alpha1.Task) int {
 	n := 0
 	for _, t := range tasks {
-		switch t.Status.Phase {
-		case agorav1alpha1.TaskStaging, agorav1alpha1.TaskStarting, agorav1alpha1.TaskRunning:
+		if t.Status.Phase != "" && !t.Status.Phase.IsTerminal() {
 			n++
 		}
 	}
