@@ -45,11 +45,11 @@ import (
 	"github.com/agora-sched/agora/pkg/allocator"
 )
 
-// SystemNamespace holds the controller's and the executors' Leases.
-const SystemNamespace = "agora-system"
+// SystemNamespace holds the controller's and the executors' Leases (defined in api/).
+const SystemNamespace = agorav1alpha1.SystemNamespace
 
-// ExecutorLeasePrefix starts the name of an executor's Lease: executor-<node>.
-const ExecutorLeasePrefix = "executor-"
+// ExecutorLeasePrefix starts the name of an executor's Lease: executor-<node> (defined in api/).
+const ExecutorLeasePrefix = agorav1alpha1.ExecutorLeasePrefix
 
 // Field indexes of the controller's cache.
 const (

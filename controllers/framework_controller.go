@@ -237,21 +237,20 @@ func (r *frameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 
 	m := c.m
 	var releasing map[types.NamespacedName]bool
-	if !active || fw.Spec.SuppressOffers {
+	if !active {
 		if releasing, err = c.releasingOffers(ctx, id); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
 	m.mu.Lock()
 	var follow []types.NamespacedName
+	// SUPPRESS stops new offers only (as in Mesos): outstanding offers stay usable, so "launch,
+	// then suppress" never drops a launch.
 	setErr := c.setFramework(fw)
 	if setErr == nil {
 		_ = m.alloc.SetFrameworkActive(id, active)
-		switch {
-		case !active:
+		if !active {
 			follow = c.rescindFrameworkOffersExcept(id, agorav1alpha1.ReasonFrameworkInactive, releasing)
-		case fw.Spec.SuppressOffers:
-			follow = c.rescindFrameworkOffersExcept(id, agorav1alpha1.ReasonSuppressedOffers, releasing)
 		}
 		if fw.Spec.RevivedAt != nil && (fw.Status.ObservedRevivedAt == nil || fw.Spec.RevivedAt.After(fw.Status.ObservedRevivedAt.Time)) {
 			_ = m.alloc.Revive(id)

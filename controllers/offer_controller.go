@@ -134,7 +134,7 @@ func (r *offerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 			// Deleted behind our finalizer's back: give it back.
 			if st.gone == "" {
 				_ = c.m.alloc.RescindOffer(st.id)
-				c.m.forgetOffer(st, agorav1alpha1.OfferConditionReleased)
+				c.m.forgetOffer(st, agorav1alpha1.ReasonReleased)
 			}
 			delete(c.m.offers, req.NamespacedName)
 		}
@@ -265,7 +265,7 @@ func (c *Controller) admit(offer *agorav1alpha1.Offer, key types.NamespacedName,
 				switch tomb.reason {
 				case agorav1alpha1.ReasonExpired:
 					reject(agorav1alpha1.ReasonOfferExpired, "offer %s expired before task %s was admitted; nothing was charged: create the task again against a current offer", t.Spec.OfferName, t.Name)
-				case agorav1alpha1.OfferConditionReleased:
+				case agorav1alpha1.ReasonReleased:
 					reject(agorav1alpha1.ReasonOfferNotFound, "offer %s was released (deleted) before task %s was created; nothing was charged: create the task against a current offer", t.Spec.OfferName, t.Name)
 				default:
 					reject(agorav1alpha1.ReasonOfferRescinded, "offer %s was rescinded (%s) before task %s was admitted; nothing was charged: create the task against a current offer", t.Spec.OfferName, tomb.reason, t.Name)
@@ -359,7 +359,7 @@ func (c *Controller) release(ctx context.Context, offer *agorav1alpha1.Offer) er
 			released = true
 		}
 		admitted = st.admitted
-		m.forgetOffer(st, agorav1alpha1.OfferConditionReleased)
+		m.forgetOffer(st, agorav1alpha1.ReasonReleased)
 	}
 	m.mu.Unlock()
 	if released {
@@ -371,7 +371,7 @@ func (c *Controller) release(ctx context.Context, offer *agorav1alpha1.Offer) er
 		if fw.UID != "" {
 			related = fw
 		}
-		c.recorder.Eventf(offer, related, corev1.EventTypeNormal, agorav1alpha1.OfferConditionReleased, "Release",
+		c.recorder.Eventf(offer, related, corev1.EventTypeNormal, agorav1alpha1.ReasonReleased, "Release",
 			"released by framework %s: %d task(s) admitted from it; what no task took on %d node(s) went back to the pool and is not offered to %s again for %s (spec.refuseDuration) unless it revives",
 			offer.Spec.Framework, admitted, returned, offer.Spec.Framework, refuse)
 	}
@@ -508,8 +508,14 @@ func rescindMessage(reason string) string {
 		return "the offer's nodes left the pool (NotReady, cordoned, deleted, no executor, or no longer eligible)"
 	case agorav1alpha1.ReasonFrameworkInactive:
 		return "the framework is not active (its Lease is stale or it is being deleted)"
-	case agorav1alpha1.ReasonSuppressedOffers:
-		return "the framework set spec.suppressOffers"
+	case agorav1alpha1.ReasonCapacityChanged:
+		return "what the offer's nodes can give shrank (a pod of another scheduler landed, allocatable shrank, or pods of ended tasks still run)"
+	case agorav1alpha1.ReasonNodeChanged:
+		return "the offer's nodes were cordoned, tainted or relabelled so that the framework may no longer use them"
+	case agorav1alpha1.ReasonFrameworkChanged:
+		return "the framework's limits, nodeSelector, tolerations or capabilities changed so that it may no longer hold the offer"
+	case agorav1alpha1.ReasonFrameworkFailedOver:
+		return "another instance of the framework took over its Lease; the offer was made to the earlier instance"
 	case agorav1alpha1.ReasonPreempted:
 		return "the resources were taken back for a framework below its fair share"
 	}

@@ -35,24 +35,36 @@ const (
 	// OfferConditionRescinded is True once the controller took the offer back; its reason is one
 	// of the Reason* rescind constants below.
 	OfferConditionRescinded = "Rescinded"
-	// OfferConditionReleased is never set as a condition: a released Offer is gone a moment
-	// after its release, so nobody could read one. It is the reason of the Normal Event the
-	// controller emits on the Offer when it returns what no task took of a released (deleted)
-	// offer to the pool (see also the metric agora_offers_released_total).
-	OfferConditionReleased = "Released"
 )
+
+// ReasonReleased is the reason of the Normal Event the controller emits on an Offer when it
+// returns what no task took of a released (deleted) offer to the pool (see also the metric
+// agora_offers_released_total). It is never a condition: a released Offer is gone a moment after
+// its release, so nobody could read one.
+const ReasonReleased = "Released"
+
 
 // Offer rescind reasons (condition Rescinded, and the Event the controller emits).
 const (
 	// ReasonExpired: the offer reached spec.expireTime with resources no task took.
 	ReasonExpired = "Expired"
-	// ReasonNodeLost: a node of the offer went NotReady, was cordoned, deleted, lost its executor,
-	// or no longer matches the framework's rules.
+	// ReasonNodeLost: a node of the offer went NotReady, was deleted, or its executor stopped
+	// renewing its Lease.
 	ReasonNodeLost = "NodeLost"
+	// ReasonCapacityChanged: what the node can give shrank under the offer: a pod of another
+	// scheduler landed on it, its allocatable shrank, or pods of ended tasks still run there.
+	ReasonCapacityChanged = "CapacityChanged"
+	// ReasonNodeChanged: the node was cordoned, tainted, relabelled or left the controller's
+	// --node-selector, so the framework may no longer use it.
+	ReasonNodeChanged = "NodeChanged"
 	// ReasonFrameworkInactive: the framework's Lease went stale or the framework is being deleted.
 	ReasonFrameworkInactive = "FrameworkInactive"
-	// ReasonSuppressedOffers: the framework set spec.suppressOffers.
-	ReasonSuppressedOffers = "Suppressed"
+	// ReasonFrameworkChanged: the framework's limits, nodeSelector, tolerations or capabilities
+	// changed so that it may no longer hold (all of) the offer.
+	ReasonFrameworkChanged = "FrameworkChanged"
+	// ReasonFrameworkFailedOver: another instance of the framework took over its Lease; offers
+	// made to the earlier instance are taken back (see spec.frameworkInstance).
+	ReasonFrameworkFailedOver = "FrameworkFailedOver"
 	// ReasonPreempted is reserved for taking resources back for a framework further below its
 	// fair share. The allocator does not preempt, so the controller never writes it today.
 	ReasonPreempted = "Preempted"
@@ -102,9 +114,17 @@ type OfferSpec struct {
 	// +kubebuilder:validation:MaxItems=500
 	Nodes []OfferNode `json:"nodes"`
 
-	// expireTime is when what is still unused in the offer is rescinded (reason `Expired`).
+	// expireTime is when what is still unused in the offer is rescinded (reason `Expired`). A
+	// task created before it is admitted even when the controller gets to it later.
 	// +required
 	ExpireTime metav1.Time `json:"expireTime"`
+
+	// frameworkInstance is the holderIdentity of the framework's Lease when the offer was made:
+	// the instance the offer is for. A Task annotated scheduling.agora.dev/instance with another
+	// value is rejected (InstanceFenced). Empty for a framework without a Lease.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	FrameworkInstance string `json:"frameworkInstance,omitempty"`
 }
 
 // OfferNodeRemaining is what is left of one node's slice.
@@ -131,6 +151,15 @@ type OfferStatus struct {
 	// admittedTasks is the number of Tasks admitted against this offer.
 	// +optional
 	AdmittedTasks int32 `json:"admittedTasks,omitempty"`
+
+	// admitted is, per node, what admitted tasks took of the offer. The controller writes it
+	// before it writes the tasks' admission, so a restarted controller restores exactly what
+	// remains, even when those tasks have ended or been deleted since.
+	// +optional
+	// +listType=map
+	// +listMapKey=nodeName
+	// +kubebuilder:validation:MaxItems=500
+	Admitted []OfferNodeRemaining `json:"admitted,omitempty"`
 
 	// conditions: `Rescinded` (with the reason the controller took the offer back). A release
 	// is told by an Event with reason `Released`: the Offer is gone right after it.

@@ -23,7 +23,7 @@ import (
 
 // TaskPhase is where a task is in its life. An empty phase means the controller has not decided
 // on admission yet.
-// +kubebuilder:validation:Enum=Staging;Starting;Running;Finished;Failed;Killed;Lost;Error
+// +kubebuilder:validation:Enum=Staging;Starting;Running;Unreachable;Finished;Failed;Killed;Lost;Error
 type TaskPhase string
 
 const (
@@ -34,6 +34,11 @@ const (
 	TaskStarting TaskPhase = "Starting"
 	// TaskRunning: the pod's containers run.
 	TaskRunning TaskPhase = "Running"
+	// TaskUnreachable: the node's executor stopped renewing its Lease while the Node is Ready, so
+	// the task's pod may well still run under the kubelet (Mesos TASK_UNREACHABLE). Not terminal:
+	// its resources stay charged, and it returns to its real phase when the executor is back. It
+	// becomes Lost only when the Node is deleted or stays NotReady past --node-lost-timeout.
+	TaskUnreachable TaskPhase = "Unreachable"
 	// TaskFinished: the pod exited 0. Terminal.
 	TaskFinished TaskPhase = "Finished"
 	// TaskFailed: the pod exited non-zero or could not run; exitCode and reason say why. Terminal.
@@ -94,6 +99,14 @@ const (
 	ReasonNodeNotInOffer = "NodeNotInOffer"
 	// ReasonInsufficientResources: spec.resources exceeds what remains of the offer on the node.
 	ReasonInsufficientResources = "InsufficientResources"
+	// ReasonFrameworkMismatch: the Task declares a framework (label scheduling.agora.dev/framework
+	// or an owner reference to a Framework) other than the framework its offer was made to. A
+	// task is charged to its own framework only.
+	ReasonFrameworkMismatch = "FrameworkMismatch"
+	// ReasonInstanceFenced: the Task was created by a framework instance (annotation
+	// scheduling.agora.dev/instance) that no longer holds the framework's Lease, or the offer was
+	// made to another instance: after a failover only the instance holding the Lease launches.
+	ReasonInstanceFenced = "InstanceFenced"
 	// ReasonInvalidTemplate: the pod template cannot run as given, e.g. it asks for more than
 	// spec.resources. Written by the controller at admission, or by agora-executor when it builds
 	// the pod of an admitted task.
@@ -119,8 +132,15 @@ const (
 	ReasonFrameworkTeardown = "FrameworkTeardown"
 	// ReasonFailoverTimeout (Killed): the framework stayed inactive past failoverTimeout.
 	ReasonFailoverTimeout = "FailoverTimeout"
-	// ReasonNodeLostTask (Lost): the node was deleted or its executor stopped renewing its Lease.
+	// ReasonNodeLostTask (Lost): the node was deleted, or stayed NotReady past
+	// --node-lost-timeout.
 	ReasonNodeLostTask = "NodeLost"
+	// ReasonExecutorUnreachable (Unreachable): the node's executor Lease is stale (or deleted)
+	// while the Node is Ready; the pod may still run.
+	ReasonExecutorUnreachable = "ExecutorUnreachable"
+	// ReasonPodNotFound (Lost): the executor found no pod for a task it had started launching and
+	// cannot prove the pod never ran, so it does not start a second one.
+	ReasonPodNotFound = "PodNotFound"
 )
 
 // TaskSpec is what a framework launches on offered resources (Mesos TaskInfo). Immutable.
@@ -156,8 +176,8 @@ type TaskSpec struct {
 
 // TaskStatus is what happened to a task.
 type TaskStatus struct {
-	// phase is where the task is: Staging, Starting, Running, Finished, Failed, Killed, Lost, or
-	// Error. Empty until the controller decides on admission.
+	// phase is where the task is: Staging, Starting, Running, Unreachable, Finished, Failed,
+	// Killed, Lost, or Error. Empty until the controller decides on admission.
 	// +optional
 	Phase TaskPhase `json:"phase,omitempty"`
 
@@ -179,6 +199,9 @@ type TaskStatus struct {
 	// podName is the pod the executor runs the task in.
 	// +optional
 	PodName string `json:"podName,omitempty"`
+	// podUID is the UID of that pod, once created: the task runs in this pod and no other.
+	// +optional
+	PodUID string `json:"podUID,omitempty"`
 
 	// exitCode is the exit code of the first container that ended non-zero, or 0.
 	// +optional
