@@ -332,6 +332,13 @@ func (in *OfferStatus) DeepCopyInto(out *OfferStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.Admitted != nil {
+		in, out := &in.Admitted, &out.Admitted
+		*out = make([]OfferNodeRemaining, len(*in))
+		for i := range *in {
+			(*in)[i].DeepCopyInto(&(*out)[i])
+		}
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]v1.Condition, len(*in))
