@@ -91,6 +91,8 @@ type node struct {
 	labels        map[string]string
 	taints        []Taint
 	unschedulable bool
+	maxPods       int64 // 0: no limit
+	podsByOthers  int64
 	tasks         Resources
 	offered       Resources
 	taskCount     int
@@ -107,8 +109,17 @@ func (n *node) capacity() Resources {
 	return n.allocatable.Sub(n.usedByOthers).ClampZero()
 }
 
+// free is what may still be offered on n: nothing once its pod slots are taken.
 func (n *node) free() Resources {
+	if n.podsFull() {
+		return Resources{}
+	}
 	return n.allocatable.Sub(n.usedByOthers).Sub(n.tasks).Sub(n.offered).ClampZero()
+}
+
+// podsFull reports whether n has no pod slot left for another task.
+func (n *node) podsFull() bool {
+	return n.maxPods > 0 && int64(n.taskCount)+n.podsByOthers >= n.maxPods
 }
 
 func (n *node) hasGPU() bool { return n.allocatable[GPU] > 0 }
@@ -128,6 +139,9 @@ type framework struct {
 	offered    Resources
 	taskCount  int
 	revivedSeq uint64
+	// revivedAt is the latest time the framework asked to revive (Revive's at, at 1-second
+	// resolution): a decline released no later than that installs no filter.
+	revivedAt time.Time
 }
 
 func (f *framework) held() Resources { return f.tasks.Add(f.offered) }

@@ -58,7 +58,7 @@ func declineCluster(tb testing.TB, nodes, fws int) *env {
 
 func declineAll(tb testing.TB, a *Allocator, offers []Offer) {
 	for _, o := range offers {
-		if err := a.ReleaseOffer(o.ID, longRefuse); err != nil {
+		if err := a.ReleaseOffer(o.ID, longRefuse, time.Time{}); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -169,7 +169,7 @@ func BenchmarkAllocateEveryNode(b *testing.B) {
 					b.Fatal("no offers")
 				}
 				for _, o := range offers {
-					if err := e.a.ReleaseOffer(o.ID, 0); err != nil {
+					if err := e.a.ReleaseOffer(o.ID, 0, time.Time{}); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -215,13 +215,13 @@ func TestSuppressAndRevive(t *testing.T) {
 	if got := e.a.Allocate(); len(got) != 0 {
 		t.Fatalf("declined node re-offered: %v", got)
 	}
-	if err := e.a.Revive("a"); err != nil {
+	if err := e.a.Revive("a", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.a.Allocate(); len(got) != 1 {
 		t.Fatalf("offers after revive = %v, want one", got)
 	}
-	wantErr(t, e.a.Revive("nobody"), ErrUnknownFramework)
+	wantErr(t, e.a.Revive("nobody", time.Time{}), ErrUnknownFramework)
 }
 
 func TestInactiveFramework(t *testing.T) {
@@ -285,7 +285,7 @@ func TestLimits(t *testing.T) {
 	if diff := cmp.Diff(map[string][]string{"b": {"n1"}}, offeredNodes(e.a.Allocate())); diff != "" {
 		t.Fatalf("with a at its limit (-want +got):\n%s", diff)
 	}
-	wantErr(t, e.a.SetFramework(FrameworkSpec{ID: "c", Limits: map[ResourceName]int64{CPU: -1}}), ErrInvalid)
+	wantErr(t, errOf(e.a.SetFramework(FrameworkSpec{ID: "c", Limits: map[ResourceName]int64{CPU: -1}})), ErrInvalid)
 }
 
 func TestMinAllocatable(t *testing.T) {
@@ -352,7 +352,7 @@ func TestNodeSelectorAndTaints(t *testing.T) {
 	if diff := cmp.Diff(map[string][]string{"zone-c": {"a1", "c1"}}, offeredNodes(e.a.Allocate())); diff != "" {
 		t.Errorf("after relabel (-want +got):\n%s", diff)
 	}
-	wantErr(t, e.a.SetFramework(FrameworkSpec{ID: "bad", NodeSelector: &LabelSelector{MatchExpressions: []LabelSelectorRequirement{{Key: "k", Operator: SelectorIn}}}}), ErrInvalid)
+	wantErr(t, errOf(e.a.SetFramework(FrameworkSpec{ID: "bad", NodeSelector: &LabelSelector{MatchExpressions: []LabelSelectorRequirement{{Key: "k", Operator: SelectorIn}}}})), ErrInvalid)
 }
 
 // Removing a node rescinds its offers, loses its tasks, and shrinks the pool.
@@ -367,7 +367,7 @@ func TestRemoveNode(t *testing.T) {
 	if diff := cmp.Diff([]string{"t1"}, lost); diff != "" {
 		t.Errorf("lost tasks (-want +got):\n%s", diff)
 	}
-	want := []Rescinded{{Offer: offers[0].ID, Framework: "a", Node: "n1", Resources: cpuMem(3000, 7*Gi)}}
+	want := []Rescinded{{Offer: offers[0].ID, Framework: "a", Node: "n1", Resources: cpuMem(3000, 7*Gi), Cause: CauseNodeUnschedulable}}
 	if diff := cmp.Diff(want, rescinded); diff != "" {
 		t.Errorf("rescinded (-want +got):\n%s", diff)
 	}
@@ -574,7 +574,7 @@ func TestRescindOfferNode(t *testing.T) {
 		t.Errorf("last node rescinded: %+v, want OfferGone", r)
 	}
 	wantErr(t, e.a.RescindOffer(o.ID), ErrUnknownOffer)
-	wantErr(t, e.a.ReleaseOffer(o.ID, 0), ErrUnknownOffer)
+	wantErr(t, e.a.ReleaseOffer(o.ID, 0, time.Time{}), ErrUnknownOffer)
 	// n1 went back without a filter.
 	if got := len(e.a.Allocate()); got != 1 {
 		t.Errorf("offers = %d, want 1", got)
@@ -599,7 +599,7 @@ func TestSharesExported(t *testing.T) {
 		t.Errorf("role shares (-want +got):\n%s", diff)
 	}
 	for _, bad := range []FrameworkSpec{{}, {ID: "b", Role: "a//b"}, {ID: "b", Role: "/a"}, {ID: "b", Weight: -1}, {ID: "b", Weight: math.NaN()}, {ID: "b", Capabilities: []Capability{"Foo"}}} {
-		wantErr(t, e.a.SetFramework(bad), ErrInvalid)
+		wantErr(t, errOf(e.a.SetFramework(bad)), ErrInvalid)
 	}
 }
 
@@ -638,7 +638,7 @@ func TestConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			for i := range 50 {
 				for _, o := range e.a.Allocate() {
-					_ = e.a.ReleaseOffer(o.ID, 0)
+					_ = e.a.ReleaseOffer(o.ID, 0, time.Time{})
 				}
 				_, _ = e.a.SetNode(NodeSpec{Name: string(rune('a' + (i+w)%20)), Allocatable: cpuMem(int64(1000+i), Gi)})
 				_ = e.a.FrameworkShares()

@@ -128,9 +128,15 @@ func (a *Allocator) Allocate() []Offer {
 }
 
 // record adds the decision (fw gets amount on node slot) to fw's open offer of this cycle,
-// opening a new one when there is none or it is full.
+// opening a new one when there is none or it is full. The first decision for fw in a cycle
+// counts it as served once (Sorter.Served), however many nodes and Offer objects the cycle
+// gives it: what breaks ties is how many cycles a framework was offered something in, so
+// two frameworks that keep returning to the same share take turns, cycle by cycle.
 func (a *Allocator) record(made []*offer, fw *framework, slot int32, amount Resources) []*offer {
 	i := a.cycleOpen[fw.slot]
+	if i < 0 {
+		a.sorter.Served(Client(fw.slot))
+	}
 	if i < 0 || (a.maxNodesPerOffer > 0 && len(made[i].parts) >= a.maxNodesPerOffer) {
 		i = int32(len(made))
 		made = append(made, &offer{id: a.nextOfferID, fw: fw.slot})

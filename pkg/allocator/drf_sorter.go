@@ -16,8 +16,9 @@ const (
 )
 
 // drfNode is a node of the role tree. Every non-leaf keeps its children sorted by
-// (weighted share, name), so the allocation order is a depth-first walk and a change of one
-// client's holdings repositions one node per tree level instead of re-sorting everything.
+// (weighted share, served, name) (drfLess), so the allocation order is a depth-first walk and
+// a change of one client's holdings or served count repositions one node per tree level
+// instead of re-sorting everything.
 type drfNode struct {
 	kind     drfKind
 	name     string // role path, or the client's name for a leaf
@@ -29,14 +30,33 @@ type drfNode struct {
 	weight   float64
 	alloc    Resources // held by the whole subtree
 	share    float64   // dominant share of alloc, divided by weight
-	active   int       // active leaves in the subtree (0 or 1 for a leaf)
+	// served counts the cycles that offered to a client (Sorter.Served), summed over the
+	// clients of the subtree.
+	served int64
+	active int // active leaves in the subtree (0 or 1 for a leaf)
 }
 
+// drfLess is the order of siblings, and the key every binary search over them uses: the
+// smaller weighted share first; on equal shares, the one served fewer times; then the
+// smaller name.
 func drfLess(a, b *drfNode) bool {
 	if a.share != b.share {
 		return a.share < b.share
 	}
+	if a.served != b.served {
+		return a.served < b.served
+	}
 	return a.name < b.name
+}
+
+func drfCompare(a, b *drfNode) int {
+	if c := cmp.Compare(a.share, b.share); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.served, b.served); c != 0 {
+		return c
+	}
+	return strings.Compare(a.name, b.name)
 }
 
 // DRFSorter orders clients by weighted Dominant Resource Fairness over a tree of roles, as the
@@ -44,7 +64,11 @@ func drfLess(a, b *drfNode) bool {
 // everything held below them; inside a role, the frameworks placed directly in it compete
 // together (as one "self" group, the equivalent of Mesos's "." virtual leaf) against its
 // subroles, and are then ordered among themselves by their own share divided by their weight.
-// Roles weigh 1. Ties go to the smaller name, so the order is deterministic.
+// Roles weigh 1. Equal shares go to the client (or role) served fewer times, as in Mesos's
+// sorter: without that, a framework that lets its offers expire returns to the same share
+// every cycle, and if another sits at that share too (typically 0), the one with the smaller
+// name would win every cycle forever. Remaining ties go to the smaller name, so the order is
+// deterministic.
 type DRFSorter struct {
 	root   *drfNode
 	roles  map[string]*drfNode
@@ -131,6 +155,7 @@ func (s *DRFSorter) Remove(c Client) {
 	}
 	s.Deactivate(c)
 	s.Unallocated(c, l.alloc)
+	s.addServed(l, -l.served)
 	s.leaves[c] = nil
 	// Drop the leaf, then every ancestor it leaves empty.
 	for n := l; n.parent != nil; {
@@ -205,6 +230,30 @@ func (s *DRFSorter) change(c Client, r Resources, sub bool) {
 		}
 		i := s.indexOf(n)
 		n.share = s.shareOf(n)
+		reposition(n.parent.children, i)
+	}
+}
+
+// Served implements Sorter: the client and each of its roles count one more allocation.
+func (s *DRFSorter) Served(c Client) {
+	if l := s.leaf(c); l != nil {
+		s.addServed(l, 1)
+	}
+}
+
+// addServed adds d to the served count of leaf l and of its ancestors, keeping every level
+// sorted.
+func (s *DRFSorter) addServed(l *drfNode, d int64) {
+	if d == 0 {
+		return
+	}
+	for n := l; n.parent != nil; n = n.parent {
+		if s.dirty {
+			n.served += d
+			continue
+		}
+		i := s.indexOf(n)
+		n.served += d
 		reposition(n.parent.children, i)
 	}
 }
@@ -297,7 +346,7 @@ func (s *DRFSorter) shareOf(n *drfNode) float64 {
 	return d / n.weight
 }
 
-// indexOf finds n among its siblings by binary search on its current (share, name) key,
+// indexOf finds n among its siblings by binary search on its current drfLess key,
 // which is exact because the siblings are sorted and names are unique among them.
 func (s *DRFSorter) indexOf(n *drfNode) int {
 	ch := n.parent.children
@@ -337,12 +386,7 @@ func (s *DRFSorter) clean() {
 			c.share = s.shareOf(c)
 			walk(c)
 		}
-		slices.SortFunc(n.children, func(a, b *drfNode) int {
-			if c := cmp.Compare(a.share, b.share); c != 0 {
-				return c
-			}
-			return strings.Compare(a.name, b.name)
-		})
+		slices.SortFunc(n.children, drfCompare)
 	}
 	walk(s.root)
 }

@@ -1,19 +1,25 @@
 package allocator
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"math"
 	"slices"
 	"strings"
+	"time"
 )
 
-// SetFramework adds a framework, active and unfiltered, or updates it. Outstanding offers
-// are left alone even if the framework may no longer get them; the caller rescinds them if
-// it wants (e.g. with reason Suppressed).
-func (a *Allocator) SetFramework(spec FrameworkSpec) error {
+// SetFramework adds a framework, active and unfiltered, or updates it, and returns what it
+// may no longer hold, rescinded (CauseFrameworkChanged): its offer parts on nodes its new
+// node selector, tolerations or capabilities exclude; then, when what it holds (tasks plus
+// offers) exceeds a lowered limit, offer parts until it fits or no offered amount of the
+// exceeded resources is left (tasks are never taken back; see rescindOverLimits for the
+// order). Suppression, weight and role rescind nothing: SUPPRESS stops new offers only, as
+// in Mesos, and the framework may still use what it was offered.
+func (a *Allocator) SetFramework(spec FrameworkSpec) ([]Rescinded, error) {
 	if err := validateFramework(&spec); err != nil {
-		return err
+		return nil, err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -47,14 +53,86 @@ func (a *Allocator) SetFramework(spec FrameworkSpec) error {
 	case old.Weight != spec.Weight:
 		a.sorter.UpdateWeight(c, spec.Weight)
 	}
-	if !wasKnown || !samePlacement(&old, &fw.spec) {
+	placementChanged := !wasKnown || !samePlacement(&old, &fw.spec)
+	if placementChanged {
 		for _, n := range a.nodes {
 			if n != nil && n.present {
 				a.setCompatible(a.row(a.incompatible, n.slot), fw, n)
 			}
 		}
 	}
-	return nil
+	if !wasKnown {
+		return nil, nil // a new framework (or a placeholder) has no offers yet
+	}
+	var out []Rescinded
+	if placementChanged {
+		for _, o := range a.offersOf(fw) {
+			for _, p := range slices.Clone(o.parts) {
+				if a.row(a.incompatible, p.node).Has(int(fw.slot)) {
+					out = append(out, a.rescindPart(o, p.node, CauseFrameworkChanged))
+				}
+			}
+		}
+	}
+	if !maps.Equal(old.Limits, fw.spec.Limits) && fw.hasLimits && !fw.held().Fits(fw.limits) {
+		out = a.rescindOverLimits(fw, out)
+	}
+	return out, nil
+}
+
+// offersOf returns the outstanding offers of fw, oldest first.
+func (a *Allocator) offersOf(fw *framework) []*offer {
+	var out []*offer
+	for _, o := range a.offers {
+		if o.fw == fw.slot {
+			out = append(out, o)
+		}
+	}
+	slices.SortFunc(out, func(x, y *offer) int { return cmp.Compare(x.id, y.id) })
+	return out
+}
+
+// rescindOverLimits takes back offer parts of fw until what it holds fits its limits, or no
+// part holds any of a resource over its limit. The newest offer goes first, as in fitNode:
+// the framework has had the least time to use it. Within an offer, the part that covers the
+// largest fraction of the excess goes first (ties by node name), so that as few parts as
+// possible are taken back. A part holding none of an exceeded resource stays: taking it would
+// not help.
+func (a *Allocator) rescindOverLimits(fw *framework, out []Rescinded) []Rescinded {
+	offers := a.offersOf(fw)
+	for i := len(offers) - 1; i >= 0; {
+		excess := fw.held().Sub(fw.limits)
+		if excess.ClampZero().IsZero() {
+			break
+		}
+		o := offers[i]
+		best, bestCover := -1, 0.0
+		for j, p := range o.parts {
+			cover := 0.0
+			for r, e := range excess {
+				if e > 0 && p.remaining[r] > 0 {
+					cover = max(cover, float64(p.remaining[r])/float64(e))
+				}
+			}
+			if cover == 0 {
+				continue
+			}
+			if best < 0 || cover > bestCover ||
+				(cover == bestCover && a.nodes[p.node].name < a.nodes[o.parts[best].node].name) {
+				best, bestCover = j, cover
+			}
+		}
+		if best < 0 {
+			i-- // nothing of this offer helps; try the next older one
+			continue
+		}
+		gone := len(o.parts) == 1
+		out = append(out, a.rescindPart(o, o.parts[best].node, CauseFrameworkChanged))
+		if gone {
+			i--
+		}
+	}
+	return out
 }
 
 func validateFramework(spec *FrameworkSpec) error {
@@ -186,13 +264,22 @@ func (a *Allocator) SetFrameworkActive(id string, active bool) error {
 	return nil
 }
 
-// Revive clears every decline filter of the framework (REVIVE).
-func (a *Allocator) Revive(id string) error {
+// Revive clears every decline filter of the framework (REVIVE). at is when the framework
+// asked (its spec.revivedAt, 1-second resolution; the zero time means now): a later
+// ReleaseOffer of a release made no later than that installs no filter. An at earlier than
+// an earlier revive's does not move the revive time back.
+func (a *Allocator) Revive(id string, at time.Time) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	fw, err := a.known(id)
 	if err != nil {
 		return err
+	}
+	if at.IsZero() {
+		at = a.clock.Now()
+	}
+	if at = at.Truncate(time.Second); at.After(fw.revivedAt) {
+		fw.revivedAt = at
 	}
 	a.clearFilters(fw)
 	return nil
@@ -212,7 +299,7 @@ func (a *Allocator) RemoveFramework(id string) []Rescinded {
 	for _, oid := range slices.Sorted(maps.Keys(a.offers)) {
 		if o := a.offers[oid]; o.fw == fw.slot {
 			a.dropOffer(o, func(p offerPart) {
-				out = append(out, Rescinded{Offer: o.id, Framework: fw.id, Node: a.nodes[p.node].name, Resources: p.remaining})
+				out = append(out, Rescinded{Offer: o.id, Framework: fw.id, Node: a.nodes[p.node].name, Resources: p.remaining, Cause: CauseOther})
 			})
 			out[len(out)-1].OfferGone = true
 		}
@@ -220,6 +307,7 @@ func (a *Allocator) RemoveFramework(id string) []Rescinded {
 	a.clearFilters(fw)
 	a.sorter.Remove(Client(fw.slot))
 	fw.known, fw.active = false, false
+	fw.revivedAt = time.Time{} // a framework set again later starts afresh
 	a.maybeFreeFramework(fw)
 	return out
 }

@@ -53,16 +53,21 @@ func (e *env) node(name string, alloc Resources, opts ...func(*NodeSpec)) {
 	}
 }
 
-func (e *env) framework(spec FrameworkSpec) {
+func (e *env) framework(spec FrameworkSpec) []Rescinded {
 	e.t.Helper()
-	if err := e.a.SetFramework(spec); err != nil {
+	rs, err := e.a.SetFramework(spec)
+	if err != nil {
 		e.t.Fatalf("SetFramework(%s): %v", spec.ID, err)
 	}
+	return rs
 }
+
+// errOf returns the error of a call that returns a value and an error.
+func errOf[T any](_ T, err error) error { return err }
 
 func (e *env) release(o Offer, refuse time.Duration) {
 	e.t.Helper()
-	if err := e.a.ReleaseOffer(o.ID, refuse); err != nil {
+	if err := e.a.ReleaseOffer(o.ID, refuse, time.Time{}); err != nil {
 		e.t.Fatalf("ReleaseOffer(%d): %v", o.ID, err)
 	}
 }

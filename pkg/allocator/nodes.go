@@ -7,14 +7,17 @@ import (
 )
 
 // SetNode adds a node or updates it (a Node watch event, a change of other schedulers' pods,
-// a Lease renewal). Offers that no longer fit the node (it shrank, or other pods landed on
-// it) or that sit on a node leaving the pool are rescinded and returned.
+// a Lease renewal). What the node can no longer hold is rescinded and returned: every offer
+// on a node leaving the pool (CauseNodeUnschedulable); the offers of frameworks its new
+// labels, taints or GPUs exclude (CauseNodeIneligible); then every offer on a node without a
+// pod slot left, or the newest offers until the rest fit a node that shrank or that other
+// pods landed on (CauseCapacity).
 func (a *Allocator) SetNode(spec NodeSpec) ([]Rescinded, error) {
 	if spec.Name == "" {
 		return nil, fmt.Errorf("%w: node without a name", ErrInvalid)
 	}
-	if spec.Allocatable.HasNegative() || spec.UsedByOthers.HasNegative() {
-		return nil, fmt.Errorf("%w: node %s: negative resources", ErrInvalid, spec.Name)
+	if spec.Allocatable.HasNegative() || spec.UsedByOthers.HasNegative() || spec.MaxPods < 0 || spec.PodsByOthers < 0 {
+		return nil, fmt.Errorf("%w: node %s: negative resources or pods", ErrInvalid, spec.Name)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -26,6 +29,8 @@ func (a *Allocator) SetNode(spec NodeSpec) ([]Rescinded, error) {
 	n.allocatable = spec.Allocatable
 	n.usedByOthers = spec.UsedByOthers
 	n.unschedulable = spec.Unschedulable
+	n.maxPods = spec.MaxPods
+	n.podsByOthers = spec.PodsByOthers
 	if placementChanged {
 		n.labels = maps.Clone(spec.Labels)
 		n.taints = slices.Clone(spec.Taints)
@@ -44,7 +49,16 @@ func (a *Allocator) SetNode(spec NodeSpec) ([]Rescinded, error) {
 		a.poolSlots.Clear(int(n.slot))
 	}
 	a.touch(n)
-	return a.fitNode(n), nil
+	var out []Rescinded
+	if placementChanged && n.inPool() && len(n.offers) > 0 {
+		inc := a.row(a.incompatible, n.slot)
+		for _, id := range slices.Clone(n.offers) {
+			if o := a.offers[id]; inc.Has(int(o.fw)) {
+				out = append(out, a.rescindPart(o, n.slot, CauseNodeIneligible))
+			}
+		}
+	}
+	return a.fitNode(n, out), nil
 }
 
 // nodeFor returns the node named name, making a placeholder when there is none.
@@ -72,16 +86,21 @@ func (a *Allocator) nodeFor(name string) *node {
 	return n
 }
 
-// fitNode rescinds offers on n, newest first, until tasks, offers and other pods fit its
-// allocatable again, or all of them if n left the pool.
-func (a *Allocator) fitNode(n *node) []Rescinded {
-	var out []Rescinded
+// fitNode rescinds offers on n, appending them to out: all of them if n left the pool
+// (CauseNodeUnschedulable) or has no pod slot left (CauseCapacity), else the newest first
+// until tasks, offers and other pods fit its allocatable again (CauseCapacity).
+func (a *Allocator) fitNode(n *node, out []Rescinded) []Rescinded {
 	for len(n.offers) > 0 {
-		if n.inPool() && n.usedByOthers.Add(n.tasks).Add(n.offered).Fits(n.allocatable) {
-			break
+		cause := CauseCapacity
+		switch {
+		case !n.inPool():
+			cause = CauseNodeUnschedulable
+		case n.podsFull():
+		case n.usedByOthers.Add(n.tasks).Add(n.offered).Fits(n.allocatable):
+			return out
 		}
 		o := a.offers[n.offers[len(n.offers)-1]]
-		out = append(out, a.rescindPart(o, n.slot))
+		out = append(out, a.rescindPart(o, n.slot, cause))
 	}
 	return out
 }
@@ -97,7 +116,7 @@ func (a *Allocator) RemoveNode(name string) (lostTasks []string, rescinded []Res
 	}
 	n := a.nodes[slot]
 	for len(n.offers) > 0 {
-		rescinded = append(rescinded, a.rescindPart(a.offers[n.offers[len(n.offers)-1]], slot))
+		rescinded = append(rescinded, a.rescindPart(a.offers[n.offers[len(n.offers)-1]], slot, CauseNodeUnschedulable))
 	}
 	if n.taskCount > 0 {
 		for id, t := range a.tasks {

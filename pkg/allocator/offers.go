@@ -28,7 +28,13 @@ func (a *Allocator) export(o *offer) Offer {
 // ReleaseOffer returns what is unused of an offer to the pool (the framework deleted the
 // Offer: a decline). With refuse > 0, every node where something went back is filtered for
 // the framework until refuse has passed, or until Revive.
-func (a *Allocator) ReleaseOffer(id OfferID, refuse time.Duration) error {
+//
+// releasedAt is when the framework released the offer (the zero time means now). A release
+// that is not after the framework's last Revive, compared at 1-second resolution, installs
+// no filter: the framework revived after the decline, or in the same second, and asked to
+// see those resources again. The controller may learn of the release only after it saw the
+// revive, and the order it asked in is what counts.
+func (a *Allocator) ReleaseOffer(id OfferID, refuse time.Duration, releasedAt time.Time) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	o, ok := a.offers[id]
@@ -36,6 +42,12 @@ func (a *Allocator) ReleaseOffer(id OfferID, refuse time.Duration) error {
 		return fmt.Errorf("%w: %d", ErrUnknownOffer, id)
 	}
 	fw := a.fws[o.fw]
+	if releasedAt.IsZero() {
+		releasedAt = a.clock.Now()
+	}
+	if refuse > 0 && !releasedAt.Truncate(time.Second).After(fw.revivedAt) {
+		refuse = 0
+	}
 	var declined []int32
 	a.dropOffer(o, func(p offerPart) {
 		if refuse > 0 && !p.remaining.IsZero() {
@@ -73,7 +85,7 @@ func (a *Allocator) RescindOfferNode(id OfferID, nodeName string) (Rescinded, er
 	if !ok || !slices.ContainsFunc(o.parts, func(p offerPart) bool { return p.node == slot }) {
 		return Rescinded{}, fmt.Errorf("%w: offer %d, node %s", ErrNodeNotInOffer, id, nodeName)
 	}
-	return a.rescindPart(o, slot), nil
+	return a.rescindPart(o, slot, CauseOther), nil
 }
 
 // dropOffer returns everything unused of o to the pool and forgets o, calling each (if not
@@ -101,7 +113,7 @@ func (a *Allocator) dropOffer(o *offer, each func(p offerPart)) {
 }
 
 // rescindPart returns the unused part of o on node slot to the pool.
-func (a *Allocator) rescindPart(o *offer, slot int32) Rescinded {
+func (a *Allocator) rescindPart(o *offer, slot int32, cause RescindCause) Rescinded {
 	i := slices.IndexFunc(o.parts, func(p offerPart) bool { return p.node == slot })
 	p := o.parts[i]
 	o.parts = slices.Delete(o.parts, i, i+1)
@@ -113,7 +125,7 @@ func (a *Allocator) rescindPart(o *offer, slot int32) Rescinded {
 	if fw.known {
 		a.sorter.Unallocated(Client(fw.slot), p.remaining)
 	}
-	r := Rescinded{Offer: o.id, Framework: fw.id, Node: n.name, Resources: p.remaining}
+	r := Rescinded{Offer: o.id, Framework: fw.id, Node: n.name, Resources: p.remaining, Cause: cause}
 	if len(o.parts) == 0 {
 		delete(a.offers, o.id)
 		r.OfferGone = true

@@ -29,7 +29,16 @@ import (
 //     eligible one taking the node. So the lowest-share eligible framework with a
 //     filter-free node is never skipped for a higher-share one;
 //   - and, sorter-independent, a cycle leaves no node with an allocatable amount that some
-//     eligible framework could have been offered.
+//     eligible framework could have been offered;
+//   - no offer part outlives the framework's eligibility for its node (selector, taints, GPU
+//     rule, the node in the pool), whichever of the two changed;
+//   - pod slots: no node without a free slot is offered, and LaunchTask never fills a node
+//     past MaxPods;
+//   - every Rescinded carries the cause of the operation that returned it; a lowered limit
+//     leaves no offered amount of a resource still over it; suppression, weight and role
+//     changes rescind nothing;
+//   - a release not after the framework's last revive (1-second resolution) installs no
+//     decline filter.
 
 // chooser is where a harness's random choices come from: a seeded source, or fuzz input.
 type chooser interface{ intn(n int) int }
@@ -78,8 +87,12 @@ type harness struct {
 	offers  map[OfferID]*hOffer
 	tasks   map[string]hTask
 	filters map[[2]string]time.Time // (framework, node) -> declined until
-	taskSeq int
-	log     []string
+	// served counts, per framework, the cycles that offered it something since it was set
+	// with its current role: the DRF tie-break after the share.
+	served    map[string]int64
+	revivedAt map[string]time.Time
+	taskSeq   int
+	log       []string
 }
 
 func newHarness(t testing.TB, ch chooser, drf bool) *harness {
@@ -91,6 +104,9 @@ func newHarness(t testing.TB, ch chooser, drf bool) *harness {
 		offers:  map[OfferID]*hOffer{},
 		tasks:   map[string]hTask{},
 		filters: map[[2]string]time.Time{},
+		served:  map[string]int64{},
+
+		revivedAt: map[string]time.Time{},
 	}
 	drfSorter := NewDRFSorter()
 	drfSorter.compare = []func(int, int) bool{compareFew, drfStrategies["walk"], drfStrategies["compare"]}[ch.intn(3)]
@@ -183,6 +199,10 @@ func (h *harness) randomNode(name string) NodeSpec {
 		spec.Taints = []Taint{{Key: "dedicated", Value: "web", Effect: TaintNoExecute}}
 	}
 	spec.Unschedulable = c.intn(8) == 0
+	if c.intn(3) == 0 {
+		spec.MaxPods = int64(1 + c.intn(4))
+		spec.PodsByOthers = int64(c.intn(3))
+	}
 	return spec
 }
 
@@ -237,7 +257,53 @@ func (h *harness) setNode() {
 		h.fatalf("SetNode: %v", err)
 	}
 	h.nodes[spec.Name] = spec
+	for _, r := range rescinded {
+		switch {
+		case spec.Unschedulable:
+			h.wantCause(r, CauseNodeUnschedulable)
+		case r.Cause == CauseNodeIneligible:
+			if h.compatible(r.Framework, spec) {
+				h.fatalf("rescinded %+v, but %s is still eligible for the node", r, r.Framework)
+			}
+		default:
+			h.wantCause(r, CauseCapacity)
+		}
+	}
 	h.applyRescinded(rescinded)
+	h.checkNoOffersOnFullNode(spec.Name)
+}
+
+func (h *harness) wantCause(r Rescinded, want RescindCause) {
+	h.t.Helper()
+	if r.Cause != want {
+		h.fatalf("rescinded %+v with cause %v, want %v", r, r.Cause, want)
+	}
+}
+
+// podsFull reports whether node has no pod slot left by the harness's records.
+func (h *harness) podsFull(name string) bool {
+	n := h.nodes[name]
+	if n.MaxPods == 0 {
+		return false
+	}
+	count := int64(0)
+	for _, t := range h.tasks {
+		if t.node == name {
+			count++
+		}
+	}
+	return count+n.PodsByOthers >= n.MaxPods
+}
+
+func (h *harness) checkNoOffersOnFullNode(name string) {
+	if _, ok := h.nodes[name]; !ok || !h.podsFull(name) {
+		return
+	}
+	for id, o := range h.offers {
+		if _, ok := o.left[name]; ok {
+			h.fatalf("offer %d still holds %s, which has no pod slot left", id, name)
+		}
+	}
 }
 
 func (h *harness) removeNode() {
@@ -247,6 +313,9 @@ func (h *harness) removeNode() {
 	}
 	h.logf("RemoveNode %s", name)
 	lost, rescinded := h.a.RemoveNode(name)
+	for _, r := range rescinded {
+		h.wantCause(r, CauseNodeUnschedulable)
+	}
 	h.applyRescinded(rescinded)
 	var want []string
 	for id, t := range h.tasks {
@@ -270,7 +339,14 @@ func (h *harness) removeNode() {
 func (h *harness) setFramework() {
 	spec := h.randomFramework(fmt.Sprintf("ns/f%d", h.ch.intn(8)))
 	h.logf("SetFramework %+v", spec)
-	if err := h.a.SetFramework(spec); err != nil {
+	h.applySetFramework(spec)
+}
+
+// applySetFramework calls SetFramework and checks what it rescinds: only parts the new spec
+// excludes, or that a changed limit is exceeded by, all CauseFrameworkChanged.
+func (h *harness) applySetFramework(spec FrameworkSpec) {
+	rescinded, err := h.a.SetFramework(spec)
+	if err != nil {
 		h.fatalf("SetFramework: %v", err)
 	}
 	if spec.Role == "" {
@@ -279,11 +355,53 @@ func (h *harness) setFramework() {
 	if spec.Weight == 0 {
 		spec.Weight = 1
 	}
-	if fw, ok := h.fws[spec.ID]; ok {
-		fw.spec = spec
-	} else {
-		h.fws[spec.ID] = &hFramework{spec: spec, active: true}
+	fw, existed := h.fws[spec.ID]
+	if !existed {
+		fw = &hFramework{active: true}
+		h.fws[spec.ID] = fw
+		h.served[spec.ID] = 0
+	} else if fw.spec.Role != spec.Role {
+		h.served[spec.ID] = 0 // the sorter forgets a client that moves to another role
 	}
+	old := fw.spec
+	fw.spec = spec
+	limitsChanged := !maps.Equal(old.Limits, spec.Limits)
+	for _, r := range rescinded {
+		h.wantCause(r, CauseFrameworkChanged)
+		if r.Framework != spec.ID {
+			h.fatalf("SetFramework(%s) rescinded %+v", spec.ID, r)
+		}
+		if !limitsChanged && h.compatible(spec.ID, h.nodes[r.Node]) {
+			h.fatalf("SetFramework(%s) rescinded %+v, which it may still hold", spec.ID, r)
+		}
+	}
+	h.applyRescinded(rescinded)
+	if !existed {
+		return
+	}
+	if limitsChanged {
+		held := h.held(spec.ID)
+		var offered Resources
+		for _, o := range h.offers {
+			if o.fw == spec.ID {
+				for _, left := range o.left {
+					offered = offered.Add(left)
+				}
+			}
+		}
+		for r, limit := range spec.Limits {
+			if held[r] > limit && offered[r] > 0 {
+				h.fatalf("%s holds %v over its new limit %v=%d, with %v still offered", spec.ID, held, r, limit, offered)
+			}
+		}
+	}
+}
+
+// compatible reports whether fw passes n's selector, taint and GPU rules.
+func (h *harness) compatible(fwID string, n NodeSpec) bool {
+	fw := h.fws[fwID].spec
+	return (n.Allocatable[GPU] == 0 || fw.gpuCapable()) &&
+		toleratesAll(fw.Tolerations, n.Taints) && fw.NodeSelector.Matches(n.Labels)
 }
 
 func (h *harness) removeFramework() {
@@ -292,13 +410,19 @@ func (h *harness) removeFramework() {
 		return
 	}
 	h.logf("RemoveFramework %s", id)
-	h.applyRescinded(h.a.RemoveFramework(id))
+	rescinded := h.a.RemoveFramework(id)
+	for _, r := range rescinded {
+		h.wantCause(r, CauseOther)
+	}
+	h.applyRescinded(rescinded)
 	for oid, o := range h.offers {
 		if o.fw == id {
 			h.fatalf("offer %d of removed framework %s left", oid, id)
 		}
 	}
 	delete(h.fws, id)
+	delete(h.served, id)
+	delete(h.revivedAt, id)
 	h.dropFilters(id)
 }
 
@@ -324,10 +448,13 @@ func (h *harness) toggle() {
 		}
 		return
 	}
-	fw.spec.Suppressed = !fw.spec.Suppressed
-	h.logf("SetFramework %s suppressed=%v", id, fw.spec.Suppressed)
-	if err := h.a.SetFramework(fw.spec); err != nil {
-		h.fatalf("SetFramework: %v", err)
+	spec := fw.spec
+	spec.Suppressed = !spec.Suppressed
+	h.logf("SetFramework %s suppressed=%v", id, spec.Suppressed)
+	before := len(h.offers)
+	h.applySetFramework(spec)
+	if len(h.offers) != before {
+		h.fatalf("suppressing or unsuppressing %s rescinded offers", id)
 	}
 }
 
@@ -336,9 +463,14 @@ func (h *harness) revive() {
 	if !ok {
 		return
 	}
-	h.logf("Revive %s", id)
-	if err := h.a.Revive(id); err != nil {
+	// The framework asked now, or a little earlier (the controller sees the request late).
+	at := h.clock.Now().Add(-[]time.Duration{0, 0, 500 * time.Millisecond, 2 * time.Second}[h.ch.intn(4)])
+	h.logf("Revive %s at %v", id, at.Format(time.StampMilli))
+	if err := h.a.Revive(id, at); err != nil {
 		h.fatalf("Revive: %v", err)
+	}
+	if at = at.Truncate(time.Second); at.After(h.revivedAt[id]) {
+		h.revivedAt[id] = at
 	}
 	h.dropFilters(id)
 }
@@ -391,11 +523,26 @@ func (h *harness) launch() {
 		if !errors.Is(err, ErrDoesNotFit) {
 			h.fatalf("LaunchTask too big: %v", err)
 		}
+	case h.podsFull(node):
+		if !errors.Is(err, ErrDoesNotFit) {
+			h.fatalf("LaunchTask onto a node without a pod slot: %v", err)
+		}
 	case err != nil:
 		h.fatalf("LaunchTask: %v", err)
 	default:
 		o.left[node] = left.Sub(res)
 		h.tasks[tid] = hTask{fw: fw, node: node, res: res}
+		if n := h.nodes[node]; n.MaxPods > 0 {
+			count := int64(0)
+			for _, t := range h.tasks {
+				if t.node == node {
+					count++
+				}
+			}
+			if count+n.PodsByOthers > n.MaxPods {
+				h.fatalf("LaunchTask filled %s past its %d pod slots (%d tasks, %d other pods)", node, n.MaxPods, count, n.PodsByOthers)
+			}
+		}
 	}
 }
 
@@ -412,7 +559,11 @@ func (h *harness) addTask() {
 		h.fatalf("AddTask: %v", err)
 	}
 	h.tasks[t.ID] = hTask{fw: t.Framework, node: t.Node, res: t.Resources}
+	for _, r := range rescinded {
+		h.wantCause(r, CauseCapacity)
+	}
 	h.applyRescinded(rescinded)
+	h.checkNoOffersOnFullNode(t.Node)
 }
 
 func (h *harness) finish() {
@@ -433,12 +584,21 @@ func (h *harness) release() {
 		return
 	}
 	refuse := []time.Duration{0, time.Second, 5 * time.Second, time.Hour}[h.ch.intn(4)]
-	h.logf("ReleaseOffer %d refuse=%v", id, refuse)
-	if err := h.a.ReleaseOffer(id, refuse); err != nil {
+	// Released now, or a little earlier (the controller sees the delete late); the zero time
+	// means now.
+	var releasedAt time.Time
+	if k := h.ch.intn(4); k > 0 {
+		releasedAt = h.clock.Now().Add(-[]time.Duration{0, 0, 700 * time.Millisecond, 3 * time.Second}[k])
+	}
+	h.logf("ReleaseOffer %d refuse=%v releasedAt=%v", id, refuse, releasedAt.Format(time.StampMilli))
+	if err := h.a.ReleaseOffer(id, refuse, releasedAt); err != nil {
 		h.fatalf("ReleaseOffer: %v", err)
 	}
 	o := h.offers[id]
-	if refuse > 0 {
+	if releasedAt.IsZero() {
+		releasedAt = h.clock.Now()
+	}
+	if refuse > 0 && releasedAt.Truncate(time.Second).After(h.revivedAt[o.fw]) {
 		for node, left := range o.left {
 			if !left.IsZero() {
 				k := [2]string{o.fw, node}
@@ -471,6 +631,7 @@ func (h *harness) rescind() {
 	if err != nil {
 		h.fatalf("RescindOfferNode: %v", err)
 	}
+	h.wantCause(r, CauseOther)
 	h.applyRescinded([]Rescinded{r})
 }
 
@@ -547,6 +708,9 @@ func (h *harness) allocate() {
 		gotFws[o.Framework] = true
 	}
 	for id := range gotFws {
+		h.served[id]++
+	}
+	for id := range gotFws {
 		fw := h.fws[id]
 		held := h.held(id)
 		for r, limit := range fw.spec.Limits {
@@ -583,6 +747,8 @@ func (h *harness) ineligible(fwID, nodeName string, now time.Time) string {
 		return "an unschedulable node"
 	case now.Before(h.filters[[2]string{fwID, nodeName}]):
 		return "filtered"
+	case h.podsFull(nodeName):
+		return "a node without a pod slot"
 	case n.Allocatable[GPU] > 0 && !fw.spec.gpuCapable():
 		return "not GPU-capable"
 	case !toleratesAll(fw.spec.Tolerations, n.Taints):
@@ -631,7 +797,8 @@ func (h *harness) headroom(fw string, held Resources) Resources {
 }
 
 // reference computes a cycle the slow, obvious way: per node, sort every framework from
-// scratch by its path of (share, name) keys down the role tree, take the first eligible.
+// scratch by its path of (share, served, name) keys down the role tree, take the first
+// eligible. A framework counts as served once in a cycle, at its first node.
 func (h *harness) reference(rng *rand.Rand, now time.Time) map[string][]decision {
 	minimum := DefaultMinAllocatable
 	held := map[string]Resources{}
@@ -651,6 +818,9 @@ func (h *harness) reference(rng *rand.Rand, now time.Time) map[string][]decision
 		}
 		tasks, offered := h.nodeUse(name)
 		free[name] = n.Allocatable.Sub(n.UsedByOthers).Sub(tasks).Sub(offered).ClampZero()
+		if h.podsFull(name) {
+			free[name] = Resources{}
+		}
 		pool = pool.Add(n.Allocatable.Sub(n.UsedByOthers).ClampZero())
 		perm = append(perm, slotted{h.a.nodeByName[name], name})
 	}
@@ -672,18 +842,22 @@ func (h *harness) reference(rng *rand.Rand, now time.Time) map[string][]decision
 	rng.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
 
 	inv := inverse(pool)
+	served := maps.Clone(h.served)
 	type key struct {
-		share float64
-		name  string
+		share  float64
+		served int64
+		name   string
 	}
-	sum := func(match func(role string) bool) Resources {
+	sum := func(match func(role string) bool) (Resources, int64) {
 		var s Resources
+		var n int64
 		for id, fw := range h.fws {
 			if match(fw.spec.Role) {
 				s = s.Add(held[id])
+				n += served[id]
 			}
 		}
-		return s
+		return s, n
 	}
 	path := func(id string) []key {
 		fw := h.fws[id]
@@ -691,13 +865,15 @@ func (h *harness) reference(rng *rand.Rand, now time.Time) map[string][]decision
 		segs := strings.Split(fw.spec.Role, "/")
 		for i := range segs {
 			role := strings.Join(segs[:i+1], "/")
-			d, _ := dominantShare(sum(func(r string) bool { return r == role || strings.HasPrefix(r, role+"/") }), &inv)
-			p = append(p, key{d, role})
+			r, n := sum(func(r string) bool { return r == role || strings.HasPrefix(r, role+"/") })
+			d, _ := dominantShare(r, &inv)
+			p = append(p, key{d, n, role})
 		}
-		d, _ := dominantShare(sum(func(r string) bool { return r == fw.spec.Role }), &inv)
-		p = append(p, key{d, fw.spec.Role})
+		r, n := sum(func(r string) bool { return r == fw.spec.Role })
+		d, _ := dominantShare(r, &inv)
+		p = append(p, key{d, n, fw.spec.Role})
 		d, _ = dominantShare(held[id], &inv)
-		return append(p, key{d / fw.spec.Weight, id})
+		return append(p, key{d / fw.spec.Weight, served[id], id})
 	}
 	before := func(x, y string) bool {
 		px, py := path(x), path(y)
@@ -707,6 +883,9 @@ func (h *harness) reference(rng *rand.Rand, now time.Time) map[string][]decision
 			}
 			if px[i].share != py[i].share {
 				return px[i].share < py[i].share
+			}
+			if px[i].served != py[i].served {
+				return px[i].served < py[i].served
 			}
 			return px[i].name < py[i].name
 		}
@@ -740,6 +919,9 @@ func (h *harness) reference(rng *rand.Rand, now time.Time) map[string][]decision
 			}
 			if !amount.atLeast(minimum) {
 				continue
+			}
+			if len(out[id]) == 0 {
+				served[id]++
 			}
 			out[id] = append(out[id], decision{n.name, amount})
 			held[id] = held[id].Add(amount)
@@ -853,6 +1035,11 @@ func (h *harness) check() {
 		}
 	}
 	for id, o := range h.offers {
+		for node := range o.left {
+			if n := h.nodes[node]; n.Unschedulable || !h.compatible(o.fw, n) {
+				h.fatalf("offer %d of %s still holds %s, which it is no longer eligible for", id, o.fw, node)
+			}
+		}
 		got, ok := h.a.Offer(id)
 		if !ok || got.Framework != o.fw || len(got.Nodes) != len(o.nodes) {
 			h.fatalf("offer %d = %+v, want %+v", id, got, o)

@@ -75,6 +75,9 @@ func (s *RandomSorter) Allocated(Client, Resources) {}
 // Unallocated implements Sorter.
 func (s *RandomSorter) Unallocated(Client, Resources) {}
 
+// Served implements Sorter; the random order does not depend on it.
+func (s *RandomSorter) Served(Client) {}
+
 // SetTotal implements Sorter.
 func (s *RandomSorter) SetTotal(Resources) {}
 

@@ -12,8 +12,8 @@ type Client int32
 //
 // Methods given an unknown client do nothing. A Sorter is not safe for concurrent use.
 type Sorter interface {
-	// Add adds an inactive client. name breaks ties between equal shares, so it should be
-	// stable across restarts (the framework ID). role is a "/"-separated role path.
+	// Add adds an inactive client. name breaks ties between equal shares that Served does
+	// not break, so it should be stable across restarts (the framework ID). role is a "/"-separated role path.
 	// weight must be > 0.
 	Add(c Client, name, role string, weight float64)
 	// Remove forgets the client and what it holds.
@@ -29,6 +29,12 @@ type Sorter interface {
 	Allocated(c Client, r Resources)
 	// Unallocated subtracts r from what the client holds.
 	Unallocated(c Client, r Resources)
+	// Served counts one allocation to the client: the allocator calls it once per cycle for
+	// every client offered something in that cycle. Orders that break ties between equal
+	// shares use it, as Mesos's sorter does, to prefer the client served least, so that a
+	// client whose offers keep returning unanswered (expired, rescinded) to the same share as
+	// another does not win every tie, every cycle, forever.
+	Served(c Client)
 	// SetTotal sets the pool capacity that shares are measured against.
 	SetTotal(total Resources)
 	// Sort returns the active clients in allocation order.

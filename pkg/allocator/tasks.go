@@ -8,7 +8,11 @@ import (
 // LaunchTask admits a task inside what remains of its framework's offer on its node
 // (invariant 3): the resources move from the offer to the task. It fails, changing nothing,
 // when the offer is gone, belongs to another framework, does not hold the node, or has too
-// little left there.
+// little left there (ErrDoesNotFit). It re-checks the rules as they are now, not as they were
+// when the offer was made: the framework must still be eligible for the node (node selector,
+// tolerations, GPU rule; ErrNotEligible), and the node must still have room for the task
+// (capacity and a pod slot; ErrDoesNotFit). SetNode and SetFramework rescind what breaks
+// these rules, so this is the second line of defence.
 func (a *Allocator) LaunchTask(id OfferID, t Task) error {
 	if t.ID == "" || t.Resources.HasNegative() {
 		return fmt.Errorf("%w: task %q", ErrInvalid, t.ID)
@@ -38,6 +42,22 @@ func (a *Allocator) LaunchTask(id OfferID, t Task) error {
 		return fmt.Errorf("%w: task %s needs %v, offer %d has %v left on %s", ErrDoesNotFit, t.ID, t.Resources, id, o.parts[i].remaining, t.Node)
 	}
 	n := a.nodes[slot]
+	if a.row(a.incompatible, slot).Has(int(fw.slot)) {
+		return fmt.Errorf("%w: task %s: framework %s no longer passes the node selector, tolerations or GPU rule of %s", ErrNotEligible, t.ID, fw.id, t.Node)
+	}
+	if !n.inPool() {
+		return fmt.Errorf("%w: task %s: node %s left the pool", ErrDoesNotFit, t.ID, t.Node)
+	}
+	if n.podsFull() {
+		return fmt.Errorf("%w: task %s: node %s has no pod slot left (%d tasks, %d other pods, max %d)", ErrDoesNotFit, t.ID, t.Node, n.taskCount, n.podsByOthers, n.maxPods)
+	}
+	// The node holds the offer part, so what it holds now is what it would hold after.
+	held := n.usedByOthers.Add(n.tasks).Add(n.offered)
+	for r, v := range t.Resources {
+		if v > 0 && held[r] > n.allocatable[r] {
+			return fmt.Errorf("%w: task %s: node %s has %v allocatable, other pods, tasks and offers hold %v", ErrDoesNotFit, t.ID, t.Node, n.allocatable, held)
+		}
+	}
 	o.parts[i].remaining = o.parts[i].remaining.Sub(t.Resources)
 	n.offered = n.offered.Sub(t.Resources)
 	fw.offered = fw.offered.Sub(t.Resources)
@@ -63,7 +83,7 @@ func (a *Allocator) AddTask(t Task) ([]Rescinded, error) {
 	}
 	fw, n := a.frameworkFor(t.Framework), a.nodeFor(t.Node)
 	a.chargeTask(&task{id: t.ID, fw: fw.slot, nd: n.slot, res: t.Resources}, true)
-	return a.fitNode(n), nil
+	return a.fitNode(n, nil), nil
 }
 
 func (a *Allocator) chargeTask(t *task, newlyHeld bool) {

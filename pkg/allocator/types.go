@@ -2,6 +2,7 @@ package allocator
 
 import (
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -51,6 +52,14 @@ type NodeSpec struct {
 	// capacity leaves the DRF totals, it gets no offers, and its outstanding offers are
 	// rescinded. A node that is lost, with its tasks, is removed with RemoveNode instead.
 	Unschedulable bool
+	// MaxPods is the number of pods the node takes (its "pods" allocatable); 0 means no
+	// limit. A node whose pod slots are all taken (Agora tasks plus PodsByOthers) is not
+	// offered, however much CPU and memory it has free: a task admitted there could never
+	// start.
+	MaxPods int64
+	// PodsByOthers counts the non-terminal pods on the node that are not Agora tasks
+	// charged here (other schedulers' pods, DaemonSets).
+	PodsByOthers int64
 }
 
 // FrameworkSpec is what the allocator needs to know of a framework (a Framework object's
@@ -117,7 +126,7 @@ type OfferNode struct {
 
 // Rescinded reports the part of an offer on one node that the allocator took back because
 // the node or the framework changed under it. The caller must remove it from the Offer
-// object (with a condition saying why).
+// object (with a condition saying why: Cause).
 type Rescinded struct {
 	Offer     OfferID
 	Framework string
@@ -126,6 +135,47 @@ type Rescinded struct {
 	Resources Resources
 	// OfferGone is true when no node is left in the offer: the allocator forgot it.
 	OfferGone bool
+	// Cause says why the part was taken back.
+	Cause RescindCause
+}
+
+// RescindCause says why the allocator took back part of an offer. The zero value is not a
+// cause: every Rescinded the allocator returns has one of the constants below.
+type RescindCause uint8
+
+const (
+	// CauseNodeUnschedulable: the node left the pool (NodeSpec.Unschedulable, or RemoveNode).
+	CauseNodeUnschedulable RescindCause = iota + 1
+	// CauseCapacity: the node's capacity (allocatable − other pods) shrank below what tasks
+	// and offers hold on it (the newest offers go first, until the rest fit), or the node has
+	// no pod slot left (every offer on it goes).
+	CauseCapacity
+	// CauseNodeIneligible: the node's labels, taints or GPUs changed, and the framework
+	// holding the offer no longer passes its node selector, tolerations or GPU rule there.
+	CauseNodeIneligible
+	// CauseFrameworkChanged: the framework's spec changed (SetFramework): its node selector,
+	// tolerations or capabilities no longer admit the node, or its lowered limits are below
+	// what it holds.
+	CauseFrameworkChanged
+	// CauseOther: an explicit take-back by the caller (RescindOfferNode) or the framework
+	// going away (RemoveFramework), whose reason the caller knows better.
+	CauseOther
+)
+
+var rescindCauseNames = [...]string{
+	CauseNodeUnschedulable: "NodeUnschedulable",
+	CauseCapacity:          "Capacity",
+	CauseNodeIneligible:    "NodeIneligible",
+	CauseFrameworkChanged:  "FrameworkChanged",
+	CauseOther:             "Other",
+}
+
+// String returns the cause's name without its prefix, e.g. "Capacity".
+func (c RescindCause) String() string {
+	if c > 0 && int(c) < len(rescindCauseNames) {
+		return rescindCauseNames[c]
+	}
+	return "RescindCause(" + strconv.Itoa(int(c)) + ")"
 }
 
 // Share is a dominant share, for Framework status and metrics.
@@ -161,4 +211,7 @@ var (
 	ErrWrongFramework   = errors.New("offer belongs to another framework")
 	ErrNodeNotInOffer   = errors.New("node not in offer")
 	ErrDoesNotFit       = errors.New("does not fit")
+	// ErrNotEligible: the framework may no longer be offered the node (node selector,
+	// tolerations, GPU rule), so it may not launch there either.
+	ErrNotEligible = errors.New("framework not eligible for node")
 )
