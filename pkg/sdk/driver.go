@@ -20,12 +20,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"sync"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -69,7 +67,12 @@ type Config struct {
 	// LeaseDuration of the framework's Lease (default DefaultLeaseDuration). Negative: the
 	// Driver makes no Lease, and the controller treats the framework as always active.
 	LeaseDuration time.Duration
-	// Identity written as the Lease holder (default hostname_pid).
+	// Identity of this instance of the framework: written as the Lease's holderIdentity and
+	// into the scheduling.agora.dev/instance annotation of every Task the Driver creates. Default
+	// <hostname>_<pid>_<random>, unique per process start. Give each process its own (at most
+	// MaxIdentityLength characters): the newest Driver to Run takes the framework over, and the
+	// Driver whose identity is no longer the Lease's holder stops (ErrSuperseded), so two
+	// processes sharing one identity could not be told apart.
 	Identity string
 }
 
@@ -104,9 +107,10 @@ type Driver struct {
 	mu        sync.Mutex
 	fw        *agorav1alpha1.Framework
 	released  map[string]time.Time               // offers this driver deleted (not rescinds), until when to remember
-	delivered map[string]bool                    // offers handed to ResourceOffers
+	delivered map[string][]string                // offers handed to ResourceOffers -> their nodes as last told
 	phases    map[string]agorav1alpha1.TaskPhase // last phase delivered per task
 	tornDown  bool                               // Teardown was called: the deletion is no error
+	fenced    *SupersededError                   // another instance took the framework over
 }
 
 // New returns a Driver for the framework cfg names, on the given clientsets.
@@ -124,15 +128,17 @@ func New(agora versioned.Interface, kube kubernetes.Interface, cfg Config, sched
 		cfg.LeaseDuration = DefaultLeaseDuration
 	}
 	if cfg.Identity == "" {
-		host, _ := os.Hostname()
-		cfg.Identity = fmt.Sprintf("%s_%d", host, os.Getpid())
+		cfg.Identity = defaultIdentity()
+	}
+	if len(cfg.Identity) > MaxIdentityLength {
+		return nil, fmt.Errorf("sdk: Config.Identity is %d characters long, more than %d", len(cfg.Identity), MaxIdentityLength)
 	}
 	return &Driver{
 		cfg: cfg, agora: agora, kube: kube, sched: sched,
 		started:   make(chan struct{}),
 		events:    newQueue(),
 		released:  map[string]time.Time{},
-		delivered: map[string]bool{},
+		delivered: map[string][]string{},
 		phases:    map[string]agorav1alpha1.TaskPhase{},
 	}, nil
 }
@@ -166,11 +172,12 @@ func (d *Driver) Framework() *agorav1alpha1.Framework {
 	return d.fw.DeepCopy()
 }
 
-// Run registers the framework, renews its Lease, watches its Offers and Tasks and calls the
-// Scheduler until ctx ends (then it returns nil) or the Framework is deleted (then it returns
-// ErrFrameworkDeleted). The Lease is not released on return: a framework that stops without
-// Teardown goes stale, and after spec.failoverTimeout its tasks are killed — so a restarted
-// process within that time picks its tasks up again.
+// Run registers the framework, takes its Lease over and renews it, watches its Offers and Tasks
+// and calls the Scheduler until ctx ends (then it returns nil), the Framework is deleted (then it
+// returns ErrFrameworkDeleted) or another instance of the framework takes the Lease over (then it
+// returns ErrSuperseded, after the Error callback heard of it). The Lease is not released on
+// return: a framework that stops without Teardown goes stale, and after spec.failoverTimeout its
+// tasks are killed — so a restarted process within that time picks its tasks up again.
 func (d *Driver) Run(ctx context.Context) error {
 	select {
 	case <-d.started:
@@ -188,9 +195,15 @@ func (d *Driver) Run(ctx context.Context) error {
 	}
 	d.setFramework(fw)
 	if d.cfg.LeaseDuration > 0 {
-		if err := d.renewLease(ctx); err != nil {
+		if err := d.writeLease(ctx, true); err != nil {
 			return fmt.Errorf("sdk: framework Lease %s/%s: %w", d.cfg.Namespace, d.cfg.Name, err)
 		}
+		logger.V(1).Info("holding the framework Lease", "identity", d.cfg.Identity)
+		stopWatch, err := d.watchLease(ctx)
+		if err != nil {
+			return err
+		}
+		defer stopWatch()
 		go d.leaseLoop(ctx)
 	}
 
@@ -266,6 +279,10 @@ func (d *Driver) Run(ctx context.Context) error {
 			}
 		}
 	}
+	if err := d.fencedErr(); err != nil {
+		d.sched.Error(d, err)
+		return err
+	}
 	logger.V(1).Info("framework registered", "uid", fw.UID)
 	d.sched.Registered(d, d.Framework())
 
@@ -325,65 +342,6 @@ func (d *Driver) register(ctx context.Context) (*agorav1alpha1.Framework, error)
 	return out, nil
 }
 
-// renewLease creates the framework's Lease or renews it, taking it over from a previous process.
-func (d *Driver) renewLease(ctx context.Context) error {
-	api := d.kube.CoordinationV1().Leases(d.cfg.Namespace)
-	now := metav1.NewMicroTime(time.Now())
-	secs := int32(max(d.cfg.LeaseDuration.Round(time.Second)/time.Second, 1))
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := api.Get(ctx, d.cfg.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			lease := &coordinationv1.Lease{
-				ObjectMeta: metav1.ObjectMeta{Namespace: d.cfg.Namespace, Name: d.cfg.Name, OwnerReferences: d.ownerRefs()},
-				Spec: coordinationv1.LeaseSpec{
-					HolderIdentity: &d.cfg.Identity, LeaseDurationSeconds: &secs,
-					AcquireTime: &now, RenewTime: &now,
-				},
-			}
-			_, err = api.Create(ctx, lease, metav1.CreateOptions{})
-			if apierrors.IsAlreadyExists(err) {
-				return apierrors.NewConflict(coordinationv1.Resource("leases"), d.cfg.Name, err)
-			}
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		if cur.Spec.HolderIdentity == nil || *cur.Spec.HolderIdentity != d.cfg.Identity {
-			cur.Spec.HolderIdentity = &d.cfg.Identity
-			cur.Spec.AcquireTime = &now
-			t := int32(0)
-			if cur.Spec.LeaseTransitions != nil {
-				t = *cur.Spec.LeaseTransitions
-			}
-			t++
-			cur.Spec.LeaseTransitions = &t
-		}
-		cur.Spec.LeaseDurationSeconds = &secs
-		cur.Spec.RenewTime = &now
-		if len(cur.OwnerReferences) == 0 {
-			cur.OwnerReferences = d.ownerRefs()
-		}
-		_, err = api.Update(ctx, cur, metav1.UpdateOptions{})
-		return err
-	})
-}
-
-func (d *Driver) leaseLoop(ctx context.Context) {
-	t := time.NewTicker(d.cfg.LeaseDuration / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := d.renewLease(ctx); err != nil && ctx.Err() == nil {
-				d.events.push(event{kind: evError, err: fmt.Errorf("sdk: renewing framework Lease %s/%s: %w", d.cfg.Namespace, d.cfg.Name, err)})
-			}
-		}
-	}
-}
-
 // ownerRefs makes the framework's Tasks and Lease go with it (garbage collection).
 func (d *Driver) ownerRefs() []metav1.OwnerReference {
 	fw := d.Framework()
@@ -402,7 +360,8 @@ func (d *Driver) setFramework(fw *agorav1alpha1.Framework) {
 	d.mu.Unlock()
 }
 
-// Offers returns the framework's outstanding offers, by name.
+// Offers returns the framework's outstanding offers made to this instance, by name, as they are
+// now (a partial rescind shrinks an offer's spec.nodes).
 func (d *Driver) Offers() []*agorav1alpha1.Offer {
 	if d.offers == nil {
 		return nil
@@ -410,7 +369,7 @@ func (d *Driver) Offers() []*agorav1alpha1.Offer {
 	list, _ := d.offers.List(labels.Everything())
 	out := make([]*agorav1alpha1.Offer, 0, len(list))
 	for _, o := range list {
-		if o.DeletionTimestamp.IsZero() {
+		if o.DeletionTimestamp.IsZero() && d.forThisInstance(o) {
 			out = append(out, o.DeepCopy())
 		}
 	}
@@ -446,12 +405,27 @@ func (d *Driver) Task(name string) *agorav1alpha1.Task {
 	return t.DeepCopy()
 }
 
+// ErrNodeRescinded is wrapped by Launch's error when a task names a node the controller has
+// taken out of its offer since the scheduler got it (a partial rescind: the Offer's spec.nodes
+// shrank). Launch then creates nothing and releases nothing: launch again on the offer as it is
+// now ([Driver.Offers], [OfferNodesRescinder]).
+var ErrNodeRescinded = errors.New("node rescinded from the offer")
+
 // Launch creates the tasks on the given offers, then releases the offers: whatever the tasks do
 // not take goes back to the pool (with the framework's refuseDuration filter on those nodes).
 // Each task names its node; it is charged to the offer that holds that node. A task whose name
 // already exists counts as launched (a restarted framework launching again). The tasks are
 // admitted or rejected by the controller: watch StatusUpdate for Staging or Error.
+//
+// Launch checks the offers against the Driver's current view of them first, and writes nothing
+// when one was already released, was made to another instance of the framework, or no longer
+// holds a task's node (ErrNodeRescinded); a task whose node was never in the offers is left out
+// with an error while the others launch. The controller makes the same checks at admission, so
+// a change the Driver has not seen yet ends the task in Error instead.
 func (d *Driver) Launch(ctx context.Context, offers []*agorav1alpha1.Offer, tasks ...TaskInfo) error {
+	if err := d.fencedErr(); err != nil {
+		return err
+	}
 	d.mu.Lock()
 	var gone []string
 	for _, o := range offers {
@@ -463,21 +437,54 @@ func (d *Driver) Launch(ctx context.Context, offers []*agorav1alpha1.Offer, task
 	if len(gone) > 0 {
 		return fmt.Errorf("offers %v were already released by this framework: launch on a current offer", gone)
 	}
-	byNode := map[string]string{}
-	for _, o := range offers {
+	var foreign []string
+	byNode := map[string]string{}    // node -> the offer that holds it now
+	wasIn := map[string]string{}     // node -> the offer that held it when the scheduler got it
+	current := map[string][]string{} // offer -> its nodes now
+	for _, given := range offers {
+		o := d.currentOffer(given)
+		if !d.forThisInstance(o) || !d.forThisInstance(given) {
+			foreign = append(foreign, fmt.Sprintf("%s (made to %s)", o.Name, o.Spec.FrameworkInstance))
+			continue
+		}
+		current[o.Name] = nodeNames(o)
 		for _, n := range o.Spec.Nodes {
 			if _, ok := byNode[n.NodeName]; !ok {
 				byNode[n.NodeName] = o.Name
 			}
 		}
+		for _, n := range given.Spec.Nodes {
+			if _, ok := wasIn[n.NodeName]; !ok {
+				wasIn[n.NodeName] = given.Name
+			}
+		}
+	}
+	if len(foreign) > 0 {
+		return fmt.Errorf("sdk: offers %v were made to another instance of framework %s/%s, not to this one (%s): nothing was launched",
+			foreign, d.cfg.Namespace, d.cfg.Name, d.cfg.Identity)
 	}
 	var errs []error
+	for _, ti := range tasks {
+		if _, ok := byNode[ti.NodeName]; ok {
+			continue
+		}
+		if o, ok := wasIn[ti.NodeName]; ok {
+			errs = append(errs, fmt.Errorf("sdk: task %s: %w: the controller took node %s out of offer %s, which now holds %v; nothing was launched: launch on the offer as it is now",
+				ti.Name, ErrNodeRescinded, ti.NodeName, o, current[o]))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
 	api := d.agora.SchedulingV1alpha1().Tasks(d.cfg.Namespace)
 	for _, ti := range tasks {
 		offer, ok := byNode[ti.NodeName]
 		if !ok {
 			errs = append(errs, fmt.Errorf("task %s: node %q is in none of the offers", ti.Name, ti.NodeName))
 			continue
+		}
+		if err := d.fencedErr(); err != nil {
+			return errors.Join(append(errs, err)...)
 		}
 		if _, err := api.Create(ctx, d.buildTask(ti, offer), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			errs = append(errs, fmt.Errorf("creating task %s: %w", ti.Name, err))
@@ -491,16 +498,48 @@ func (d *Driver) Launch(ctx context.Context, offers []*agorav1alpha1.Offer, task
 	return errors.Join(errs...)
 }
 
+// currentOffer is the Driver's latest view of an offer the scheduler hands back: the controller
+// may have shrunk it since. An offer the cache does not hold (gone, or not seen yet) is taken as
+// given; the controller decides on it at admission.
+func (d *Driver) currentOffer(o *agorav1alpha1.Offer) *agorav1alpha1.Offer {
+	if d.offers != nil {
+		if cur, err := d.offers.Get(o.Name); err == nil && (o.UID == "" || cur.UID == o.UID) {
+			return cur
+		}
+	}
+	return o
+}
+
+func nodeNames(o *agorav1alpha1.Offer) []string {
+	out := make([]string, 0, len(o.Spec.Nodes))
+	for _, n := range o.Spec.Nodes {
+		out = append(out, n.NodeName)
+	}
+	return out
+}
+
 func (d *Driver) buildTask(ti TaskInfo, offer string) *agorav1alpha1.Task {
 	lbls := map[string]string{}
 	for k, v := range ti.Labels {
 		lbls[k] = v
 	}
 	lbls[agorav1alpha1.LabelFramework] = d.cfg.Name
+	var annotations map[string]string
+	if len(ti.Annotations) > 0 || d.cfg.LeaseDuration > 0 {
+		annotations = map[string]string{}
+		for k, v := range ti.Annotations {
+			annotations[k] = v
+		}
+	}
+	// Without a Lease there is no holder, and the controller stamps no instance on the offers
+	// either: there is nothing to fence.
+	if d.cfg.LeaseDuration > 0 {
+		annotations[agorav1alpha1.AnnotationInstance] = d.cfg.Identity
+	}
 	return &agorav1alpha1.Task{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: d.cfg.Namespace, Name: ti.Name,
-			Labels: lbls, Annotations: ti.Annotations,
+			Labels: lbls, Annotations: annotations,
 			OwnerReferences: d.ownerRefs(),
 		},
 		Spec: agorav1alpha1.TaskSpec{
@@ -513,6 +552,9 @@ func (d *Driver) buildTask(ti TaskInfo, offer string) *agorav1alpha1.Task {
 // Decline releases offers without launching anything on them. Their nodes are not re-offered to
 // this framework for spec.refuseDuration.
 func (d *Driver) Decline(ctx context.Context, offers ...*agorav1alpha1.Offer) error {
+	if err := d.fencedErr(); err != nil {
+		return err
+	}
 	var errs []error
 	for _, o := range offers {
 		errs = append(errs, d.release(ctx, o.Name))
@@ -522,6 +564,10 @@ func (d *Driver) Decline(ctx context.Context, offers ...*agorav1alpha1.Offer) er
 
 func (d *Driver) release(ctx context.Context, name string) error {
 	d.mu.Lock()
+	if d.fenced != nil {
+		d.mu.Unlock()
+		return d.fenced
+	}
 	// Remembered a while after the Offer is gone, so that a Launch on it still says it was
 	// released; offers live minutes, not hours.
 	now := time.Now()
@@ -542,6 +588,9 @@ func (d *Driver) release(ctx context.Context, name string) error {
 // Kill deletes tasks: the executor stops their pods and the tasks end Killed (a task that is
 // already terminal is simply removed).
 func (d *Driver) Kill(ctx context.Context, names ...string) error {
+	if err := d.fencedErr(); err != nil {
+		return err
+	}
 	var errs []error
 	api := d.agora.SchedulingV1alpha1().Tasks(d.cfg.Namespace)
 	for _, n := range names {
@@ -570,6 +619,9 @@ func (d *Driver) Revive(ctx context.Context) error {
 }
 
 func (d *Driver) patchSpec(ctx context.Context, patch string) error {
+	if err := d.fencedErr(); err != nil {
+		return err
+	}
 	fw, err := d.agora.SchedulingV1alpha1().Frameworks(d.cfg.Namespace).Patch(ctx, d.cfg.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
 	if err != nil {
 		return fmt.Errorf("patching Framework %s/%s: %w", d.cfg.Namespace, d.cfg.Name, err)
@@ -583,6 +635,9 @@ func (d *Driver) patchSpec(ctx context.Context, patch string) error {
 // reconciliation); with names, those tasks are, and a named task that does not exist is
 // delivered as Lost with reason TaskNotFound (explicit reconciliation, as in Mesos).
 func (d *Driver) Reconcile(ctx context.Context, names ...string) error {
+	if err := d.fencedErr(); err != nil {
+		return err
+	}
 	list, err := d.agora.SchedulingV1alpha1().Tasks(d.cfg.Namespace).List(ctx, metav1.ListOptions{
 		LabelSelector: labels.Set{agorav1alpha1.LabelFramework: d.cfg.Name}.String(),
 	})
@@ -632,6 +687,10 @@ const ReasonTaskNotFound = "TaskNotFound"
 // its tasks, and Run returns ErrFrameworkDeleted once the Framework is gone.
 func (d *Driver) Teardown(ctx context.Context) error {
 	d.mu.Lock()
+	if d.fenced != nil {
+		d.mu.Unlock()
+		return d.fenced
+	}
 	d.tornDown = true
 	d.mu.Unlock()
 	err := d.agora.SchedulingV1alpha1().Frameworks(d.cfg.Namespace).Delete(ctx, d.cfg.Name, metav1.DeleteOptions{})
@@ -642,35 +701,53 @@ func (d *Driver) Teardown(ctx context.Context) error {
 }
 
 // dispatch turns a batch of watch events into callbacks. Consecutive new offers go to one
-// ResourceOffers call.
+// ResourceOffers call. Once the Driver is superseded it delivers nothing more: Error hears of it
+// and dispatch returns it.
 func (d *Driver) dispatch(batch []event) error {
 	var offers []*agorav1alpha1.Offer
 	flush := func() {
-		if len(offers) > 0 {
+		if len(offers) > 0 && d.fencedErr() == nil {
 			d.sched.ResourceOffers(d, offers)
-			offers = nil
 		}
+		offers = nil
 	}
 	for _, ev := range batch {
+		if err := d.fencedErr(); err != nil {
+			d.sched.Error(d, err)
+			return err
+		}
 		switch ev.kind {
 		case evOffer:
 			o := ev.obj.(*agorav1alpha1.Offer)
+			if !d.forThisInstance(o) {
+				continue // made to another instance: not this one's to answer
+			}
+			nodes := nodeNames(o)
 			d.mu.Lock()
 			_, released := d.released[o.Name]
-			fresh := !d.delivered[o.Name] && !released && o.DeletionTimestamp.IsZero() && !rescinded(o)
-			if fresh {
-				d.delivered[o.Name] = true
+			told, seen := d.delivered[o.Name]
+			fresh := !seen && !released && o.DeletionTimestamp.IsZero() && !rescinded(o)
+			var taken []string
+			if seen && !released {
+				taken = missing(told, nodes)
+			}
+			if fresh || len(taken) > 0 {
+				d.delivered[o.Name] = nodes
 			}
 			d.mu.Unlock()
 			if fresh {
 				offers = append(offers, o.DeepCopy())
+			}
+			if r, ok := d.sched.(OfferNodesRescinder); ok && len(taken) > 0 {
+				flush()
+				r.OfferNodesRescinded(d, o.DeepCopy(), taken)
 			}
 		case evOfferGone:
 			flush()
 			o := ev.obj.(*agorav1alpha1.Offer)
 			d.mu.Lock()
 			_, ours := d.released[o.Name]
-			seen := d.delivered[o.Name]
+			_, seen := d.delivered[o.Name]
 			delete(d.delivered, o.Name)
 			d.mu.Unlock()
 			if !ours && seen {
@@ -731,10 +808,31 @@ func (d *Driver) dispatch(batch []event) error {
 		case evFunc:
 			flush()
 			ev.fn(d)
+		case evSuperseded:
+			// Only wakes the loop: the check above reports it.
 		}
 	}
 	flush()
+	if err := d.fencedErr(); err != nil {
+		d.sched.Error(d, err)
+		return err
+	}
 	return nil
+}
+
+// missing returns the names in was that are not in now, in was's order.
+func missing(was, now []string) []string {
+	in := make(map[string]bool, len(now))
+	for _, n := range now {
+		in[n] = true
+	}
+	var out []string
+	for _, n := range was {
+		if !in[n] {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func (d *Driver) pushObj(kind eventKind, obj any) {

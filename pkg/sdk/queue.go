@@ -33,6 +33,7 @@ const (
 	evFrameworkGone
 	evError
 	evFunc
+	evSuperseded
 )
 
 type event struct {

@@ -35,23 +35,43 @@ type Scheduler interface {
 	ResourceOffers(d *Driver, offers []*agorav1alpha1.Offer)
 
 	// OfferRescinded says the controller took an offer back before the framework answered it
-	// (reason: Expired, NodeLost, FrameworkInactive, Suppressed, or Unknown when the reason was
-	// not observed). Tasks launched on it afterwards end in Error. When the controller takes
-	// back only some nodes of an offer (NodeLost), the Offer stays with a smaller spec.nodes
-	// and a Rescinded condition; Driver.Offers shows it as it is now, and tasks launched on a
-	// removed node end in Error with reason OfferRescinded.
+	// (reason: one of the rescind reasons in api/v1alpha1 — Expired, NodeLost,
+	// CapacityChanged, NodeChanged, FrameworkInactive, FrameworkChanged, FrameworkFailedOver —
+	// or Unknown when the reason was not observed). Tasks launched on it afterwards end in
+	// Error. When the controller takes back only some nodes of an offer, the Offer stays with a
+	// smaller spec.nodes and a Rescinded condition: that is no OfferRescinded but an
+	// OfferNodesRescinded, for a scheduler that implements OfferNodesRescinder.
 	OfferRescinded(d *Driver, offer *agorav1alpha1.Offer, reason string)
 
 	// StatusUpdate is called when a task's phase changes: Staging once admitted, then
 	// Starting, Running and a terminal phase (Finished, Failed, Killed, Lost) or Error when the
 	// controller rejected it. After a restart every existing task is delivered once, terminal
 	// ones included.
+	//
+	// Unreachable is not terminal: the node's executor went silent, but the task's pod may
+	// well still run and its resources stay charged. Do not launch a replacement for it (the
+	// work would run twice); it returns to its real phase when the executor is back, or becomes
+	// Lost when the node is. Treat any phase that Terminal does not call terminal the same way.
 	StatusUpdate(d *Driver, task *agorav1alpha1.Task)
 
 	// Error reports a problem the Driver met in the background (a Lease renewal or a watch
 	// failing, the Framework deleted by someone else). The Driver keeps going unless Run
-	// returns.
+	// returns. An error for which errors.Is(err, ErrSuperseded) holds is the last callback:
+	// another instance of the framework took it over, and Run returns that error next.
 	Error(d *Driver, err error)
+}
+
+// OfferNodesRescinder is an optional callback a Scheduler may implement (the Driver finds it by
+// type assertion, so a Scheduler without it still compiles and works).
+type OfferNodesRescinder interface {
+	// OfferNodesRescinded says the controller took some nodes out of an offer the scheduler
+	// holds (a partial rescind: spec.nodes shrank; the reason, once the controller wrote it,
+	// is in the offer's Rescinded condition). offer is the offer as it is now, without nodes.
+	// Called on the callback goroutine, after ResourceOffers delivered the offer and before
+	// any OfferRescinded for it. Whether or not a scheduler implements it, Driver.Launch refuses
+	// a task on a node taken out of its offer (ErrNodeRescinded) and Driver.Offers shows the
+	// offer as it is now.
+	OfferNodesRescinded(d *Driver, offer *agorav1alpha1.Offer, nodes []string)
 }
 
 // NoopScheduler implements every Scheduler callback by doing nothing. Embed it to implement only
