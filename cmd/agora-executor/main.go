@@ -47,6 +47,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/pkg/executor"
 )
 
@@ -80,7 +81,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.StringVar(&f.nodeName, "node-name", os.Getenv("NODE_NAME"), "The node to serve (DaemonSet mode). Default $NODE_NAME. Empty: simulation mode (see --node-selector).")
 	fs.StringVar(&f.nodeSelector, "node-selector", executor.DefaultNodeSelector, "Simulation mode (no --node-name): serve every Node whose labels match this selector, each with its own Lease.")
 	fs.BoolVar(&f.sharedWatches, "shared-watches", false, "Simulation mode: one Task watch and one Pod watch for all nodes, instead of one pair per node (for many simulated nodes: the API server has no spec.nodeName index for Tasks, so per-node Task watches cost it O(nodes) per Task event).")
-	fs.StringVar(&f.leaseNamespace, "lease-namespace", executor.DefaultLeaseNamespace, "Namespace of the node Leases executor-<node>.")
+	fs.StringVar(&f.leaseNamespace, "lease-namespace", agorav1alpha1.SystemNamespace, "Namespace of the node Leases executor-<node>. Only "+agorav1alpha1.SystemNamespace+", where agora-controller reads them, is accepted; the flag stays so that a deployment that names it keeps working, and one that names another fails at start instead of registering nodes where the controller never looks.")
 	fs.DurationVar(&f.leaseDuration, "lease-duration", executor.DefaultLeaseDuration, "leaseDurationSeconds written into each node Lease.")
 	fs.DurationVar(&f.renewInterval, "lease-renew-interval", executor.DefaultRenewInterval, "How often each node Lease is renewed (plus up to 20% jitter).")
 	fs.StringVar(&f.identity, "identity", "", "holderIdentity of the Leases. Default <hostname>_<pid>.")
@@ -101,6 +102,10 @@ func parseFlags(args []string) (*flags, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	if f.leaseNamespace != agorav1alpha1.SystemNamespace {
+		return nil, fmt.Errorf("--lease-namespace=%s: agora-controller reads the executor Leases in %s only, so nodes registered in %s would never be offered; install Agora in %s, or drop the flag",
+			f.leaseNamespace, agorav1alpha1.SystemNamespace, f.leaseNamespace, agorav1alpha1.SystemNamespace)
+	}
 	return f, nil
 }
 
@@ -120,14 +125,13 @@ func run(args []string) error {
 
 	metrics := executor.NewMetrics()
 	opts := executor.Options{
-		NodeName:       f.nodeName,
-		LeaseNamespace: f.leaseNamespace,
-		LeaseDuration:  f.leaseDuration,
-		RenewInterval:  f.renewInterval,
-		Identity:       f.identity,
-		Workers:        f.workers,
-		ResyncPeriod:   f.resync,
-		Metrics:        metrics,
+		NodeName:      f.nodeName,
+		LeaseDuration: f.leaseDuration,
+		RenewInterval: f.renewInterval,
+		Identity:      f.identity,
+		Workers:       f.workers,
+		ResyncPeriod:  f.resync,
+		Metrics:       metrics,
 	}
 	if f.nodeName == "" {
 		sel, err := labels.Parse(f.nodeSelector)

@@ -57,7 +57,7 @@ func TestFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.nodeName != "" || f.nodeSelector != "type=kwok" || f.leaseNamespace != "agora-system" ||
+	if f.nodeName != "" || f.nodeSelector != "type=kwok" || f.leaseNamespace != agorav1alpha1.SystemNamespace ||
 		f.leaseDuration != 40*time.Second || f.renewInterval != 10*time.Second || f.metricsAddr != "0" {
 		t.Errorf("defaults: %+v", f)
 	}
@@ -70,6 +70,14 @@ func TestFlags(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"stray"}); err == nil {
 		t.Error("a stray argument was accepted")
+	}
+	// The controller reads the Leases in agora-system only: naming it is fine, naming another
+	// namespace is an error rather than nodes the controller never sees.
+	if _, err := parseFlags([]string{"--lease-namespace=" + agorav1alpha1.SystemNamespace}); err != nil {
+		t.Errorf("--lease-namespace=%s: %v", agorav1alpha1.SystemNamespace, err)
+	}
+	if _, err := parseFlags([]string{"--lease-namespace=elsewhere"}); err == nil || !strings.Contains(err.Error(), "reads the executor Leases in agora-system only") {
+		t.Errorf("--lease-namespace=elsewhere: %v, want an error saying why", err)
 	}
 }
 
@@ -203,7 +211,7 @@ func TestBinarySimulationModeSurvivesSIGKILL(t *testing.T) {
 	stage("b", "kwok-node-1")
 	waitFor("a and b Running", func() bool { return phase("a") == agorav1alpha1.TaskRunning && phase("b") == agorav1alpha1.TaskRunning })
 	for _, node := range c.Nodes() {
-		if _, err := c.Kube.CoordinationV1().Leases("agora-system").Get(ctx, "executor-"+node, metav1.GetOptions{}); err != nil {
+		if _, err := c.Kube.CoordinationV1().Leases(agorav1alpha1.SystemNamespace).Get(ctx, agorav1alpha1.ExecutorLeaseName(node), metav1.GetOptions{}); err != nil {
 			t.Errorf("lease of %s: %v", node, err)
 		}
 	}

@@ -48,14 +48,11 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultLeaseNamespace = "agora-system"
-	DefaultLeaseDuration  = 40 * time.Second
-	DefaultRenewInterval  = 10 * time.Second
-	DefaultWorkers        = 8
+	DefaultLeaseDuration = 40 * time.Second
+	DefaultRenewInterval = 10 * time.Second
+	DefaultWorkers       = 8
 	// DefaultNodeSelector picks the simulated nodes of hack/local-cluster.sh and test/testcluster.
 	DefaultNodeSelector = "type=kwok"
-	// LeasePrefix starts the name of each node's Lease: executor-<node>.
-	LeasePrefix = "executor-"
 )
 
 // Options configure an Executor. Exactly one of NodeName and NodeSelector says which nodes it
@@ -74,8 +71,9 @@ type Options struct {
 	// Pods). Each node still has its own Lease and its own view. For large simulations.
 	SharedWatches bool
 
-	// LeaseNamespace holds the Leases executor-<node>. Default agora-system.
-	LeaseNamespace string
+	// The Leases are agorav1alpha1.ExecutorLeaseName(node) in agorav1alpha1.SystemNamespace,
+	// where agora-controller looks for them; neither is configurable, so the two cannot disagree.
+
 	// LeaseDuration is written into each Lease (leaseDurationSeconds); RenewInterval is how often
 	// it is renewed (with up to 20% jitter). Defaults 40s and 10s.
 	LeaseDuration time.Duration
@@ -105,9 +103,6 @@ func (o *Options) defaults() error {
 	}
 	if o.SharedWatches && o.NodeName != "" {
 		return errors.New("executor: SharedWatches is for simulation mode (NodeSelector) only")
-	}
-	if o.LeaseNamespace == "" {
-		o.LeaseNamespace = DefaultLeaseNamespace
 	}
 	if o.LeaseDuration <= 0 {
 		o.LeaseDuration = DefaultLeaseDuration
@@ -262,7 +257,7 @@ func (e *Executor) Run(ctx context.Context) error {
 
 	var err error
 	if e.opts.NodeName != "" {
-		logger.Info("Serving one node", "node", e.opts.NodeName, "leaseNamespace", e.opts.LeaseNamespace)
+		logger.Info("Serving one node", "node", e.opts.NodeName, "lease", agorav1alpha1.SystemNamespace+"/"+agorav1alpha1.ExecutorLeaseName(e.opts.NodeName))
 		a := e.startAgent(ctx, e.opts.NodeName)
 		select {
 		case <-a.syncedCh:

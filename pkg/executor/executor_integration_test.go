@@ -90,7 +90,7 @@ func TestTaskFinishes(t *testing.T) {
 		t.Errorf("pod resources %v, QoS %s", res, pod.Status.QOSClass)
 	}
 
-	lease, err := cluster.Kube.CoordinationV1().Leases(testcluster.SystemNamespace).Get(context.Background(), "executor-kwok-node-0", metav1.GetOptions{})
+	lease, err := cluster.Kube.CoordinationV1().Leases(agorav1alpha1.SystemNamespace).Get(context.Background(), agorav1alpha1.ExecutorLeaseName("kwok-node-0"), metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("node Lease: %v", err)
 	}
@@ -434,7 +434,7 @@ func TestSimulationMode(t *testing.T) {
 func testSimulation(t *testing.T, shared bool) {
 	ns := newNamespace(t, nil)
 	ctx := context.Background()
-	leases := cluster.Kube.CoordinationV1().Leases(testcluster.SystemNamespace)
+	leases := cluster.Kube.CoordinationV1().Leases(agorav1alpha1.SystemNamespace)
 
 	sel := labels.SelectorFromSet(labels.Set{testcluster.KwokNodeLabel: testcluster.KwokNodeLabelValue})
 	ex := startExecutor(t, Options{NodeSelector: sel, Identity: "sim-test", SharedWatches: shared})
@@ -445,19 +445,19 @@ func testSimulation(t *testing.T, shared bool) {
 	for _, node := range nodes {
 		waitPhase(t, ns, "on-"+node, runningP)
 		eventually(t, waitTimeout, "lease of "+node, func() (bool, string) {
-			l, err := leases.Get(ctx, LeaseName(node), metav1.GetOptions{})
+			l, err := leases.Get(ctx, agorav1alpha1.ExecutorLeaseName(node), metav1.GetOptions{})
 			if err != nil {
 				return false, err.Error()
 			}
 			return l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity == "sim-test", fmt.Sprint(l.Spec.HolderIdentity)
 		})
 	}
-	before, err := leases.Get(ctx, LeaseName("kwok-node-0"), metav1.GetOptions{})
+	before, err := leases.Get(ctx, agorav1alpha1.ExecutorLeaseName("kwok-node-0"), metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, waitTimeout, "a lease renewal", func() (bool, string) {
-		l, err := leases.Get(ctx, LeaseName("kwok-node-0"), metav1.GetOptions{})
+		l, err := leases.Get(ctx, agorav1alpha1.ExecutorLeaseName("kwok-node-0"), metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
@@ -485,7 +485,7 @@ func testSimulation(t *testing.T, shared bool) {
 		t.Fatal(err)
 	}
 	eventually(t, waitTimeout, "the retired node's lease deleted", func() (bool, string) {
-		_, err := leases.Get(ctx, LeaseName(node), metav1.GetOptions{})
+		_, err := leases.Get(ctx, agorav1alpha1.ExecutorLeaseName(node), metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
 	if len(ex.Nodes()) != len(kwokNodes(t)) {

@@ -24,16 +24,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/klog/v2"
+
+	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 )
 
-// LeaseName is the Lease by which the executor of node registers it: executor-<node>, in the
-// executor's lease namespace (agora-system). The controller keeps a node in the pool only while
-// this Lease is fresh (renewTime + leaseDurationSeconds in the future).
-func LeaseName(node string) string { return LeasePrefix + node }
-
-// leaseRenewer keeps one node's Lease fresh, like the kubelet's node lease controller: it keeps
-// the Lease it last wrote and updates that (one write per renewal, no read), and reads again
-// only after a failure.
+// leaseRenewer keeps one node's Lease, agorav1alpha1.ExecutorLeaseName(node) in
+// agorav1alpha1.SystemNamespace, fresh. The controller keeps a node in the pool only while that
+// Lease is fresh (renewTime + leaseDurationSeconds in the future). Like the kubelet's node lease
+// controller, it keeps the Lease it last wrote and updates that (one write per renewal, no read),
+// and reads again only after a failure.
 type leaseRenewer struct {
 	e    *Executor
 	node string
@@ -50,7 +49,7 @@ func (l *leaseRenewer) run(ctx context.Context) {
 	wait.JitterUntilWithContext(ctx, func(ctx context.Context) {
 		if err := l.renew(ctx); err != nil && ctx.Err() == nil {
 			l.e.metrics.leaseErrors.Inc()
-			klog.FromContext(ctx).Error(err, "Cannot renew the node's Lease", "lease", l.e.opts.LeaseNamespace+"/"+LeaseName(l.node))
+			klog.FromContext(ctx).Error(err, "Cannot renew the node's Lease", "lease", agorav1alpha1.SystemNamespace+"/"+agorav1alpha1.ExecutorLeaseName(l.node))
 		}
 	}, l.e.opts.RenewInterval, 0.2, true)
 }
@@ -65,16 +64,16 @@ func (l *leaseRenewer) renew(ctx context.Context) error {
 }
 
 func (l *leaseRenewer) tryRenew(ctx context.Context) error {
-	leases := l.e.kube.CoordinationV1().Leases(l.e.opts.LeaseNamespace)
+	leases := l.e.kube.CoordinationV1().Leases(agorav1alpha1.SystemNamespace)
 	now := metav1.NewMicroTime(l.e.clock.Now())
 	seconds := int32(l.e.opts.LeaseDuration.Seconds())
 	identity := l.e.opts.Identity
 
 	if l.last == nil {
-		cur, err := leases.Get(ctx, LeaseName(l.node), metav1.GetOptions{})
+		cur, err := leases.Get(ctx, agorav1alpha1.ExecutorLeaseName(l.node), metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			created, err := leases.Create(ctx, &coordinationv1.Lease{
-				ObjectMeta: metav1.ObjectMeta{Name: LeaseName(l.node), Namespace: l.e.opts.LeaseNamespace},
+				ObjectMeta: metav1.ObjectMeta{Name: agorav1alpha1.ExecutorLeaseName(l.node), Namespace: agorav1alpha1.SystemNamespace},
 				Spec: coordinationv1.LeaseSpec{
 					HolderIdentity:       &identity,
 					LeaseDurationSeconds: &seconds,
@@ -124,7 +123,7 @@ func (l *leaseRenewer) release(ctx context.Context) {
 		return
 	}
 	rv := l.last.ResourceVersion
-	err := l.e.kube.CoordinationV1().Leases(l.e.opts.LeaseNamespace).Delete(ctx, LeaseName(l.node),
+	err := l.e.kube.CoordinationV1().Leases(agorav1alpha1.SystemNamespace).Delete(ctx, agorav1alpha1.ExecutorLeaseName(l.node),
 		metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		klog.FromContext(ctx).Error(err, "Cannot delete the Lease of a node no longer served", "node", l.node)
