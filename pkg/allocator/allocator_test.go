@@ -224,6 +224,85 @@ func TestSuppressAndRevive(t *testing.T) {
 	wantErr(t, e.a.Revive("nobody", time.Time{}), ErrUnknownFramework)
 }
 
+// A revive beats a release made before it (or in the same second), whichever of the two the
+// controller hears of first: the framework asked to see those resources again.
+func TestReviveBeatsEarlierRelease(t *testing.T) {
+	t0 := newFakeClock().Now()
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	type step struct {
+		revive     bool
+		at         time.Time // the revive's or the release's time
+		zeroAtTime bool      // pass the zero time (now) instead
+	}
+	for name, tc := range map[string]struct {
+		steps    []step
+		filtered bool
+	}{
+		"release, then a later revive heard of first": {
+			steps:    []step{{revive: true, at: at(2 * time.Second)}, {at: at(time.Second)}},
+			filtered: false,
+		},
+		"release and revive in the same second, revive heard of first": {
+			steps:    []step{{revive: true, at: at(time.Second)}, {at: at(1500 * time.Millisecond)}},
+			filtered: false,
+		},
+		"release after the revive": {
+			steps:    []step{{revive: true, at: at(time.Second)}, {at: at(2 * time.Second)}},
+			filtered: true,
+		},
+		"release heard of first, then the revive": {
+			steps:    []step{{at: at(time.Second)}, {revive: true, at: at(2 * time.Second)}},
+			filtered: false,
+		},
+		"release heard of first, then an older revive: revive clears filters as before": {
+			steps:    []step{{at: at(2 * time.Second)}, {revive: true, at: at(time.Second)}},
+			filtered: false,
+		},
+		"an older revive does not move the revive time back": {
+			steps:    []step{{revive: true, at: at(5 * time.Second)}, {revive: true, at: at(time.Second)}, {at: at(3 * time.Second)}},
+			filtered: false,
+		},
+		"never revived": {
+			steps:    []step{{at: at(time.Second)}},
+			filtered: true,
+		},
+		"zero times mean now": {
+			steps:    []step{{revive: true, zeroAtTime: true}, {zeroAtTime: true}},
+			filtered: false,
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, Config{})
+			e.node("n1", cpuMem(4000, 8*Gi))
+			e.framework(FrameworkSpec{ID: "a"})
+			offers := e.a.Allocate()
+			if len(offers) != 1 {
+				t.Fatalf("offers = %v", offers)
+			}
+			e.clock.Step(10 * time.Second) // the controller hears of both later
+			for _, s := range tc.steps {
+				when := s.at
+				if s.zeroAtTime {
+					when = time.Time{}
+				}
+				if s.revive {
+					if err := e.a.Revive("a", when); err != nil {
+						t.Fatal(err)
+					}
+				} else if err := e.a.ReleaseOffer(offers[0].ID, time.Hour, when); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := e.a.Stats().Filters > 0; got != tc.filtered {
+				t.Errorf("filtered = %v, want %v", got, tc.filtered)
+			}
+			if got := len(e.a.Allocate()); got != map[bool]int{true: 0, false: 1}[tc.filtered] {
+				t.Errorf("%d offers after the release, filtered %v", got, tc.filtered)
+			}
+		})
+	}
+}
+
 func TestInactiveFramework(t *testing.T) {
 	e := newEnv(t, Config{})
 	e.node("n1", cpuMem(4000, 8*Gi))

@@ -83,6 +83,7 @@ func TestSorterContract(t *testing.T) {
 				s.Deactivate(9)
 				s.Remove(9)
 				s.UpdateWeight(9, 2)
+				s.Served(9)
 				s.Allocated(9, cpuMem(1, 1))
 				s.Unallocated(-1, cpuMem(1, 1))
 			}},
@@ -127,7 +128,7 @@ func TestSorterContract(t *testing.T) {
 
 var cmpEmpty = gocmp.Comparer(func(a, b []Client) bool { return slices.Equal(a, b) })
 
-// The DRF order: by weighted dominant share, ties by name, roles first.
+// The DRF order: by weighted dominant share, ties by times served, then by name, roles first.
 func TestDRFSorterOrder(t *testing.T) {
 	for name, tc := range map[string]struct {
 		ops  []sorterOp
@@ -136,6 +137,30 @@ func TestDRFSorterOrder(t *testing.T) {
 		"ties by name": {
 			ops:  []sorterOp{add(2, "r", 1), add(0, "r", 1), add(1, "r", 1)},
 			want: []Client{0, 1, 2},
+		},
+		"ties by times served, then by name": {
+			ops: []sorterOp{add(0, "r", 1), add(1, "r", 1), add(2, "r", 1), func(s Sorter) {
+				s.Served(0)
+				s.Served(0)
+				s.Served(1)
+			}},
+			want: []Client{2, 1, 0},
+		},
+		"roles tie by what their subtree was served": {
+			ops: []sorterOp{add(0, "r/s", 1), add(1, "r/t", 1), add(2, "q", 1), func(s Sorter) {
+				s.Served(0)
+				s.Served(1)
+				s.Served(2)
+			}},
+			want: []Client{2, 0, 1},
+		},
+		"served counts survive a new total": {
+			ops: []sorterOp{add(0, "r", 1), add(1, "r", 1), func(s Sorter) {
+				s.SetTotal(cpuMem(100, 100))
+				s.Served(0)
+				s.SetTotal(cpuMem(200, 100))
+			}},
+			want: []Client{1, 0},
 		},
 		"smallest dominant share first": {
 			ops: []sorterOp{add(0, "r", 1), add(1, "r", 1), add(2, "r", 1), func(s Sorter) {
@@ -235,6 +260,7 @@ func TestDRFSorterIncremental(t *testing.T) {
 			weight float64
 			alloc  Resources
 			active bool
+			served int64
 		}
 		clients := map[Client]*client{}
 		total := cpuMem(1000, 1000)
@@ -268,6 +294,9 @@ func TestDRFSorterIncremental(t *testing.T) {
 			case op == 4:
 				total = cpuMem(int64(500+rng.IntN(1000)), int64(500+rng.IntN(1000)))
 				s.SetTotal(total)
+			case op == 5 && rng.IntN(2) == 0:
+				cl.served++
+				s.Served(c)
 			case op < 7 && !cl.alloc.IsZero():
 				r := cpuMem(rng.Int64N(cl.alloc[CPU]+1), rng.Int64N(cl.alloc[Memory]+1))
 				cl.alloc = cl.alloc.Sub(r)
@@ -280,20 +309,23 @@ func TestDRFSorterIncremental(t *testing.T) {
 			if rng.IntN(3) > 0 {
 				continue // let several changes pile up between reads
 			}
-			// From scratch: each client's path of (share, name) keys from the root.
+			// From scratch: each client's path of (share, served, name) keys from the root.
 			inv := inverse(total)
-			held := func(match func(role string) bool) Resources {
+			held := func(match func(role string) bool) (Resources, int64) {
 				var sum Resources
+				var served int64
 				for _, o := range clients {
 					if match(o.role) {
 						sum = sum.Add(o.alloc)
+						served += o.served
 					}
 				}
-				return sum
+				return sum, served
 			}
 			type key struct {
-				share float64
-				name  string
+				share  float64
+				served int64
+				name   string
 			}
 			path := func(c Client) []key {
 				cl := clients[c]
@@ -301,13 +333,15 @@ func TestDRFSorterIncremental(t *testing.T) {
 				segs := strings.Split(cl.role, "/")
 				for i := range segs {
 					role := strings.Join(segs[:i+1], "/")
-					d, _ := dominantShare(held(func(r string) bool { return r == role || strings.HasPrefix(r, role+"/") }), &inv)
-					p = append(p, key{d, role})
+					r, n := held(func(r string) bool { return r == role || strings.HasPrefix(r, role+"/") })
+					d, _ := dominantShare(r, &inv)
+					p = append(p, key{d, n, role})
 				}
-				d, _ := dominantShare(held(func(r string) bool { return r == cl.role }), &inv)
-				p = append(p, key{d, cl.role}) // the self group
+				r, n := held(func(r string) bool { return r == cl.role })
+				d, _ := dominantShare(r, &inv)
+				p = append(p, key{d, n, cl.role}) // the self group
 				d, _ = dominantShare(cl.alloc, &inv)
-				return append(p, key{d / cl.weight, fmt.Sprintf("c%02d", c)})
+				return append(p, key{d / cl.weight, cl.served, fmt.Sprintf("c%02d", c)})
 			}
 			var want []Client
 			for c, cl := range clients {
@@ -322,6 +356,9 @@ func TestDRFSorterIncremental(t *testing.T) {
 						continue
 					}
 					if c := cmp.Compare(px[i].share, py[i].share); c != 0 {
+						return c
+					}
+					if c := cmp.Compare(px[i].served, py[i].served); c != 0 {
 						return c
 					}
 					return strings.Compare(px[i].name, py[i].name)
