@@ -565,17 +565,21 @@ func TestRestore(t *testing.T) {
 	}
 	e.node("n1", cpuMem(4000, 8*Gi))
 	e.node("n2", cpuMem(4000, 8*Gi))
+	e.node("out", cpuMem(4000, 8*Gi), func(s *NodeSpec) { s.Unschedulable = true })
+	e.node("gpu", cpuMemGPU(4000, 8*Gi, 1))
+	e.node("full", cpuMem(4000, 8*Gi), func(s *NodeSpec) { s.MaxPods, s.PodsByOthers = 3, 3 })
 	e.framework(FrameworkSpec{ID: "a"})
-	if s, _ := e.a.FrameworkShare("a"); !near(s.Dominant, 1.0/8) {
-		t.Errorf("share = %v, want 1/8", s.Dominant)
+	if s, _ := e.a.FrameworkShare("a"); !near(s.Dominant, 1.0/16) {
+		t.Errorf("share = %v, want 1/16", s.Dominant)
 	}
 	rejected, err := e.a.RestoreOffer(Offer{ID: 41, Framework: "a", Nodes: []OfferNode{
 		{"n1", cpuMem(3000, 7*Gi)}, {"n2", cpuMem(5000, Gi)}, {"gone", cpuMem(1, 1)},
+		{"out", cpuMem(1000, Gi)}, {"gpu", cpuMem(1000, Gi)}, {"full", cpuMem(1000, Gi)},
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"n2", "gone"}, rejected); diff != "" {
+	if diff := cmp.Diff([]string{"n2", "gone", "out", "gpu", "full"}, rejected); diff != "" {
 		t.Errorf("rejected (-want +got):\n%s", diff)
 	}
 	_, err = e.a.RestoreOffer(Offer{ID: 41, Framework: "a"})

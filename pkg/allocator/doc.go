@@ -12,8 +12,9 @@
 //
 // The Allocator holds a model of the pool, fed incrementally by the controller:
 //
-//   - Nodes (SetNode, RemoveNode): allocatable, what other schedulers' pods use, labels,
-//     taints, GPUs, and whether the node is in the pool at all.
+//   - Nodes (SetNode, RemoveNode): allocatable, what other schedulers' pods use, pod slots
+//     (MaxPods, PodsByOthers), labels, taints, GPUs, and whether the node is in the pool at
+//     all.
 //   - Frameworks (SetFramework, SetFrameworkActive, Revive, RemoveFramework): role path,
 //     weight, suppression, node selector, tolerations, capabilities, limits.
 //   - Tasks (LaunchTask, AddTask, FinishTask) and outstanding offers (Allocate, ReleaseOffer,
@@ -23,9 +24,13 @@
 // allocated, which gives frameworks a reason to answer offers quickly. A node's free amount is
 // allocatable − other pods − tasks − outstanding offers, so no unit of a node is offered to two
 // frameworks at once, and nothing is offered beyond allocatable (ARCHITECTURE.md invariants 1
-// and 2). LaunchTask admits a task only inside what remains of its own framework's offer on its
-// node (invariant 3). When a node shrinks or other pods land on it, the offers that no longer
-// fit are rescinded and handed back to the caller, rather than leaving the node overcommitted.
+// and 2). A node whose pod slots are all taken is not offered at all. LaunchTask admits a task
+// only inside what remains of its own framework's offer on its node (invariant 3), and only if
+// the framework is still eligible for the node and the node still has room and a pod slot.
+// When a node shrinks, other pods land on it, or its labels, taints or GPUs change, and when
+// a framework's selector, tolerations, capabilities or limits change, what may no longer be
+// held is rescinded and handed back to the caller with its cause (Rescinded.Cause), rather
+// than leaving the node overcommitted or an offer the framework could not be given now.
 //
 // # Fairness
 //
@@ -33,8 +38,11 @@
 // the pool's capacity, and DRF offers next to the framework with the smallest share divided by
 // its weight. Roles form a tree ("eng/batch"): DRF picks among sibling roles by what their
 // whole subtree holds, then among the frameworks of the chosen role, as the Mesos hierarchical
-// allocator does. The Sorter interface hides that order; DRFSorter implements it and
-// RandomSorter is the baseline.
+// allocator does. Equal shares go to the framework (or role) offered something in fewer
+// cycles, then by name, as Mesos's sorter breaks them by allocation count: a framework that
+// lets its offers expire returns to the same share each cycle and must not win every tie.
+// The Sorter interface hides that order; DRFSorter implements it and RandomSorter is the
+// baseline.
 //
 // # The cycle
 //
@@ -58,10 +66,14 @@
 //     RescindOffer.
 //   - Admission: LaunchTask with the Task's offer; an error is the reason for phase Error.
 //   - A deleted Offer: admit the tasks created before the delete, then ReleaseOffer with the
-//     framework's refuseDuration. Expiry, inactivity, suppression: RescindOffer.
+//     framework's refuseDuration and the time of the delete. Expiry, inactivity: RescindOffer.
+//     Suppression rescinds nothing (SUPPRESS stops new offers only).
+//   - REVIVE: Revive with the time the framework asked; a release made no later installs no
+//     filter, whichever the controller hears of first.
 //   - Task terminal: FinishTask. Node lost: RemoveNode, and mark the returned tasks Lost.
-//   - Every Rescinded returned by SetNode, AddTask, RemoveNode or RemoveFramework names a node
-//     to take out of an Offer object.
+//   - Every Rescinded returned by SetNode, SetFramework, AddTask, RemoveNode,
+//     RemoveFramework or RescindOfferNode names a node to take out of an Offer object, and
+//     its Cause picks the condition reason.
 //   - Status and metrics: FrameworkShare(s), RoleShares, Stats; NextFilterExpiry tells a loop
 //     that skips idle cycles when a filter will lift.
 //

@@ -16,7 +16,8 @@ import (
 // offers) exceeds a lowered limit, offer parts until it fits or no offered amount of the
 // exceeded resources is left (tasks are never taken back; see rescindOverLimits for the
 // order). Suppression, weight and role rescind nothing: SUPPRESS stops new offers only, as
-// in Mesos, and the framework may still use what it was offered.
+// in Mesos, and the framework may still use what it was offered. A role change starts the
+// framework's count of cycles served (the DRF tie-break) afresh in its new role.
 func (a *Allocator) SetFramework(spec FrameworkSpec) ([]Rescinded, error) {
 	if err := validateFramework(&spec); err != nil {
 		return nil, err

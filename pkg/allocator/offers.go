@@ -61,7 +61,8 @@ func (a *Allocator) ReleaseOffer(id OfferID, refuse time.Duration, releasedAt ti
 }
 
 // RescindOffer takes an offer back without a filter (it expired, the framework became
-// inactive or suppressed, or its resources are preempted).
+// inactive, or its resources are preempted). Suppression is no reason: SUPPRESS stops new
+// offers only.
 func (a *Allocator) RescindOffer(id OfferID) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -73,7 +74,8 @@ func (a *Allocator) RescindOffer(id OfferID) error {
 	return nil
 }
 
-// RescindOfferNode takes back the part of an offer on one node, without a filter.
+// RescindOfferNode takes back the part of an offer on one node, without a filter. The
+// Rescinded it returns has CauseOther: the caller knows why.
 func (a *Allocator) RescindOfferNode(id OfferID, nodeName string) (Rescinded, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -139,8 +141,9 @@ func (a *Allocator) rescindPart(o *offer, slot int32, cause RescindCause) Rescin
 
 // RestoreOffer records an offer that exists already (the controller rebuilding its model
 // after a restart), with what of it is unused per node. Node parts that do not fit what is
-// free on their node, or name an unknown node, are left out and returned: the caller
-// rescinds them. IDs handed out later are above o.ID.
+// free on their node (or a node without a pod slot left), name an unknown node or one out of
+// the pool, or a node the framework is not eligible for (selector, taints, GPU rule), are
+// left out and returned: the caller rescinds them. IDs handed out later are above o.ID.
 func (a *Allocator) RestoreOffer(o Offer) (rejected []string, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -155,7 +158,7 @@ func (a *Allocator) RestoreOffer(o Offer) (rejected []string, err error) {
 	var total Resources
 	for _, p := range o.Nodes {
 		slot, ok := a.nodeByName[p.Node]
-		if !ok || !a.nodes[slot].present || p.Resources.HasNegative() ||
+		if !ok || !a.nodes[slot].inPool() || a.row(a.incompatible, slot).Has(int(fw.slot)) || p.Resources.HasNegative() ||
 			!p.Resources.Fits(a.nodes[slot].free()) ||
 			slices.ContainsFunc(in.parts, func(q offerPart) bool { return q.node == slot }) {
 			rejected = append(rejected, p.Node)
