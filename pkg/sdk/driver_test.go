@@ -18,6 +18,7 @@ package sdk
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -59,6 +60,9 @@ func (r *recorder) ResourceOffers(d *Driver, offers []*agorav1alpha1.Offer) {
 }
 func (r *recorder) OfferRescinded(_ *Driver, o *agorav1alpha1.Offer, reason string) {
 	r.add("rescinded " + o.Name + " " + reason)
+}
+func (r *recorder) OfferNodesRescinded(_ *Driver, o *agorav1alpha1.Offer, nodes []string) {
+	r.add(fmt.Sprintf("nodes-rescinded %s %v", o.Name, nodes))
 }
 func (r *recorder) StatusUpdate(_ *Driver, t *agorav1alpha1.Task) {
 	r.add("status " + t.Name + " " + string(t.Status.Phase))
