@@ -22,15 +22,16 @@ level of Mesos's two-level scheduling).
 A framework implements [Scheduler] and hands it to a [Driver]. The Driver
 
   - creates the Framework object (or updates its spec to the one given) and keeps it,
-  - renews the framework's Lease so the controller treats the framework as active (Liveness in
-    the architecture: a framework whose Lease goes stale gets no offers, and after
-    spec.failoverTimeout its tasks are killed),
+  - takes the framework's Lease over and renews it, so the controller treats the framework as
+    active (Liveness in the architecture: a framework whose Lease goes stale gets no offers,
+    and after spec.failoverTimeout its tasks are killed) and makes its offers to this instance,
   - watches only its own Offers (field selector spec.framework) and its own Tasks (label
     scheduling.agora.dev/framework) in its namespace,
   - calls the Scheduler back, one callback at a time, from a single goroutine: Registered once
     the caches are in sync, ResourceOffers for new offers, OfferRescinded when the controller
-    takes an offer back, StatusUpdate whenever a task's phase changes, Error for what goes wrong
-    in the background,
+    takes an offer back, OfferNodesRescinded (optional, [OfferNodesRescinder]) when it takes
+    some nodes out of one, StatusUpdate whenever a task's phase changes, Error for what goes
+    wrong in the background,
   - and offers the framework's verbs: [Driver.Launch] (create tasks on offers, then release what
     they did not take), [Driver.Decline], [Driver.Kill], [Driver.Suppress], [Driver.Revive],
     [Driver.Reconcile] and [Driver.Teardown].
@@ -43,6 +44,26 @@ then delivers a StatusUpdate for every task, terminal ones included, so a schedu
 its bookkeeping from StatusUpdate loses and duplicates nothing. Task names are the framework's
 idempotency keys: [Driver.Launch] treats "already exists" as launched.
 
+# Failover
+
+One instance of a framework runs at a time. Each Driver has an identity ([Config.Identity],
+by default <hostname>_<pid>_<random>, new for every process start), which Run writes into the
+framework's Lease as its holder, whoever held it before and however fresh: the newest instance
+takes over, as a Mesos framework re-registering with its FrameworkID does (a rolling update, or
+a restart while the old process still lives). The controller makes each Offer to the Lease's
+holder of the moment (Offer spec.frameworkInstance) and rescinds the outstanding offers of the
+previous holder (reason FrameworkFailedOver).
+
+The previous instance notices at once through its watch of the Lease (at its next renewal at the
+latest): from then on its verbs fail with [ErrSuperseded] without writing anything, the Error
+callback hears of it, and Run returns it. Every Task the Driver creates carries the annotation
+scheduling.agora.dev/instance with its identity, and the controller rejects (reason
+InstanceFenced) a Task whose instance is not the one its offer was made to — which catches a
+task the old instance created in the moment before it noticed. A Driver never delivers, lists or
+launches on an offer made to another instance. The new instance needs nothing from the old one:
+it reads the framework's tasks as any restarted framework does. A Driver without a Lease
+(negative [Config.LeaseDuration]) takes part in none of this: nothing tells its instances apart.
+
 # Callbacks and blocking
 
 Callbacks may call the Driver's methods, which talk to the API server synchronously. While a
@@ -53,9 +74,10 @@ event arriving.
 
 A Driver uses, in its framework's namespace only: frameworks get/list/watch/create/update/patch
 and delete (Teardown), offers get/list/watch/delete, tasks get/list/watch/create/delete, and
-coordination.k8s.io leases get/create/update. The Helm chart's ClusterRole agora-framework
+coordination.k8s.io leases get/list/watch/create/update (without list and watch a takeover is
+noticed only at the next renewal). The Helm chart's ClusterRole agora-framework
 (config/rbac/framework_role.yaml) grants these plus a little a framework may want beyond the
-Driver (leases list/watch/patch/delete, events create/patch); bind it with a RoleBinding in the
+Driver (leases patch/delete, events create/patch); bind it with a RoleBinding in the
 framework's namespace.
 */
 package sdk

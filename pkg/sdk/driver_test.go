@@ -307,9 +307,10 @@ func TestDriverLaunchReleasesAndRescindsAreReported(t *testing.T) {
 
 func TestNewRejectsBadConfig(t *testing.T) {
 	for name, cfg := range map[string]Config{
-		"no namespace":  {Name: "fw"},
-		"no name":       {Namespace: "ns"},
-		"name too long": {Namespace: "ns", Name: "a-framework-name-that-is-much-longer-than-sixty-three-characters-x"},
+		"no namespace":      {Name: "fw"},
+		"no name":           {Namespace: "ns"},
+		"name too long":     {Namespace: "ns", Name: "a-framework-name-that-is-much-longer-than-sixty-three-characters-x"},
+		"identity too long": {Namespace: "ns", Name: "fw", Identity: strings.Repeat("x", MaxIdentityLength+1)},
 	} {
 		if _, err := New(agorafake.NewSimpleClientset(), kubefake.NewSimpleClientset(), cfg, &recorder{}); err == nil {
 			t.Errorf("%s: no error", name)
@@ -398,5 +399,46 @@ func TestLaunchOnAReleasedOffer(t *testing.T) {
 	}
 	if _, err := agora.SchedulingV1alpha1().Tasks("ns").Get(ctx, "late", metav1.GetOptions{}); err == nil {
 		t.Error("the task was created")
+	}
+}
+
+// Two Drivers of one process never share a default identity: each start can be fenced.
+func TestDefaultIdentityIsUniquePerDriver(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 20; i++ {
+		d, err := New(agorafake.NewSimpleClientset(), kubefake.NewSimpleClientset(), Config{Namespace: "ns", Name: "fw"}, &recorder{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[d.Identity()] || len(d.Identity()) > MaxIdentityLength {
+			t.Fatalf("identity %q repeated or too long", d.Identity())
+		}
+		seen[d.Identity()] = true
+	}
+}
+
+// A Driver without a Lease has no instance to fence: its tasks carry no instance annotation
+// (the controller stamps no instance on its offers either); with a Lease they carry its identity,
+// and the caller's annotations are kept, not modified.
+func TestTaskInstanceAnnotation(t *testing.T) {
+	given := map[string]string{"a": "b"}
+	for name, tc := range map[string]struct {
+		lease time.Duration
+		want  map[string]string
+	}{
+		"lease":    {0, map[string]string{"a": "b", agorav1alpha1.AnnotationInstance: "me"}},
+		"no lease": {-1, map[string]string{"a": "b"}},
+	} {
+		d, err := New(agorafake.NewSimpleClientset(), kubefake.NewSimpleClientset(), Config{Namespace: "ns", Name: "fw", Identity: "me", LeaseDuration: tc.lease}, &recorder{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := d.buildTask(TaskInfo{Name: "t", NodeName: "n", Annotations: given}, "o")
+		if diff := cmp.Diff(tc.want, got.Annotations); diff != "" {
+			t.Errorf("%s: annotations (-want +got):\n%s", name, diff)
+		}
+	}
+	if len(given) != 1 {
+		t.Errorf("the caller's annotations were modified: %v", given)
 	}
 }
