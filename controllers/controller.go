@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -30,10 +31,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -70,8 +71,12 @@ type Options struct {
 	MinAllocatable allocator.Resources
 	// NodeSelector keeps nodes that do not match out of the pool; nil means every node.
 	NodeSelector labels.Selector
-	// NodeLostTimeout is how long an executor Lease may stay stale before its node is lost.
+	// NodeLostTimeout is how long a Node may stay NotReady (as this controller observes it)
+	// before it is lost with its tasks. A silent executor on a Ready Node never loses tasks: they
+	// are Unreachable.
 	NodeLostTimeout time.Duration
+	// Clock is the controller's clock (tests inject a fake one); nil means the real clock.
+	Clock clock.Clock
 }
 
 func (o *Options) defaults() {
@@ -87,6 +92,9 @@ func (o *Options) defaults() {
 	if o.NodeLostTimeout <= 0 {
 		o.NodeLostTimeout = 5 * time.Minute
 	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
 }
 
 // Controller is agora-controller: the model, its reconcilers and the allocation loop.
@@ -96,10 +104,14 @@ type Controller struct {
 	cache    cache.Cache
 	recorder events.EventRecorder
 	opts     Options
+	clock    clock.Clock
 	m        *model
+	// leases times every Lease renewal by this controller's clock (executors' and frameworks').
+	leases        *leaseObserver
+	nodeReadiness nodeReadiness
 
-	offerQueue, fwQueue *queueSource
-	counts              *taskCounter
+	offerQueue, fwQueue, nodeQueue *queueSource
+	counts                         *taskCounter
 
 	// statusMu guards lastStatusWrite: when each Framework's status was last written.
 	statusMu        sync.Mutex
@@ -107,15 +119,14 @@ type Controller struct {
 }
 
 // CacheOptions are the manager's cache options: they keep the informers small. Pods are
-// watched only when bound, not terminal and not Agora's, and keep only what their requests
-// need; Leases in kube-node-lease (one per node, not Agora's) are not watched at all.
+// watched only when bound and not terminal, Agora's included (a pod counts as a task's only while
+// the model charges that task; see syncNode), and keep only what their requests need; Leases in
+// kube-node-lease (one per node, not Agora's) are not watched at all.
 func CacheOptions() cache.Options {
-	notAgora, _ := labels.NewRequirement(agorav1alpha1.LabelTask, selection.DoesNotExist, nil)
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}: {
-				Label: labels.NewSelector().Add(*notAgora),
 				Field: fields.AndSelectors(
 					fields.OneTermNotEqualSelector("spec.nodeName", ""),
 					fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
@@ -131,7 +142,9 @@ func CacheOptions() cache.Options {
 	}
 }
 
-// stripPod keeps what the model needs of a foreign pod: where it runs and what it requests.
+// stripPod keeps what the model needs of a pod: where it runs, whose it is, and everything
+// kube-scheduler counts of its requests (containers, restartable init containers, pod-level
+// resources, overhead, and the resources the kubelet allocated after an in-place resize).
 func stripPod(obj any) (any, error) {
 	p, ok := obj.(*corev1.Pod)
 	if !ok {
@@ -139,17 +152,25 @@ func stripPod(obj any) (any, error) {
 	}
 	out := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
 		Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion,
-		Labels: p.Labels, DeletionTimestamp: p.DeletionTimestamp,
+		Labels: p.Labels, DeletionTimestamp: p.DeletionTimestamp, OwnerReferences: p.OwnerReferences,
 	}}
 	out.Spec.NodeName = p.Spec.NodeName
 	out.Spec.Overhead = p.Spec.Overhead
+	out.Spec.Resources = p.Spec.Resources
 	for _, c := range p.Spec.Containers {
 		out.Spec.Containers = append(out.Spec.Containers, corev1.Container{Name: c.Name, Resources: corev1.ResourceRequirements{Requests: c.Resources.Requests}})
 	}
 	for _, c := range p.Spec.InitContainers {
-		out.Spec.InitContainers = append(out.Spec.InitContainers, corev1.Container{Name: c.Name, Resources: corev1.ResourceRequirements{Requests: c.Resources.Requests}})
+		out.Spec.InitContainers = append(out.Spec.InitContainers, corev1.Container{Name: c.Name, RestartPolicy: c.RestartPolicy, Resources: corev1.ResourceRequirements{Requests: c.Resources.Requests}})
 	}
 	out.Status.Phase = p.Status.Phase
+	out.Status.Resources = p.Status.Resources
+	for _, cs := range p.Status.ContainerStatuses {
+		out.Status.ContainerStatuses = append(out.Status.ContainerStatuses, corev1.ContainerStatus{Name: cs.Name, Resources: cs.Resources, AllocatedResources: cs.AllocatedResources})
+	}
+	for _, cs := range p.Status.InitContainerStatuses {
+		out.Status.InitContainerStatuses = append(out.Status.InitContainerStatuses, corev1.ContainerStatus{Name: cs.Name, Resources: cs.Resources, AllocatedResources: cs.AllocatedResources})
+	}
 	return out, nil
 }
 
@@ -177,6 +198,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Controller, er
 		// The wall clock in microseconds seeds the IDs, so a new leader never reuses the name
 		// of an Offer deleted before it started (offer names carry the ID).
 		FirstOfferID: allocator.OfferID(time.Now().UnixMicro()),
+		Clock:        opts.Clock,
 	})
 	c := &Controller{
 		client:          mgr.GetClient(),
@@ -184,9 +206,12 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Controller, er
 		cache:           mgr.GetCache(),
 		recorder:        mgr.GetEventRecorder("agora-controller"),
 		opts:            opts,
-		m:               newModel(a),
+		clock:           opts.Clock,
+		m:               newModel(a, opts.Clock),
+		leases:          newLeaseObserver(opts.Clock),
 		offerQueue:      &queueSource{},
 		fwQueue:         &queueSource{},
+		nodeQueue:       &queueSource{},
 		lastStatusWrite: map[types.NamespacedName]time.Time{},
 	}
 	c.counts = newTaskCounter(c.enqueueFrameworks)
@@ -216,6 +241,13 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Controller, er
 		return nil, err
 	}
 	if _, err := taskInformer.AddEventHandler(c.counts.handler()); err != nil {
+		return nil, err
+	}
+	leaseInformer, err := mgr.GetCache().GetInformer(ctx, &coordinationv1.Lease{})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := leaseInformer.AddEventHandler(c.leases.handler()); err != nil {
 		return nil, err
 	}
 	if err := c.setupNodes(mgr); err != nil {
@@ -287,6 +319,14 @@ func (s *queueSource) add(keys ...types.NamespacedName) {
 
 func (c *Controller) enqueueOffers(keys ...types.NamespacedName) { c.offerQueue.add(keys...) }
 
+func (c *Controller) enqueueNodes(names ...string) {
+	keys := make([]types.NamespacedName, 0, len(names))
+	for _, n := range names {
+		keys = append(keys, types.NamespacedName{Name: n})
+	}
+	c.nodeQueue.add(keys...)
+}
+
 func (c *Controller) enqueueFrameworks(ids ...string) {
 	keys := make([]types.NamespacedName, 0, len(ids))
 	for _, id := range ids {
@@ -332,7 +372,7 @@ func (l *allocationLoop) Start(ctx context.Context) error {
 func (c *Controller) cycle(ctx context.Context) {
 	m := c.m
 	m.mu.Lock()
-	now := time.Now()
+	now := c.clock.Now()
 	due := m.changed
 	if exp, ok := m.alloc.NextFilterExpiry(); ok && !exp.After(now) {
 		due = true
@@ -366,13 +406,16 @@ func (c *Controller) cycle(ctx context.Context) {
 			nodes:          map[string]allocator.Resources{},
 			rescindedNodes: map[string]string{},
 		}
+		if fs := m.frameworks[o.Framework]; fs != nil {
+			st.instance = fs.instance
+		}
 		obj := &agorav1alpha1.Offer{
 			ObjectMeta: metav1.ObjectMeta{
 				Name: st.key.Name, Namespace: st.key.Namespace,
 				Finalizers: []string{agorav1alpha1.OfferFinalizer},
 				Labels:     map[string]string{agorav1alpha1.LabelFramework: fwKey.Name},
 			},
-			Spec: agorav1alpha1.OfferSpec{Framework: fwKey.Name, ExpireTime: metav1.NewTime(st.expire)},
+			Spec: agorav1alpha1.OfferSpec{Framework: fwKey.Name, ExpireTime: metav1.NewTime(st.expire), FrameworkInstance: st.instance},
 		}
 		for _, n := range o.Nodes {
 			st.nodes[n.Node] = n.Resources
@@ -466,44 +509,45 @@ func (c *Controller) attributesOf(ctx context.Context, node string) map[string]s
 }
 
 // rebuild fills the model from the cache before the first cycle: nodes, frameworks, the
-// admitted tasks that still hold resources, then the outstanding Offers with what no admitted
-// task took of them. Nothing is double-booked because tasks are charged before offers, and an
-// offer part that no longer fits is rescinded.
+// admitted tasks that still hold resources, then the outstanding Offers with exactly what no
+// admitted task took of them (their status.admitted, written before each admission), oldest
+// first. Nothing is double-booked because tasks are charged before offers, and an offer part
+// that no longer fits (the node's capacity changed while no controller ran) is rescinded.
 func (c *Controller) rebuild(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("rebuild")
-	var nodes corev1.NodeList
-	if err := c.cache.List(ctx, &nodes); err != nil {
-		return err
-	}
-	for i := range nodes.Items {
-		if _, err := c.syncNode(ctx, nodes.Items[i].Name); err != nil {
-			return err
-		}
-	}
 	var fws agorav1alpha1.FrameworkList
 	if err := c.cache.List(ctx, &fws); err != nil {
 		return err
 	}
 	for i := range fws.Items {
+		fw := &fws.Items[i]
 		c.m.mu.Lock()
-		err := c.setFramework(&fws.Items[i])
+		_, err := c.setFramework(fw)
 		c.m.mu.Unlock()
 		if err != nil {
-			logger.Error(err, "framework not accepted", "framework", client.ObjectKeyFromObject(&fws.Items[i]))
+			logger.Error(err, "framework not accepted", "framework", client.ObjectKeyFromObject(fw))
+			continue
 		}
+		lv, err := c.liveness(ctx, fw, c.clock.Now())
+		if err != nil {
+			return err
+		}
+		c.m.mu.Lock()
+		c.m.frameworks[frameworkID(fw.Namespace, fw.Name)].instance = lv.holder
+		c.m.mu.Unlock()
 	}
 	var tasks agorav1alpha1.TaskList
 	if err := c.cache.List(ctx, &tasks); err != nil {
 		return err
 	}
-	// usedFromOffer sums, per offer and node, what admitted tasks took of it.
+	// usedFromOffer sums, per offer and node, what tasks that still exist took of it: the
+	// fallback for an Offer written before status.admitted existed.
 	usedFromOffer := map[types.NamespacedName]map[string]allocator.Resources{}
 	m := c.m
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	for i := range tasks.Items {
 		t := &tasks.Items[i]
-		if t.Status.Phase == "" || t.Status.Phase == agorav1alpha1.TaskError || t.Status.Framework == "" {
+		if t.Status.Phase == "" || t.Status.Framework == "" {
 			continue
 		}
 		r, _ := toResources(t.Spec.Resources)
@@ -516,42 +560,83 @@ func (c *Controller) rebuild(ctx context.Context) error {
 			continue
 		}
 		fwID := frameworkID(t.Namespace, t.Status.Framework)
-		rs, err := m.alloc.AddTask(allocator.Task{ID: t.Namespace + "/" + t.Name, Framework: fwID, Node: t.Spec.NodeName, Resources: r})
+		// Charged on nodes not seen yet too: the allocator keeps a placeholder until the node's
+		// sync below, so what the task holds is never offered.
+		rs, err := m.alloc.AddTask(allocator.Task{ID: string(t.UID), Framework: fwID, Node: t.Spec.NodeName, Resources: r})
 		if err != nil {
 			logger.Error(err, "cannot charge task", "task", client.ObjectKeyFromObject(t))
 			continue
 		}
-		m.tasks[t.Namespace+"/"+t.Name] = taskState{framework: fwID, offer: t.Spec.OfferName, node: t.Spec.NodeName, uid: t.UID, admittedWritten: true}
-		m.applyRescinded(rs, agorav1alpha1.ReasonNodeLost)
+		m.chargeTaskLocked(t.UID, &taskState{key: client.ObjectKeyFromObject(t), framework: fwID, offer: t.Spec.OfferName, node: t.Spec.NodeName, admittedWritten: true})
+		m.applyRescinded(rs, agorav1alpha1.ReasonCapacityChanged)
+	}
+	m.mu.Unlock()
+	// Nodes after tasks: a node's pods are told apart by whether their tasks are charged.
+	var nodes corev1.NodeList
+	if err := c.cache.List(ctx, &nodes); err != nil {
+		return err
+	}
+	for i := range nodes.Items {
+		if _, err := c.syncNode(ctx, nodes.Items[i].Name); err != nil {
+			return err
+		}
 	}
 	var offers agorav1alpha1.OfferList
 	if err := c.cache.List(ctx, &offers); err != nil {
 		return err
 	}
+	// Oldest first (offer IDs grow), so that when what remains no longer fits, the newer offer
+	// is the one rescinded, and the same one on every restart.
+	type restoring struct {
+		obj *agorav1alpha1.Offer
+		id  allocator.OfferID
+	}
 	var follow []types.NamespacedName
+	var order []restoring
 	for i := range offers.Items {
 		o := &offers.Items[i]
-		key := client.ObjectKeyFromObject(o)
-		follow = append(follow, key)
+		follow = append(follow, client.ObjectKeyFromObject(o))
 		id, err := offerIDFromName(o.Name)
 		if err != nil {
 			continue // not ours: the Offer reconciler removes it
 		}
+		order = append(order, restoring{o, id})
+	}
+	sort.Slice(order, func(i, j int) bool { return order[i].id < order[j].id })
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, ro := range order {
+		o, id := ro.obj, ro.id
+		key := client.ObjectKeyFromObject(o)
 		st := &offerState{
 			key: key, id: id, framework: frameworkID(o.Namespace, o.Spec.Framework), expire: o.Spec.ExpireTime.Time,
 			nodes: map[string]allocator.Resources{}, rescindedNodes: map[string]string{},
+			admittedRes: map[string]allocator.Resources{}, instance: o.Spec.FrameworkInstance,
+			admitted: o.Status.AdmittedTasks,
 		}
+		for _, a := range o.Status.Admitted {
+			r, _ := toResources(a.Resources)
+			st.admittedRes[a.NodeName] = r
+		}
+		legacy := o.Status.AdmittedTasks > 0 && len(o.Status.Admitted) == 0
 		restore := allocator.Offer{ID: id, Framework: st.framework, MadeAt: o.CreationTimestamp.Time}
 		for _, n := range o.Spec.Nodes {
 			r, _ := toResources(n.Resources)
 			st.nodes[n.NodeName] = r
-			rem := r.Sub(usedFromOffer[key][n.NodeName]).ClampZero()
-			restore.Nodes = append(restore.Nodes, allocator.OfferNode{Node: n.NodeName, Resources: rem})
+			used := st.admittedRes[n.NodeName]
+			if legacy {
+				used = usedFromOffer[key][n.NodeName]
+			}
+			restore.Nodes = append(restore.Nodes, allocator.OfferNode{Node: n.NodeName, Resources: r.Sub(used).ClampZero()})
 		}
-		st.admitted = o.Status.AdmittedTasks
 		m.offers[key] = st
-		if !m.frameworks[st.framework] {
+		fs := m.frameworks[st.framework]
+		if fs == nil {
 			m.forgetOffer(st, agorav1alpha1.ReasonFrameworkInactive)
+			continue
+		}
+		if st.instance != fs.instance {
+			m.forgetOffer(st, agorav1alpha1.ReasonFrameworkFailedOver)
 			continue
 		}
 		rejected, err := m.alloc.RestoreOffer(restore)
@@ -560,10 +645,10 @@ func (c *Controller) rebuild(ctx context.Context) error {
 			continue
 		}
 		for _, n := range rejected {
-			st.rescindedNodes[n] = agorav1alpha1.ReasonNodeLost
+			st.rescindedNodes[n] = agorav1alpha1.ReasonCapacityChanged
 		}
 		if _, ok := m.alloc.Offer(id); !ok {
-			m.forgetOffer(st, agorav1alpha1.ReasonNodeLost)
+			m.forgetOffer(st, agorav1alpha1.ReasonCapacityChanged)
 			continue
 		}
 		m.byID[id] = st

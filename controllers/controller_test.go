@@ -353,7 +353,7 @@ func TestRescindOnNodeChanges(t *testing.T) {
 		err := k8s.Get(e.ctx, client.ObjectKeyFromObject(&o), &agorav1alpha1.Offer{})
 		return isNotFound(err), fmt.Sprint(err)
 	})
-	e.waitEvent(o.Name, agorav1alpha1.ReasonNodeLost)
+	e.waitEvent(o.Name, agorav1alpha1.ReasonNodeChanged)
 
 	e.addNode(n2, "2", "4Gi")
 	o2 := e.waitOffer("f")
@@ -369,7 +369,7 @@ func TestRescindOnNodeChanges(t *testing.T) {
 	})
 }
 
-// TestNodeLost: an executor Lease stale past --node-lost-timeout loses the node's tasks.
+// TestNodeLost: a Node NotReady past --node-lost-timeout loses its tasks.
 func TestNodeLost(t *testing.T) {
 	e := newTestEnv(t, Options{NodeLostTimeout: time.Second})
 	node := e.label + "-n"
@@ -378,7 +378,9 @@ func TestNodeLost(t *testing.T) {
 	o := e.waitOffer("f")
 	e.createTask("t", o.Name, node, "1", "1Gi")
 	e.waitPhase("t", agorav1alpha1.TaskStaging)
-	e.renewLease(node, time.Now().Add(-time.Minute), 1)
+	// NotReady past --node-lost-timeout (a silent executor alone makes tasks Unreachable; see
+	// TestSilentExecutorMakesTasksUnreachable).
+	e.updateNode(node, true, func(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.ConditionFalse })
 	tk := e.waitPhase("t", agorav1alpha1.TaskLost)
 	if tk.Status.Reason != agorav1alpha1.ReasonNodeLostTask {
 		t.Errorf("reason %s", tk.Status.Reason)
@@ -586,10 +588,19 @@ func (e *testEnv) checkInvariants() {
 		}
 	}
 	for _, o := range offers.Items {
+		took := map[string]allocator.Resources{}
+		for _, a := range o.Status.Admitted {
+			took[a.NodeName], _ = toResources(a.Resources)
+		}
 		for _, n := range o.Spec.Nodes {
 			r, _ := toResources(n.Resources)
-			left := r.Sub(fromOffer[o.Name+"/"+n.NodeName]).ClampZero()
-			used[n.NodeName] = used[n.NodeName].Add(left)
+			// What the offer gave is in its status (tasks that took it may be gone); what tasks
+			// that still exist took of it bounds it from below.
+			given := took[n.NodeName]
+			if t := fromOffer[o.Name+"/"+n.NodeName]; !t.Fits(given) {
+				given = t
+			}
+			used[n.NodeName] = used[n.NodeName].Add(r.Sub(given).ClampZero())
 		}
 	}
 	for _, n := range nodes.Items {
@@ -633,7 +644,7 @@ func TestMetrics(t *testing.T) {
 
 // TestLostTaskFinalizerReleased: a task on a node that never comes back keeps agora-executor's
 // finalizer, since its executor is gone; the controller removes it once the task is Lost, so a
-// user's delete of the Task completes. Once for a deleted Node, once for a Lease stale past
+// user's delete of the Task completes. Once for a deleted Node, once for a Node NotReady past
 // --node-lost-timeout.
 func TestLostTaskFinalizerReleased(t *testing.T) {
 	e := newTestEnv(t, Options{NodeLostTimeout: time.Second})
@@ -664,7 +675,7 @@ func TestLostTaskFinalizerReleased(t *testing.T) {
 	if err := k8s.Delete(e.ctx, n); err != nil {
 		t.Fatal(err)
 	}
-	e.renewLease(stale, time.Now().Add(-time.Minute), 1)
+	e.updateNode(stale, true, func(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.ConditionFalse })
 	for _, node := range []string{deleted, stale} {
 		name := "on-" + node
 		e.eventually(20*time.Second, name+" Lost without the executor's finalizer", func() (bool, string) {

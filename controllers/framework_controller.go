@@ -106,15 +106,20 @@ func allocatorSpec(fw *agorav1alpha1.Framework) allocator.FrameworkSpec {
 	return s
 }
 
-// setFramework puts a framework into the allocator. Call with mu held.
-func (c *Controller) setFramework(fw *agorav1alpha1.Framework) error {
+// setFramework puts a framework into the allocator, and takes back what it may no longer hold
+// under its new rules (limits, nodeSelector, tolerations, capabilities): the offer parts to
+// follow are returned. Call with mu held.
+func (c *Controller) setFramework(fw *agorav1alpha1.Framework) ([]types.NamespacedName, error) {
 	spec := allocatorSpec(fw)
-	if err := c.m.alloc.SetFramework(spec); err != nil {
-		return err
+	rs, err := c.m.alloc.SetFramework(spec)
+	if err != nil {
+		return nil, err
 	}
-	c.m.frameworks[spec.ID] = true
+	if c.m.frameworks[spec.ID] == nil {
+		c.m.frameworks[spec.ID] = &frameworkState{}
+	}
 	c.m.changed = true
-	return nil
+	return c.m.applyRescinded(rs, agorav1alpha1.ReasonFrameworkChanged), nil
 }
 
 // rescindFrameworkOffers takes back every outstanding offer of a framework. Call with mu held.
@@ -168,24 +173,38 @@ func (c *Controller) releasingOffers(ctx context.Context, id string) (map[types.
 	return out, nil
 }
 
-// liveness reads the framework's Lease: whether it is active, why, when that may change, and
-// since when it has been stale.
-func (c *Controller) liveness(ctx context.Context, fw *agorav1alpha1.Framework, now time.Time) (active bool, reason string, next time.Duration, staleSince time.Time, err error) {
+// liveness reads the framework's Lease: whether it is active, why, when that may change, since
+// when it has been stale, and its holder (the framework instance). Freshness is judged by when
+// this controller observed the Lease's last renewal, never by the framework host's clock.
+func (c *Controller) liveness(ctx context.Context, fw *agorav1alpha1.Framework, now time.Time) (l frameworkLiveness, err error) {
 	lease := &coordinationv1.Lease{}
 	if err := c.cache.Get(ctx, client.ObjectKeyFromObject(fw), lease); err != nil {
 		if isNotFound(err) {
-			return true, agorav1alpha1.ReasonNoLease, 0, time.Time{}, nil
+			return frameworkLiveness{active: true, reason: agorav1alpha1.ReasonNoLease}, nil
 		}
-		return false, "", 0, time.Time{}, err
+		return l, err
 	}
-	expiry, ok := leaseExpiry(lease)
+	c.leases.observe(lease) // the informer's handler may not have run yet
+	expiry, holder, ok := c.leases.expiry(client.ObjectKeyFromObject(fw))
+	l.holder = holder
 	if ok && now.Before(expiry) {
-		return true, agorav1alpha1.ReasonLeaseRenewed, expiry.Sub(now), time.Time{}, nil
+		l.active, l.reason, l.next = true, agorav1alpha1.ReasonLeaseRenewed, expiry.Sub(now)
+		return l, nil
 	}
 	if !ok {
-		expiry = lease.CreationTimestamp.Time
+		expiry = now
 	}
-	return false, agorav1alpha1.ReasonLeaseExpired, 0, expiry, nil
+	l.reason, l.staleSince = agorav1alpha1.ReasonLeaseExpired, expiry
+	return l, nil
+}
+
+// frameworkLiveness is what a framework's Lease says.
+type frameworkLiveness struct {
+	active     bool
+	reason     string
+	next       time.Duration
+	staleSince time.Time
+	holder     string
 }
 
 func (r *frameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -215,11 +234,12 @@ func (r *frameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
 	}
-	now := time.Now()
-	active, activeReason, next, staleSince, err := c.liveness(ctx, fw, now)
+	now := c.clock.Now()
+	lv, err := c.liveness(ctx, fw, now)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	active, activeReason, next, staleSince := lv.active, lv.reason, lv.next, lv.staleSince
 	var result ctrl.Result
 	if next > 0 {
 		result.RequeueAfter = next + 10*time.Millisecond
@@ -246,14 +266,22 @@ func (r *frameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	var follow []types.NamespacedName
 	// SUPPRESS stops new offers only (as in Mesos): outstanding offers stay usable, so "launch,
 	// then suppress" never drops a launch.
-	setErr := c.setFramework(fw)
+	follow, setErr := c.setFramework(fw)
 	if setErr == nil {
 		_ = m.alloc.SetFrameworkActive(id, active)
 		if !active {
-			follow = c.rescindFrameworkOffersExcept(id, agorav1alpha1.ReasonFrameworkInactive, releasing)
+			follow = append(follow, c.rescindFrameworkOffersExcept(id, agorav1alpha1.ReasonFrameworkInactive, releasing)...)
+		}
+		// A new instance took the Lease over: what was offered to the earlier one is taken
+		// back, and offers are made to the new one from now on.
+		if fs := m.frameworks[id]; fs.instance != lv.holder {
+			if fs.instance != "" {
+				follow = append(follow, c.rescindFrameworkOffers(id, agorav1alpha1.ReasonFrameworkFailedOver)...)
+			}
+			fs.instance = lv.holder
 		}
 		if fw.Spec.RevivedAt != nil && (fw.Status.ObservedRevivedAt == nil || fw.Spec.RevivedAt.After(fw.Status.ObservedRevivedAt.Time)) {
-			_ = m.alloc.Revive(id)
+			_ = m.alloc.Revive(id, fw.Spec.RevivedAt.Time)
 			m.changed = true
 		}
 	}
@@ -305,7 +333,7 @@ func (r *frameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	c.statusMu.Lock()
-	c.lastStatusWrite[req.NamespacedName] = time.Now()
+	c.lastStatusWrite[req.NamespacedName] = c.clock.Now()
 	c.statusMu.Unlock()
 	return result, nil
 }
@@ -419,7 +447,7 @@ func (c *Controller) deleteEndedTasks(ctx context.Context, fw *agorav1alpha1.Fra
 func (c *Controller) removeFramework(id string) {
 	m := c.m
 	m.mu.Lock()
-	if !m.frameworks[id] {
+	if m.frameworks[id] == nil {
 		m.mu.Unlock()
 		return
 	}

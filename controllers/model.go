@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,7 +27,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
+	resourcehelper "k8s.io/component-helpers/resource"
+	"k8s.io/utils/clock"
 
+	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/pkg/allocator"
 )
 
@@ -51,6 +55,11 @@ type offerState struct {
 	gone string
 	// admitted counts the tasks charged to the offer.
 	admitted int32
+	// admittedRes is, per node, what tasks took of the offer: written to the Offer's
+	// status.admitted before those tasks' admission, so a restart restores exactly the rest.
+	admittedRes map[string]allocator.Resources
+	// instance is the framework instance (Lease holder) the offer was made to.
+	instance string
 }
 
 type tombstone struct {
@@ -58,12 +67,14 @@ type tombstone struct {
 	at     time.Time
 }
 
+// taskState is one charged task. Charges are keyed by the Task's UID, never its name: a name
+// outlives its objects (a Task deleted and created again under the same name is another task),
+// and a reconcile that still sees an earlier incarnation must never free a later one's charge.
 type taskState struct {
+	key       types.NamespacedName
 	framework string // allocator framework ID
 	offer     string
 	node      string
-	// uid tells this Task from a later one of the same name.
-	uid types.UID
 	// admittedWritten is set once the task's Staging status is in the API server: a reconcile
 	// that still finds it pending in a lagging cache must not write it again (with the old
 	// resourceVersion, a conflict).
@@ -73,47 +84,111 @@ type taskState struct {
 // model is the controller's in-memory state: the allocator plus what the allocator does not
 // keep (which Offer object is which offer ID, why offers went away, which tasks it charged).
 // Every field, and every call into the allocator, is guarded by mu, so a reconciler sees the
-// allocator and the maps agree.
+// allocator and the maps agree. Task charges change only through chargeTaskLocked and
+// finishTaskLocked, which keep tasks and names in step with the allocator.
 type model struct {
 	mu     sync.Mutex
+	clock  clock.PassiveClock
 	alloc  *allocator.Allocator
 	offers map[types.NamespacedName]*offerState
 	byID   map[allocator.OfferID]*offerState
 	gone   map[types.NamespacedName]tombstone
-	// tasks are the tasks charged in the allocator, by namespace/name.
-	tasks map[string]taskState
+	// tasks are the tasks charged in the allocator, by UID (the allocator's task ID).
+	tasks map[types.UID]*taskState
+	// names indexes tasks by namespace/name: the UIDs charged under a name (more than one only
+	// while an ended incarnation's end has not been seen yet).
+	names map[types.NamespacedName][]types.UID
 	// lostNodes are nodes removed from the allocator as lost, until they come back.
 	lostNodes map[string]bool
 	// frameworks holds the frameworks known to the allocator, by ID.
-	frameworks map[string]bool
+	frameworks map[string]*frameworkState
 	// changed is set by anything that may let a cycle offer something new.
 	changed bool
 	ready   chan struct{}
 }
 
-func newModel(a *allocator.Allocator) *model {
+// frameworkState is what the model keeps of a framework beyond the allocator's spec.
+type frameworkState struct {
+	// instance is the holderIdentity of the framework's Lease as last seen ("" without one):
+	// offers are made to this instance, and a change of holder takes back the earlier one's.
+	instance string
+}
+
+func newModel(a *allocator.Allocator, clk clock.PassiveClock) *model {
 	return &model{
+		clock:      clk,
 		alloc:      a,
 		offers:     map[types.NamespacedName]*offerState{},
 		byID:       map[allocator.OfferID]*offerState{},
 		gone:       map[types.NamespacedName]tombstone{},
-		tasks:      map[string]taskState{},
+		tasks:      map[types.UID]*taskState{},
+		names:      map[types.NamespacedName][]types.UID{},
 		lostNodes:  map[string]bool{},
-		frameworks: map[string]bool{},
+		frameworks: map[string]*frameworkState{},
 		changed:    true,
 		ready:      make(chan struct{}),
 	}
 }
 
+// chargeTaskLocked records a charge the allocator has just taken for task uid. Call with mu held.
+func (m *model) chargeTaskLocked(uid types.UID, st *taskState) {
+	if _, ok := m.tasks[uid]; !ok {
+		m.names[st.key] = append(m.names[st.key], uid)
+	}
+	m.tasks[uid] = st
+}
+
+// finishTaskLocked frees the charge of task uid, if the model holds one, and reports it. Call
+// with mu held.
+func (m *model) finishTaskLocked(uid types.UID) (*taskState, bool) {
+	st, ok := m.tasks[uid]
+	if !ok {
+		return nil, false
+	}
+	m.alloc.FinishTask(string(uid))
+	m.forgetTaskLocked(uid, st)
+	m.changed = true
+	return st, true
+}
+
+// forgetTaskLocked drops the model's record of a charge the allocator no longer holds (its node
+// was removed). Call with mu held.
+func (m *model) forgetTaskLocked(uid types.UID, st *taskState) {
+	delete(m.tasks, uid)
+	uids := slices.DeleteFunc(m.names[st.key], func(u types.UID) bool { return u == uid })
+	if len(uids) == 0 {
+		delete(m.names, st.key)
+	} else {
+		m.names[st.key] = uids
+	}
+}
+
+// chargedUnder returns the UIDs charged under a task name.
+func (m *model) chargedUnder(key types.NamespacedName) []types.UID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.names[key])
+}
+
+// charged reports whether task uid holds a charge.
+func (m *model) charged(uid types.UID) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.tasks[uid]
+	return ok
+}
+
 // applyRescinded records what the allocator took back and returns the Offers whose objects
-// must follow. Call with mu held.
-func (m *model) applyRescinded(rs []allocator.Rescinded, reason string) []types.NamespacedName {
+// must follow. leaving is the reason given when a node left the pool (NodeLost or NodeChanged,
+// which only the caller can tell apart); the other causes name themselves. Call with mu held.
+func (m *model) applyRescinded(rs []allocator.Rescinded, leaving string) []types.NamespacedName {
 	var out []types.NamespacedName
 	for _, r := range rs {
 		st := m.byID[r.Offer]
 		if st == nil {
 			continue
 		}
+		reason := rescindReason(r.Cause, leaving)
 		if r.OfferGone {
 			m.forgetOffer(st, reason)
 		} else {
@@ -128,12 +203,28 @@ func (m *model) applyRescinded(rs []allocator.Rescinded, reason string) []types.
 	return out
 }
 
+// rescindReason names the Offer condition reason of an allocator rescind cause.
+func rescindReason(cause allocator.RescindCause, leaving string) string {
+	switch cause {
+	case allocator.CauseCapacity:
+		return agorav1alpha1.ReasonCapacityChanged
+	case allocator.CauseNodeIneligible:
+		return agorav1alpha1.ReasonNodeChanged
+	case allocator.CauseFrameworkChanged:
+		return agorav1alpha1.ReasonFrameworkChanged
+	}
+	if leaving == "" {
+		return agorav1alpha1.ReasonNodeLost
+	}
+	return leaving
+}
+
 // forgetOffer drops an offer the allocator no longer holds; its object, if any, is removed by
 // the Offer reconciler, which finds st.gone set. Call with mu held.
 func (m *model) forgetOffer(st *offerState, reason string) {
 	st.gone = reason
 	delete(m.byID, st.id)
-	m.gone[st.key] = tombstone{reason: reason, at: time.Now()}
+	m.gone[st.key] = tombstone{reason: reason, at: m.clock.Now()}
 	m.changed = true
 }
 
@@ -219,28 +310,13 @@ func toResourceList(r allocator.Resources) corev1.ResourceList {
 	return rl
 }
 
-// podRequests is what a pod asks of its node: the larger of the sum of its containers and its
-// largest init container, plus overhead, as kube-scheduler counts it.
-func podRequests(spec *corev1.PodSpec) allocator.Resources {
-	var sum, initMax allocator.Resources
-	for i := range spec.Containers {
-		r, _ := toResources(spec.Containers[i].Resources.Requests)
-		sum = sum.Add(r)
-	}
-	for i := range spec.InitContainers {
-		r, _ := toResources(spec.InitContainers[i].Resources.Requests)
-		for k := range r {
-			initMax[k] = max(initMax[k], r[k])
-		}
-	}
-	for k := range sum {
-		sum[k] = max(sum[k], initMax[k])
-	}
-	if spec.Overhead != nil {
-		o, _ := toResources(spec.Overhead)
-		sum = sum.Add(o)
-	}
-	return sum
+// podRequests is what a pod asks of its node, counted exactly as kube-scheduler counts it, by
+// the upstream helper: containers summed, init containers maxed except restartable (native
+// sidecar) ones, which are summed; pod-level spec.resources; overhead; and, with in-place resize,
+// the larger of what the spec asks and what the kubelet has allocated.
+func podRequests(p *corev1.Pod) allocator.Resources {
+	r, _ := toResources(resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{UseStatusResources: true}))
+	return r
 }
 
 // templateRequests is what a task's pod template asks for (requests, or limits where a

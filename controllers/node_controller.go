@@ -21,10 +21,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -47,10 +49,10 @@ func (c *Controller) setupNodes(mgr ctrl.Manager) error {
 		Named("node").
 		For(&corev1.Node{}).
 		Watches(&coordinationv1.Lease{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			if o.GetNamespace() != SystemNamespace || !strings.HasPrefix(o.GetName(), ExecutorLeasePrefix) {
+			if o.GetNamespace() != agorav1alpha1.SystemNamespace || !strings.HasPrefix(o.GetName(), agorav1alpha1.ExecutorLeasePrefix) {
 				return nil
 			}
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: strings.TrimPrefix(o.GetName(), ExecutorLeasePrefix)}}}
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: strings.TrimPrefix(o.GetName(), agorav1alpha1.ExecutorLeasePrefix)}}}
 		})).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			if n := o.(*corev1.Pod).Spec.NodeName; n != "" {
@@ -58,6 +60,7 @@ func (c *Controller) setupNodes(mgr ctrl.Manager) error {
 			}
 			return nil
 		})).
+		WatchesRawSource(c.nodeQueue.source()).
 		Complete(&nodeReconciler{c})
 }
 
@@ -66,24 +69,6 @@ func (r *nodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		return ctrl.Result{}, err
 	}
 	return r.c.syncNode(ctx, req.Name)
-}
-
-// leaseExpiry is when a Lease stops being fresh; ok is false when it was never renewed.
-func leaseExpiry(l *coordinationv1.Lease) (time.Time, bool) {
-	var renew *metav1.MicroTime
-	if l.Spec.RenewTime != nil {
-		renew = l.Spec.RenewTime
-	} else if l.Spec.AcquireTime != nil {
-		renew = l.Spec.AcquireTime
-	}
-	if renew == nil {
-		return time.Time{}, false
-	}
-	d := 15 * time.Second
-	if l.Spec.LeaseDurationSeconds != nil {
-		d = time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second
-	}
-	return renew.Add(d), true
 }
 
 func nodeReady(n *corev1.Node) bool {
@@ -95,37 +80,76 @@ func nodeReady(n *corev1.Node) bool {
 	return false
 }
 
+// executorLeaseKey is the key of a node's executor Lease.
+func executorLeaseKey(node string) types.NamespacedName {
+	return types.NamespacedName{Namespace: agorav1alpha1.SystemNamespace, Name: agorav1alpha1.ExecutorLeaseName(node)}
+}
+
+// nodeView is what syncNode decided about one node, as a pure function of what it read.
+type nodeView struct {
+	spec allocator.NodeSpec
+	// leaveReason is the rescind reason for offer parts taken back because the node left the
+	// pool: NodeLost when it is NotReady or its executor is silent, NodeChanged when it was
+	// cordoned or left the --node-selector.
+	leaveReason string
+	// executorSilent: the executor Lease is stale, deleted or missing; the node's tasks are
+	// Unreachable while the Node is Ready.
+	executorSilent bool
+}
+
+// taskPodOf reports which Task controls pod: the owner reference of kind Task (as agora-executor
+// writes it) and the pod's name and namespace being the task's. A label alone proves nothing:
+// anyone can set it.
+func taskPodOf(p *corev1.Pod) (types.UID, bool) {
+	ref := metav1.GetControllerOf(p)
+	if ref == nil || ref.Kind != "Task" || ref.APIVersion != agorav1alpha1.GroupVersion.String() || ref.Name != p.Name {
+		return "", false
+	}
+	return ref.UID, true
+}
+
 // syncNode brings the allocator's view of one node in line with its Node, its executor Lease
-// and the foreign pods on it. A node out of the pool keeps its tasks; a lost one (deleted, or
-// its Lease stale past NodeLostTimeout) loses them.
+// and the pods on it. A node out of the pool keeps its tasks. A node whose executor is silent
+// while the Node is Ready has its tasks Unreachable (their pods may well run on); a node deleted,
+// or NotReady past NodeLostTimeout, is lost with its tasks.
 func (c *Controller) syncNode(ctx context.Context, name string) (ctrl.Result, error) {
-	now := time.Now()
+	now := c.clock.Now()
 	node := &corev1.Node{}
 	err := c.cache.Get(ctx, types.NamespacedName{Name: name}, node)
 	if err != nil && !isNotFound(err) {
 		return ctrl.Result{}, err
 	}
 	if isNotFound(err) || !node.DeletionTimestamp.IsZero() {
+		c.nodeReadiness.forget(name)
 		return ctrl.Result{}, c.loseNode(ctx, name, "the Node was deleted")
 	}
 	lease := &coordinationv1.Lease{}
-	var leaseFresh, hasLease bool
-	var expiry time.Time
-	if err := c.cache.Get(ctx, types.NamespacedName{Namespace: SystemNamespace, Name: ExecutorLeasePrefix + name}, lease); err == nil {
-		expiry, hasLease = leaseExpiry(lease)
-		leaseFresh = hasLease && now.Before(expiry)
+	if err := c.cache.Get(ctx, executorLeaseKey(name), lease); err == nil {
+		c.leases.observe(lease) // the informer's handler may not have run yet
 	} else if !isNotFound(err) {
 		return ctrl.Result{}, err
 	}
+	expiry, _, hasLease := c.leases.expiry(executorLeaseKey(name))
+	leaseFresh := hasLease && now.Before(expiry)
+	ready := nodeReady(node)
 	var result ctrl.Result
-	if hasLease && !leaseFresh {
-		lostAt := expiry.Add(c.opts.NodeLostTimeout)
-		if !now.Before(lostAt) {
-			return ctrl.Result{}, c.loseNode(ctx, name, fmt.Sprintf("its executor Lease %s/%s%s was last renewed at %s and stayed stale past --node-lost-timeout", SystemNamespace, ExecutorLeasePrefix, name, expiry.UTC().Format(time.RFC3339)))
+	requeue := func(at time.Time) {
+		if d := at.Sub(now) + 10*time.Millisecond; d > 0 && (result.RequeueAfter == 0 || d < result.RequeueAfter) {
+			result.RequeueAfter = d
 		}
-		result.RequeueAfter = lostAt.Sub(now) + 10*time.Millisecond
-	} else if leaseFresh {
-		result.RequeueAfter = expiry.Sub(now) + 10*time.Millisecond
+	}
+	if ready {
+		c.nodeReadiness.forget(name)
+	} else {
+		since := c.nodeReadiness.notReadySince(name, now)
+		lostAt := since.Add(c.opts.NodeLostTimeout)
+		if !now.Before(lostAt) {
+			return ctrl.Result{}, c.loseNode(ctx, name, fmt.Sprintf("it stayed NotReady from %s (as this controller observed) past --node-lost-timeout (%s)", since.UTC().Format(time.RFC3339), c.opts.NodeLostTimeout))
+		}
+		requeue(lostAt)
+	}
+	if leaseFresh {
+		requeue(expiry)
 	}
 
 	var pods corev1.PodList
@@ -133,30 +157,52 @@ func (c *Controller) syncNode(ctx context.Context, name string) (ctrl.Result, er
 		return ctrl.Result{}, err
 	}
 	var used allocator.Resources
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if p.Labels[agorav1alpha1.LabelTask] != "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			continue
-		}
-		used = used.Add(podRequests(&p.Spec))
-	}
-	alloc, _ := toResources(node.Status.Allocatable)
-	spec := allocator.NodeSpec{
-		Name:         name,
-		Allocatable:  alloc,
-		UsedByOthers: used,
-		Labels:       node.Labels,
-		Unschedulable: !nodeReady(node) || node.Spec.Unschedulable || !leaseFresh ||
-			!c.opts.NodeSelector.Matches(labels.Set(node.Labels)),
-	}
-	for _, t := range node.Spec.Taints {
-		spec.Taints = append(spec.Taints, allocator.Taint{Key: t.Key, Value: t.Value, Effect: allocator.TaintEffect(t.Effect)})
-	}
+	var podsByOthers int64
 	m := c.m
 	m.mu.Lock()
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		// A task's pod is counted through its task's charge, but only while the model charges
+		// that task: the pod of an ended or lost task still runs until it is gone, and until
+		// then what it uses is not free.
+		if uid, ok := taskPodOf(p); ok {
+			if ts := m.tasks[uid]; ts != nil && ts.node == name && ts.key.Namespace == p.Namespace {
+				continue
+			}
+		}
+		used = used.Add(podRequests(p))
+		podsByOthers++
+	}
+	m.mu.Unlock()
+	alloc, _ := toResources(node.Status.Allocatable)
+	view := nodeView{
+		spec: allocator.NodeSpec{
+			Name:         name,
+			Allocatable:  alloc,
+			UsedByOthers: used,
+			PodsByOthers: podsByOthers,
+			MaxPods:      node.Status.Allocatable.Pods().Value(),
+			Labels:       node.Labels,
+		},
+		executorSilent: !leaseFresh,
+	}
+	selected := c.opts.NodeSelector.Matches(labels.Set(node.Labels))
+	switch {
+	case !ready || !leaseFresh:
+		view.spec.Unschedulable, view.leaveReason = true, agorav1alpha1.ReasonNodeLost
+	case node.Spec.Unschedulable || !selected:
+		view.spec.Unschedulable, view.leaveReason = true, agorav1alpha1.ReasonNodeChanged
+	}
+	for _, t := range node.Spec.Taints {
+		view.spec.Taints = append(view.spec.Taints, allocator.Taint{Key: t.Key, Value: t.Value, Effect: allocator.TaintEffect(t.Effect)})
+	}
+	m.mu.Lock()
 	delete(m.lostNodes, name)
-	rs, err := m.alloc.SetNode(spec)
-	follow := m.applyRescinded(rs, agorav1alpha1.ReasonNodeLost)
+	rs, err := m.alloc.SetNode(view.spec)
+	follow := m.applyRescinded(rs, view.leaveReason)
 	m.changed = true
 	m.mu.Unlock()
 	if err != nil {
@@ -164,7 +210,80 @@ func (c *Controller) syncNode(ctx context.Context, name string) (ctrl.Result, er
 		return ctrl.Result{}, nil
 	}
 	c.enqueueOffers(follow...)
+	if ready && view.executorSilent {
+		if err := c.markUnreachable(ctx, name, hasLease); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	return result, nil
+}
+
+// nodeReadiness remembers since when this controller has seen each node NotReady (by its own
+// clock: the Node's lastTransitionTime is another host's).
+type nodeReadiness struct {
+	mu    sync.Mutex
+	since map[string]time.Time
+}
+
+func (r *nodeReadiness) notReadySince(node string, now time.Time) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.since == nil {
+		r.since = map[string]time.Time{}
+	}
+	if t, ok := r.since[node]; ok {
+		return t
+	}
+	r.since[node] = now
+	return now
+}
+
+func (r *nodeReadiness) forget(node string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.since, node)
+}
+
+// markUnreachable sets the node's admitted, non-terminal tasks Unreachable: the executor is
+// silent but the Node is Ready, so their pods may well run on under the kubelet. They keep their
+// charges; the executor puts each back to its real phase when it returns. Marking them Lost would
+// make frameworks run them a second time.
+func (c *Controller) markUnreachable(ctx context.Context, node string, hadLease bool) error {
+	var tasks agorav1alpha1.TaskList
+	if err := c.cache.List(ctx, &tasks, client.MatchingFields{indexTaskNode: node}); err != nil {
+		return err
+	}
+	why := "its executor Lease " + agorav1alpha1.SystemNamespace + "/" + agorav1alpha1.ExecutorLeaseName(node) + " is stale"
+	if !hadLease {
+		why = "its executor Lease " + agorav1alpha1.SystemNamespace + "/" + agorav1alpha1.ExecutorLeaseName(node) + " is gone"
+	}
+	fws := map[string]bool{}
+	for i := range tasks.Items {
+		t := &tasks.Items[i]
+		switch t.Status.Phase {
+		case agorav1alpha1.TaskStaging, agorav1alpha1.TaskStarting, agorav1alpha1.TaskRunning:
+		default:
+			continue
+		}
+		if !c.m.charged(t.UID) {
+			continue
+		}
+		msg := fmt.Sprintf("node %s is Ready but %s: the task was %s and its pod may still run; it keeps its resources and returns to its real phase when the executor is back (Lost only if the Node is deleted or NotReady past --node-lost-timeout)", node, why, t.Status.Phase)
+		_, gone, err := c.writeTaskPhase(ctx, t, agorav1alpha1.TaskUnreachable, agorav1alpha1.ReasonExecutorUnreachable, msg)
+		if err != nil {
+			if apierrors.IsConflict(err) {
+				continue // the executor wrote first: it is back, or the task moved on
+			}
+			return err
+		}
+		if !gone {
+			fws[frameworkID(t.Namespace, t.Status.Framework)] = true
+		}
+	}
+	for id := range fws {
+		c.enqueueFrameworks(id)
+	}
+	return nil
 }
 
 // loseNode removes a lost node from the allocator and marks its tasks Lost.
@@ -179,7 +298,9 @@ func (c *Controller) loseNode(ctx context.Context, name, why string) error {
 		lost, rs = m.alloc.RemoveNode(name)
 		follow = m.applyRescinded(rs, agorav1alpha1.ReasonNodeLost)
 		for _, id := range lost {
-			delete(m.tasks, id)
+			if ts := m.tasks[types.UID(id)]; ts != nil {
+				m.forgetTaskLocked(types.UID(id), ts)
+			}
 		}
 		m.changed = true
 	}
@@ -203,10 +324,7 @@ func (c *Controller) loseNode(ctx context.Context, name, why string) error {
 			continue
 		}
 		if !t.Status.Phase.IsTerminal() {
-			m.mu.Lock()
-			_, charged := m.tasks[t.Namespace+"/"+t.Name]
-			m.mu.Unlock()
-			if charged {
+			if c.m.charged(t.UID) {
 				continue // charged again after the node came back
 			}
 			msg := fmt.Sprintf("node %s was lost: %s; the task's resources were freed, create a new Task to run it again", name, why)

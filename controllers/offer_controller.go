@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -86,7 +87,8 @@ func (r *offerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		}
 		offer = nil
 	}
-	if offer == nil && c.liveOffer(req.NamespacedName) {
+	live, expiring := c.offerLiveness(req.NamespacedName)
+	if offer == nil && live {
 		// The model made this offer but the cache has not seen it yet: a Task's watch event can
 		// arrive before its Offer's. Ask the API before treating the offer as gone, or a task
 		// on a brand-new offer would be rejected and the offer given back.
@@ -99,11 +101,12 @@ func (r *offerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	}
 	releasing := offer != nil && !offer.DeletionTimestamp.IsZero()
 
-	// Pending tasks: from the API when the offer is being released (the cache may not have
-	// the tasks created just before the delete yet), from the cache otherwise.
+	// Pending tasks: from the API when the offer is being released or is expiring (the cache
+	// may not have the tasks created just before the delete or the expiry yet, and those are
+	// admitted), from the cache otherwise.
 	var tasks agorav1alpha1.TaskList
 	var reader client.Reader = c.cache
-	if releasing {
+	if releasing || (live && expiring) {
 		reader = c.reader
 	}
 	if err := reader.List(ctx, &tasks, client.InNamespace(req.Namespace), client.MatchingFields{indexTaskOffer: req.Name}); err != nil {
@@ -123,9 +126,9 @@ func (r *offerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		return a.Name < b.Name
 	})
 
-	now := time.Now()
-	decisions := c.admit(offer, req.NamespacedName, pending, now)
-	if err := c.writeDecisions(ctx, offer, decisions); err != nil {
+	now := c.clock.Now()
+	decisions := c.admit(offer, req.NamespacedName, pending)
+	if err := c.writeDecisions(ctx, offer, req.NamespacedName, decisions); err != nil {
 		return ctrl.Result{}, err
 	}
 	if offer == nil {
@@ -147,12 +150,16 @@ func (r *offerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	return c.syncOffer(ctx, offer, now)
 }
 
-// liveOffer reports whether the model holds an offer under key that it has not seen go.
-func (c *Controller) liveOffer(key types.NamespacedName) bool {
+// offerLiveness reports whether the model holds an offer under key that it has not seen go, and
+// whether it has reached its expireTime.
+func (c *Controller) offerLiveness(key types.NamespacedName) (live, expiring bool) {
 	c.m.mu.Lock()
 	defer c.m.mu.Unlock()
 	st := c.m.offers[key]
-	return st != nil && st.gone == ""
+	if st == nil || st.gone != "" {
+		return false, false
+	}
+	return true, !c.clock.Now().Before(st.expire)
 }
 
 // admissionWriters bounds the Task status writes one offer's reconcile has in flight at once.
@@ -162,8 +169,21 @@ const admissionWriters = 16
 // decisions were taken in order, and what they charged is already charged, so the writes need no
 // order: they go out admissionWriters at a time, so that a framework that launched a hundred
 // tasks on one offer waits for about a hundred/admissionWriters API round trips, not a hundred.
-// A write that fails fails the reconcile; the retry finds the task charged and writes it again.
-func (c *Controller) writeDecisions(ctx context.Context, offer *agorav1alpha1.Offer, decisions []decision) error {
+//
+// Write-ahead: before any task is told it is admitted, the Offer's status records what admitted
+// tasks took of it (status.admitted), so a controller that restarts restores exactly what is
+// left of the offer, even after those tasks ended and were deleted. A write that fails fails the
+// reconcile; the retry finds the tasks charged and writes them again.
+func (c *Controller) writeDecisions(ctx context.Context, offer *agorav1alpha1.Offer, key types.NamespacedName, decisions []decision) error {
+	admits := false
+	for _, d := range decisions {
+		admits = admits || d.phase == agorav1alpha1.TaskStaging
+	}
+	if admits && offer != nil {
+		if err := c.writeOfferUsage(ctx, offer); err != nil {
+			return err
+		}
+	}
 	var (
 		mu       sync.Mutex
 		firstErr error
@@ -192,19 +212,18 @@ func (c *Controller) writeDecisions(ctx context.Context, offer *agorav1alpha1.Of
 				}
 				if gone && d.phase == agorav1alpha1.TaskStaging {
 					// Deleted while being admitted: the Task reconciler may have run already.
-					c.finishTask(d.task.Namespace + "/" + d.task.Name)
+					c.finishTask(d.task.UID)
 					continue
 				}
 				if d.phase == agorav1alpha1.TaskStaging {
 					c.m.mu.Lock()
-					if ts, ok := c.m.tasks[d.task.Namespace+"/"+d.task.Name]; ok {
+					if ts := c.m.tasks[d.task.UID]; ts != nil {
 						ts.admittedWritten = true
-						c.m.tasks[d.task.Namespace+"/"+d.task.Name] = ts
 					}
 					c.m.mu.Unlock()
 					metricTasksAdmitted.Inc()
 					mu.Lock()
-					fws[frameworkID(d.task.Namespace, offer.Spec.Framework)] = true
+					fws[frameworkID(d.task.Namespace, d.framework)] = true
 					mu.Unlock()
 					continue
 				}
@@ -228,93 +247,196 @@ func (c *Controller) writeDecisions(ctx context.Context, offer *agorav1alpha1.Of
 	return firstErr
 }
 
+// writeOfferUsage writes what the offer has given (status.admitted, admittedTasks) and what
+// remains, as the model holds it, with a merge patch of the status.
+func (c *Controller) writeOfferUsage(ctx context.Context, offer *agorav1alpha1.Offer) error {
+	key := client.ObjectKeyFromObject(offer)
+	c.m.mu.Lock()
+	st := c.m.offers[key]
+	if st == nil {
+		c.m.mu.Unlock()
+		return nil
+	}
+	admitted := admittedList(st)
+	count := st.admitted
+	remaining := c.remainingLocked(st)
+	c.m.mu.Unlock()
+	patch, err := json.Marshal(map[string]any{"status": map[string]any{
+		"admitted": admitted, "admittedTasks": count, "remaining": remaining,
+	}})
+	if err != nil {
+		return err
+	}
+	return c.client.Status().Patch(ctx, offer.DeepCopy(), client.RawPatch(types.MergePatchType, patch))
+}
+
+// admittedList is what tasks took of the offer, per node, sorted (nil when nothing). Call with
+// mu held.
+func admittedList(st *offerState) []agorav1alpha1.OfferNodeRemaining {
+	var out []agorav1alpha1.OfferNodeRemaining
+	for n, r := range st.admittedRes {
+		out = append(out, agorav1alpha1.OfferNodeRemaining{NodeName: n, Resources: toResourceList(r)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].NodeName < out[j].NodeName })
+	return out
+}
+
+// remainingLocked is what is left of an outstanding offer, per node, sorted. Call with mu held.
+func (c *Controller) remainingLocked(st *offerState) []agorav1alpha1.OfferNodeRemaining {
+	var out []agorav1alpha1.OfferNodeRemaining
+	if st.gone != "" {
+		return out
+	}
+	if o, ok := c.m.alloc.Offer(st.id); ok {
+		for _, n := range o.Nodes {
+			out = append(out, agorav1alpha1.OfferNodeRemaining{NodeName: n.Node, Resources: toResourceList(n.Resources)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].NodeName < out[j].NodeName })
+	return out
+}
+
+// offerView is what admission needs to know of an offer: the object (nil when it is gone), the
+// model's record of it (nil when the model has none), and why it went, if it did.
+type offerView struct {
+	obj       *agorav1alpha1.Offer
+	st        *offerState
+	tombstone string
+	// fwKnown: the offer's framework is in the allocator.
+	fwKnown bool
+	// holder is the framework's current Lease holder ("" without a Lease).
+	holder string
+}
+
+// admissionCheck decides, as a pure function of the task and what is known of its offer,
+// whether the task may be charged: ok, or the Error reason and a message a person can act on.
+// What remains of the offer, and whether the framework may still use the node, is the
+// allocator's to check when it charges the task.
+func admissionCheck(t *agorav1alpha1.Task, v offerView) (reason, msg string, ok bool) {
+	reject := func(reason, format string, args ...any) (string, string, bool) {
+		return reason, fmt.Sprintf(format, args...), false
+	}
+	offer, st := v.obj, v.st
+	_, unknown := toResources(t.Spec.Resources)
+	switch {
+	case offer == nil || st == nil || st.gone != "":
+		switch v.tombstone {
+		case "":
+			return reject(agorav1alpha1.ReasonOfferNotFound, "no Offer %q in namespace %s: a task can use only an open offer of its own namespace; list them with `kubectl get offers -n %s`", t.Spec.OfferName, t.Namespace, t.Namespace)
+		case agorav1alpha1.ReasonExpired:
+			return reject(agorav1alpha1.ReasonOfferExpired, "offer %s expired before task %s was created; nothing was charged: create the task again against a current offer", t.Spec.OfferName, t.Name)
+		case agorav1alpha1.ReasonReleased:
+			return reject(agorav1alpha1.ReasonOfferNotFound, "offer %s was released (deleted) before task %s was created; nothing was charged: create the task against a current offer", t.Spec.OfferName, t.Name)
+		default:
+			return reject(agorav1alpha1.ReasonOfferRescinded, "offer %s was rescinded (%s) before task %s was admitted; nothing was charged: create the task against a current offer", t.Spec.OfferName, v.tombstone, t.Name)
+		}
+	// Timestamps have one-second resolution: a task created in the same second as the delete
+	// counts as created before it (the usual "create tasks, then delete the offer" step lands
+	// in one second). release reads the API after the delete, so this errs only toward a
+	// task created a split second after it, while the offer still holds its resources.
+	case !offer.DeletionTimestamp.IsZero() && t.CreationTimestamp.After(offer.DeletionTimestamp.Time):
+		return reject(agorav1alpha1.ReasonOfferNotFound, "offer %s was released at %s, before task %s was created; nothing was charged: create the task against a current offer", t.Spec.OfferName, offer.DeletionTimestamp.UTC().Format(time.RFC3339), t.Name)
+	case !v.fwKnown:
+		return reject(agorav1alpha1.ReasonFrameworkNotFound, "offer %s names framework %q, which does not exist in namespace %s", t.Spec.OfferName, offer.Spec.Framework, t.Namespace)
+	// Expiry is judged by when the task was created, not when the controller got to it: the
+	// offer still holds its resources (expiry is processed after the tasks created before it).
+	case !t.CreationTimestamp.Time.Before(st.expire):
+		return reject(agorav1alpha1.ReasonOfferExpired, "offer %s expired at %s, before task %s was created; nothing was charged: create the task against a current offer", t.Spec.OfferName, st.expire.UTC().Format(time.RFC3339), t.Name)
+	case declaredFramework(t) != "" && declaredFramework(t) != offer.Spec.Framework:
+		return reject(agorav1alpha1.ReasonFrameworkMismatch, "task %s belongs to framework %q but offer %s was made to framework %q: a task is charged to its own framework only; launch it on an offer of %s", t.Name, declaredFramework(t), t.Spec.OfferName, offer.Spec.Framework, declaredFramework(t))
+	case t.Annotations[agorav1alpha1.AnnotationInstance] != "" && st.instance != "" && t.Annotations[agorav1alpha1.AnnotationInstance] != st.instance:
+		return reject(agorav1alpha1.ReasonInstanceFenced, "task %s was created by framework instance %q, but offer %s was made to instance %q: only the instance holding the framework's Lease launches", t.Name, t.Annotations[agorav1alpha1.AnnotationInstance], t.Spec.OfferName, st.instance)
+	case t.Annotations[agorav1alpha1.AnnotationInstance] != "" && v.holder != "" && t.Annotations[agorav1alpha1.AnnotationInstance] != v.holder:
+		return reject(agorav1alpha1.ReasonInstanceFenced, "task %s was created by framework instance %q, which no longer holds the framework's Lease (held by %q): a superseded instance cannot launch", t.Name, t.Annotations[agorav1alpha1.AnnotationInstance], v.holder)
+	case st.rescindedNodes[t.Spec.NodeName] != "":
+		return reject(agorav1alpha1.ReasonOfferRescinded, "offer %s's part on node %s was rescinded (%s); nothing was charged", t.Spec.OfferName, t.Spec.NodeName, st.rescindedNodes[t.Spec.NodeName])
+	case !slices.ContainsFunc(offer.Spec.Nodes, func(n agorav1alpha1.OfferNode) bool { return n.NodeName == t.Spec.NodeName }):
+		return reject(agorav1alpha1.ReasonNodeNotInOffer, "node %q is not in offer %s, which offers %s", t.Spec.NodeName, t.Spec.OfferName, shortList(offerNodeNames(offer)))
+	case t.Spec.Resources.Cpu().Sign() <= 0 || t.Spec.Resources.Memory().Sign() <= 0:
+		return reject(agorav1alpha1.ReasonInvalidTemplate, "task asks for cpu %s and memory %s: spec.resources needs both greater than 0 (they bound its pod, which would otherwise run unbounded); nothing was charged", t.Spec.Resources.Cpu(), t.Spec.Resources.Memory())
+	case len(unknown) > 0:
+		return reject(agorav1alpha1.ReasonInsufficientResources, "task asks for %s, which offer %s does not offer on node %s", strings.Join(unknown, ", "), t.Spec.OfferName, t.Spec.NodeName)
+	}
+	asked, _ := toResources(t.Spec.Resources)
+	if tr := templateRequests(&t.Spec.Template.Spec); !tr.Fits(asked) {
+		return reject(agorav1alpha1.ReasonInvalidTemplate, "the pod template's containers request %v, more than spec.resources %v; lower the containers' requests or raise spec.resources", tr, asked)
+	}
+	return "", "", true
+}
+
+// declaredFramework is the framework a Task says it belongs to: its framework label, else the
+// name in its owner reference to a Framework, else "".
+func declaredFramework(t *agorav1alpha1.Task) string {
+	if fw := t.Labels[agorav1alpha1.LabelFramework]; fw != "" {
+		return fw
+	}
+	for _, ref := range t.OwnerReferences {
+		if ref.Kind == "Framework" && strings.HasPrefix(ref.APIVersion, agorav1alpha1.GroupName+"/") {
+			return ref.Name
+		}
+	}
+	return ""
+}
+
 // admit decides on the pending tasks of one offer in order, charging the admitted ones.
-func (c *Controller) admit(offer *agorav1alpha1.Offer, key types.NamespacedName, pending []*agorav1alpha1.Task, now time.Time) []decision {
+func (c *Controller) admit(offer *agorav1alpha1.Offer, key types.NamespacedName, pending []*agorav1alpha1.Task) []decision {
 	m := c.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := m.offers[key]
+	v := offerView{obj: offer, st: m.offers[key]}
+	if tomb, ok := m.gone[key]; ok {
+		v.tombstone = tomb.reason
+	}
 	fwName := ""
-	if offer != nil && st != nil {
+	if offer != nil && v.st != nil {
 		fwName = offer.Spec.Framework
+		if fs := m.frameworks[v.st.framework]; fs != nil {
+			v.fwKnown, v.holder = true, fs.instance
+		}
 	}
 	var out []decision
 	for _, t := range pending {
-		taskID := t.Namespace + "/" + t.Name
-		if ts, ok := m.tasks[taskID]; ok {
-			if ts.uid == t.UID {
-				if ts.admittedWritten {
-					continue // admitted and written; the cache has not caught up yet
-				}
-				// Charged already; an earlier status write did not land.
-				out = append(out, decision{t, agorav1alpha1.TaskStaging, agorav1alpha1.ReasonAdmitted, admittedMsg(t, ts.offer), splitID(ts.framework).Name})
-				continue
+		if ts, ok := m.tasks[t.UID]; ok {
+			if ts.admittedWritten {
+				continue // admitted and written; the cache has not caught up yet
 			}
-			// A Task of the same name that is gone still holds its charge: free it.
-			m.alloc.FinishTask(taskID)
-			delete(m.tasks, taskID)
-			m.changed = true
+			// Charged already; an earlier status write did not land.
+			out = append(out, decision{t, agorav1alpha1.TaskStaging, agorav1alpha1.ReasonAdmitted, admittedMsg(t, ts.offer), splitID(ts.framework).Name})
+			continue
 		}
-		reject := func(reason, format string, args ...any) {
-			out = append(out, decision{t, agorav1alpha1.TaskError, reason, fmt.Sprintf(format, args...), fwName})
+		reason, msg, ok := admissionCheck(t, v)
+		if !ok {
+			out = append(out, decision{t, agorav1alpha1.TaskError, reason, msg, fwName})
+			continue
 		}
-		asked, unknown := toResources(t.Spec.Resources)
+		st := v.st
+		asked, _ := toResources(t.Spec.Resources)
+		err := m.alloc.LaunchTask(st.id, allocator.Task{ID: string(t.UID), Framework: st.framework, Node: t.Spec.NodeName, Resources: asked})
 		switch {
-		case offer == nil || st == nil || st.gone != "":
-			if tomb, ok := m.gone[key]; ok {
-				switch tomb.reason {
-				case agorav1alpha1.ReasonExpired:
-					reject(agorav1alpha1.ReasonOfferExpired, "offer %s expired before task %s was admitted; nothing was charged: create the task again against a current offer", t.Spec.OfferName, t.Name)
-				case agorav1alpha1.ReasonReleased:
-					reject(agorav1alpha1.ReasonOfferNotFound, "offer %s was released (deleted) before task %s was created; nothing was charged: create the task against a current offer", t.Spec.OfferName, t.Name)
-				default:
-					reject(agorav1alpha1.ReasonOfferRescinded, "offer %s was rescinded (%s) before task %s was admitted; nothing was charged: create the task against a current offer", t.Spec.OfferName, tomb.reason, t.Name)
-				}
-				continue
+		case err == nil:
+			m.chargeTaskLocked(t.UID, &taskState{key: types.NamespacedName{Namespace: t.Namespace, Name: t.Name}, framework: st.framework, offer: t.Spec.OfferName, node: t.Spec.NodeName})
+			st.admitted++
+			if st.admittedRes == nil {
+				st.admittedRes = map[string]allocator.Resources{}
 			}
-			reject(agorav1alpha1.ReasonOfferNotFound, "no Offer %q in namespace %s: a task can use only an open offer of its own namespace; list them with `kubectl get offers -n %s`", t.Spec.OfferName, t.Namespace, t.Namespace)
-		// Timestamps have one-second resolution: a task created in the same second as the delete
-		// counts as created before it (the usual "create tasks, then delete the offer" step lands
-		// in one second). release reads the API after the delete, so this errs only toward a
-		// task created a split second after it.
-		case !offer.DeletionTimestamp.IsZero() && t.CreationTimestamp.After(offer.DeletionTimestamp.Time):
-			reject(agorav1alpha1.ReasonOfferNotFound, "offer %s was released at %s, before task %s was created; nothing was charged: create the task against a current offer", t.Spec.OfferName, offer.DeletionTimestamp.UTC().Format(time.RFC3339), t.Name)
-		case !m.frameworks[st.framework]:
-			reject(agorav1alpha1.ReasonFrameworkNotFound, "offer %s names framework %q, which does not exist in namespace %s", t.Spec.OfferName, offer.Spec.Framework, t.Namespace)
-		case !now.Before(st.expire):
-			reject(agorav1alpha1.ReasonOfferExpired, "offer %s expired at %s; nothing was charged: create the task against a current offer", t.Spec.OfferName, st.expire.UTC().Format(time.RFC3339))
-		case st.rescindedNodes[t.Spec.NodeName] != "":
-			reject(agorav1alpha1.ReasonOfferRescinded, "offer %s's part on node %s was rescinded (%s); nothing was charged", t.Spec.OfferName, t.Spec.NodeName, st.rescindedNodes[t.Spec.NodeName])
-		case !slices.ContainsFunc(offer.Spec.Nodes, func(n agorav1alpha1.OfferNode) bool { return n.NodeName == t.Spec.NodeName }):
-			reject(agorav1alpha1.ReasonNodeNotInOffer, "node %q is not in offer %s, which offers %s", t.Spec.NodeName, t.Spec.OfferName, shortList(offerNodeNames(offer)))
-		case t.Spec.Resources.Cpu().Sign() <= 0 || t.Spec.Resources.Memory().Sign() <= 0:
-			reject(agorav1alpha1.ReasonInvalidTemplate, "task asks for cpu %s and memory %s: spec.resources needs both greater than 0 (they bound its pod, which would otherwise run unbounded); nothing was charged", t.Spec.Resources.Cpu(), t.Spec.Resources.Memory())
-		case len(unknown) > 0:
-			reject(agorav1alpha1.ReasonInsufficientResources, "task asks for %s, which offer %s does not offer on node %s", strings.Join(unknown, ", "), t.Spec.OfferName, t.Spec.NodeName)
-		case !templateRequests(&t.Spec.Template.Spec).Fits(asked):
-			reject(agorav1alpha1.ReasonInvalidTemplate, "the pod template's containers request %v, more than spec.resources %v; lower the containers' requests or raise spec.resources", templateRequests(&t.Spec.Template.Spec), asked)
-		default:
-			err := m.alloc.LaunchTask(st.id, allocator.Task{ID: taskID, Framework: st.framework, Node: t.Spec.NodeName, Resources: asked})
-			switch {
-			case err == nil:
-				m.tasks[taskID] = taskState{framework: st.framework, offer: t.Spec.OfferName, node: t.Spec.NodeName, uid: t.UID}
-				st.admitted++
-				out = append(out, decision{t, agorav1alpha1.TaskStaging, agorav1alpha1.ReasonAdmitted, admittedMsg(t, t.Spec.OfferName), fwName})
-			case errors.Is(err, allocator.ErrDoesNotFit):
-				var left allocator.Resources
-				if o, ok := m.alloc.Offer(st.id); ok {
-					for _, n := range o.Nodes {
-						if n.Node == t.Spec.NodeName {
-							left = n.Resources
-						}
+			st.admittedRes[t.Spec.NodeName] = st.admittedRes[t.Spec.NodeName].Add(asked)
+			out = append(out, decision{t, agorav1alpha1.TaskStaging, agorav1alpha1.ReasonAdmitted, admittedMsg(t, t.Spec.OfferName), fwName})
+		case errors.Is(err, allocator.ErrDoesNotFit):
+			var left allocator.Resources
+			if o, ok := m.alloc.Offer(st.id); ok {
+				for _, n := range o.Nodes {
+					if n.Node == t.Spec.NodeName {
+						left = n.Resources
 					}
 				}
-				reject(agorav1alpha1.ReasonInsufficientResources, "task asks for %v on node %s, but only %v of offer %s remains there; nothing was charged: ask for less or use another node or offer", asked, t.Spec.NodeName, left, t.Spec.OfferName)
-			case errors.Is(err, allocator.ErrNodeNotInOffer):
-				reject(agorav1alpha1.ReasonOfferRescinded, "offer %s no longer holds node %s; nothing was charged", t.Spec.OfferName, t.Spec.NodeName)
-			default:
-				reject(agorav1alpha1.ReasonOfferRescinded, "offer %s cannot take the task: %v", t.Spec.OfferName, err)
 			}
+			out = append(out, decision{t, agorav1alpha1.TaskError, agorav1alpha1.ReasonInsufficientResources, fmt.Sprintf("task asks for %v on node %s, but only %v of offer %s remains there (or the node has no pod slot left); nothing was charged: ask for less or use another node or offer", asked, t.Spec.NodeName, left, t.Spec.OfferName), fwName})
+		case errors.Is(err, allocator.ErrNotEligible):
+			out = append(out, decision{t, agorav1alpha1.TaskError, agorav1alpha1.ReasonOfferRescinded, fmt.Sprintf("framework %s may no longer use node %s (its nodeSelector, tolerations or capabilities, or the node's labels or taints, changed): %v; nothing was charged", fwName, t.Spec.NodeName, err), fwName})
+		case errors.Is(err, allocator.ErrNodeNotInOffer):
+			out = append(out, decision{t, agorav1alpha1.TaskError, agorav1alpha1.ReasonOfferRescinded, fmt.Sprintf("offer %s no longer holds node %s; nothing was charged", t.Spec.OfferName, t.Spec.NodeName), fwName})
+		default:
+			out = append(out, decision{t, agorav1alpha1.TaskError, agorav1alpha1.ReasonOfferRescinded, fmt.Sprintf("offer %s cannot take the task: %v", t.Spec.OfferName, err), fwName})
 		}
 	}
 	return out
@@ -355,7 +477,9 @@ func (c *Controller) release(ctx context.Context, offer *agorav1alpha1.Offer) er
 				}
 			}
 		}
-		if err := m.alloc.ReleaseOffer(st.id, refuse); err == nil {
+		// A revive the framework asked for at or after the release clears its filter: a
+		// release and a revive go through different reconcilers, in either order.
+		if err := m.alloc.ReleaseOffer(st.id, refuse, offer.DeletionTimestamp.Time); err == nil {
 			released = true
 		}
 		admitted = st.admitted
@@ -410,14 +534,10 @@ func (c *Controller) syncOffer(ctx context.Context, offer *agorav1alpha1.Offer, 
 		metricOffersRescinded.WithLabelValues(agorav1alpha1.ReasonExpired).Inc()
 	}
 	gone := st.gone
-	var remaining []agorav1alpha1.OfferNodeRemaining
+	remaining := c.remainingLocked(st)
+	admittedRes := admittedList(st)
 	rescinded := map[string]string{}
 	if gone == "" {
-		if o, ok := m.alloc.Offer(st.id); ok {
-			for _, n := range o.Nodes {
-				remaining = append(remaining, agorav1alpha1.OfferNodeRemaining{NodeName: n.Node, Resources: toResourceList(n.Resources)})
-			}
-		}
 		for n, why := range st.rescindedNodes {
 			rescinded[n] = why
 		}
@@ -457,9 +577,9 @@ func (c *Controller) syncOffer(ctx context.Context, offer *agorav1alpha1.Offer, 
 		m.mu.Unlock()
 	}
 	status := offer.Status.DeepCopy()
-	sort.Slice(remaining, func(i, j int) bool { return remaining[i].NodeName < remaining[j].NodeName })
 	status.Remaining = remaining
 	status.AdmittedTasks = admitted
+	status.Admitted = admittedRes
 	if !equality.Semantic.DeepEqual(&offer.Status, status) {
 		o := offer.DeepCopy()
 		o.Status = *status
@@ -468,7 +588,7 @@ func (c *Controller) syncOffer(ctx context.Context, offer *agorav1alpha1.Offer, 
 		}
 		c.enqueueFrameworks(fwID)
 	}
-	return ctrl.Result{RequeueAfter: max(time.Until(expire), 0) + 10*time.Millisecond}, nil
+	return ctrl.Result{RequeueAfter: max(expire.Sub(now), 0) + 10*time.Millisecond}, nil
 }
 
 // finishRescind tells the framework why its offer was taken back (condition and Event), then

@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
@@ -29,13 +30,18 @@ import (
 
 // taskReconciler frees what a task held once it is terminal (the executor writes Finished,
 // Failed, Killed or Lost) or gone. Admission is the Offer reconciler's.
-type taskReconciler struct{ c *Controller }
+type taskReconciler struct {
+	c *Controller
+	// cache is where the reconciler reads Tasks first (the manager's cache; a test gives it a
+	// lagging one).
+	cache client.Reader
+}
 
 func (c *Controller) setupTasks(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("task").
 		For(&agorav1alpha1.Task{}).
-		Complete(&taskReconciler{c})
+		Complete(&taskReconciler{c: c, cache: c.cache})
 }
 
 func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -43,40 +49,59 @@ func (r *taskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 	if err := c.waitReady(ctx); err != nil {
 		return ctrl.Result{}, err
 	}
-	id := req.Namespace + "/" + req.Name
 	t := &agorav1alpha1.Task{}
-	err := c.cache.Get(ctx, req.NamespacedName, t)
+	err := r.cache.Get(ctx, req.NamespacedName, t)
 	if err != nil && !isNotFound(err) {
 		return ctrl.Result{}, err
 	}
-	if err == nil && t.Status.Phase != "" {
+	if isNotFound(err) {
+		t = nil
+	}
+	if t != nil && t.Status.Phase != "" && (!t.Status.Phase.IsTerminal() || controllerutil.ContainsFinalizer(t, agorav1alpha1.TaskFinalizer)) {
 		// An admitted task whose node is lost is Lost, and loses the executor's finalizer; the
 		// node's reconcile does that when the node goes, this catches what it could not see (a
 		// controller that restarted after the Node was deleted, a task that became terminal
 		// later).
 		if lost, why, err := c.nodeLost(ctx, t.Spec.NodeName); err != nil {
 			return ctrl.Result{}, err
-		} else if lost && (!t.Status.Phase.IsTerminal() || controllerutil.ContainsFinalizer(t, agorav1alpha1.TaskFinalizer)) {
+		} else if lost {
 			if err := c.loseNode(ctx, t.Spec.NodeName, why); err != nil {
 				return ctrl.Result{}, err
 			}
 		}
 	}
-	if err == nil && !t.Status.Phase.IsTerminal() && !c.chargedToOther(id, t.UID) {
-		return ctrl.Result{}, nil
+	// Free the charge of every incarnation of this name that has ended. Only evidence about
+	// that incarnation itself counts: the cache showing it terminal, or the API showing it gone
+	// (or replaced by another UID). A cache that lags behind a delete and a create under the
+	// same name must never free the newer task's charge.
+	for _, uid := range c.m.chargedUnder(req.NamespacedName) {
+		if t != nil && t.UID == uid {
+			if t.Status.Phase.IsTerminal() {
+				c.finishTask(uid)
+			}
+			continue
+		}
+		live := &agorav1alpha1.Task{}
+		err := c.reader.Get(ctx, req.NamespacedName, live)
+		if err != nil && !isNotFound(err) {
+			return ctrl.Result{}, err
+		}
+		if err == nil && live.UID == uid && !live.Status.Phase.IsTerminal() {
+			continue // the cache lags: this incarnation is alive
+		}
+		c.finishTask(uid)
 	}
-	c.finishTask(id)
 	return ctrl.Result{}, nil
 }
 
 // nodeLost reports whether a node is gone for good as far as its tasks are concerned: its Node
-// deleted, or lost to a stale executor Lease.
+// deleted, or lost after staying NotReady.
 func (c *Controller) nodeLost(ctx context.Context, name string) (bool, string, error) {
 	c.m.mu.Lock()
 	lost := c.m.lostNodes[name]
 	c.m.mu.Unlock()
 	if lost {
-		return true, "its executor Lease stayed stale past --node-lost-timeout", nil
+		return true, "it stayed NotReady past --node-lost-timeout", nil
 	}
 	err := c.cache.Get(ctx, types.NamespacedName{Name: name}, &corev1.Node{})
 	if isNotFound(err) {
@@ -85,28 +110,15 @@ func (c *Controller) nodeLost(ctx context.Context, name string) (bool, string, e
 	return false, "", err
 }
 
-// chargedToOther reports whether the model holds the charge of task id for another Task than
-// the one with this uid: an earlier Task of the same name, deleted and created again before this
-// reconciler saw the delete. That charge is freed like a finished task's.
-func (c *Controller) chargedToOther(id string, uid types.UID) bool {
-	c.m.mu.Lock()
-	defer c.m.mu.Unlock()
-	ts, ok := c.m.tasks[id]
-	return ok && ts.uid != uid
-}
-
-// finishTask frees what a task held, if the model charged it.
-func (c *Controller) finishTask(id string) {
+// finishTask frees what task uid held, if the model charged it, and has its node counted again:
+// the task's pod, if it still runs, now counts against the node until it is gone.
+func (c *Controller) finishTask(uid types.UID) {
 	m := c.m
 	m.mu.Lock()
-	ts, charged := m.tasks[id]
-	if charged {
-		m.alloc.FinishTask(id)
-		delete(m.tasks, id)
-		m.changed = true
-	}
+	ts, charged := m.finishTaskLocked(uid)
 	m.mu.Unlock()
 	if charged {
 		c.enqueueFrameworks(ts.framework)
+		c.enqueueNodes(ts.node)
 	}
 }

@@ -49,7 +49,7 @@ func (tc *taskCounter) get(fw types.NamespacedName) agorav1alpha1.TaskCounts {
 	if c := tc.counts[fw]; c != nil {
 		n = *c
 	}
-	n.Active = n.Staging + n.Starting + n.Running
+	n.Active = n.Staging + n.Starting + n.Running + n.Unreachable
 	return n
 }
 
@@ -101,6 +101,8 @@ func (tc *taskCounter) add(fw types.NamespacedName, phase agorav1alpha1.TaskPhas
 		c.Starting += d
 	case agorav1alpha1.TaskRunning:
 		c.Running += d
+	case agorav1alpha1.TaskUnreachable:
+		c.Unreachable += d
 	case agorav1alpha1.TaskFinished:
 		c.Finished += d
 	case agorav1alpha1.TaskFailed:

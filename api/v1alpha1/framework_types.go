@@ -164,7 +164,8 @@ type FrameworkSpec struct {
 
 // TaskCounts counts a framework's tasks by phase.
 type TaskCounts struct {
-	// active is the number of tasks holding resources: Staging, Starting and Running.
+	// active is the number of tasks holding resources: Staging, Starting, Running and
+	// Unreachable.
 	// +optional
 	Active int32 `json:"active"`
 	// staging is the number of admitted tasks the executor has not started yet.
@@ -176,6 +177,10 @@ type TaskCounts struct {
 	// running is the number of tasks whose pod runs.
 	// +optional
 	Running int32 `json:"running,omitempty"`
+	// unreachable is the number of tasks whose node's executor is silent while the node is
+	// Ready; they still hold their resources.
+	// +optional
+	Unreachable int32 `json:"unreachable,omitempty"`
 	// finished is the number of tasks that exited 0.
 	// +optional
 	Finished int32 `json:"finished,omitempty"`

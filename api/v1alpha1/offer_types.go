@@ -43,7 +43,6 @@ const (
 // its release, so nobody could read one.
 const ReasonReleased = "Released"
 
-
 // Offer rescind reasons (condition Rescinded, and the Event the controller emits).
 const (
 	// ReasonExpired: the offer reached spec.expireTime with resources no task took.
