@@ -108,6 +108,12 @@ func (b *batch) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) {
 		}
 		if err := d.Launch(context.TODO(), []*agorav1alpha1.Offer{offer}, launch...); err != nil {
 			cli.Say(b.flags.Name, "launch on %s: %v", offer.Name, err)
+			if cli.Replan(d, err, offer.Name, b.ResourceOffers) {
+				for _, t := range launch {
+					b.job.NotLaunched(t.Name)
+				}
+				launch = nil
+			}
 		}
 		if len(launch) > 0 {
 			cli.Say(b.flags.Name, "offer %s: launched %s", offer.Name, cli.N(len(launch), "task"))

@@ -27,6 +27,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"sort"
@@ -210,6 +211,12 @@ func (g *gang) StatusUpdate(d *sdk.Driver, t *agorav1alpha1.Task) {
 // that the held offers cover entirely.
 func (g *gang) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) {
 	now := time.Now()
+	// Held offers as they are now: the controller may have taken nodes out of them.
+	for name := range g.held {
+		if cur := d.Offer(name); cur != nil {
+			g.held[name] = cur
+		}
+	}
 	for _, o := range offers {
 		g.held[o.Name] = o
 		g.heldSince[o.Name] = now
@@ -226,6 +233,7 @@ func (g *gang) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) {
 		}
 	}
 	var launch []sdk.TaskInfo
+	var launching []*group
 	pending := 0
 	for gi, gr := range g.g {
 		if gr.done || gr.launched {
@@ -255,6 +263,7 @@ func (g *gang) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) {
 		}
 		free = trial
 		gr.launched = true
+		launching = append(launching, gr)
 		pending--
 		launch = append(launch, members...)
 		cli.Say(g.flags.Name, "group %d (attempt %d): all %d tasks fit; launching", gi, gr.attempt, g.size)
@@ -264,6 +273,16 @@ func (g *gang) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) {
 		g.launchedN += len(launch)
 		if err := d.Launch(context.TODO(), g.heldOffers(), launch...); err != nil {
 			cli.Say(g.flags.Name, "launch: %v", err)
+			if errors.Is(err, sdk.ErrNodeRescinded) {
+				// Nothing was launched and the offers are still held: plan again on what
+				// they hold now.
+				g.launchedN -= len(launch)
+				for _, gr := range launching {
+					gr.launched = false
+				}
+				d.AfterFunc(0, func(d *sdk.Driver) { g.ResourceOffers(d, nil) })
+				break
+			}
 		}
 		g.released(g.heldOffers()...)
 	case pending == 0:

@@ -182,6 +182,12 @@ func (l *locality) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) 
 		}
 		if err := d.Launch(context.TODO(), []*agorav1alpha1.Offer{offer}, launch...); err != nil {
 			cli.Say(l.flags.Name, "launch on %s: %v", offer.Name, err)
+			if cli.Replan(d, err, offer.Name, l.ResourceOffers) {
+				for _, t := range launch {
+					l.job.NotLaunched(t.Name)
+				}
+				launch = nil
+			}
 		}
 		if len(launch) > 0 {
 			nLocal := 0

@@ -205,6 +205,14 @@ func (s *service) ResourceOffers(d *sdk.Driver, offers []*agorav1alpha1.Offer) {
 		}
 		if err := d.Launch(context.TODO(), []*agorav1alpha1.Offer{offer}, launch...); err != nil {
 			cli.Say(s.flags.Name, "launch on %s: %v", offer.Name, err)
+			if cli.Replan(d, err, offer.Name, s.ResourceOffers) {
+				for _, t := range launch {
+					if i, _, ok := s.parse(t.Name); ok {
+						s.inst[i].live, s.inst[i].node = false, ""
+					}
+				}
+				launch = nil
+			}
 		}
 		if len(launch) > 0 {
 			cli.Say(s.flags.Name, "offer %s: launched %s", offer.Name, cli.N(len(launch), "instance"))

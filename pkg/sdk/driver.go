@@ -377,6 +377,20 @@ func (d *Driver) Offers() []*agorav1alpha1.Offer {
 	return out
 }
 
+// Offer returns one of the framework's outstanding offers made to this instance as it is now (a
+// partial rescind shrinks its spec.nodes), or nil once it is gone. A scheduler that holds offers
+// across callbacks refreshes its copies with it.
+func (d *Driver) Offer(name string) *agorav1alpha1.Offer {
+	if d.offers == nil {
+		return nil
+	}
+	o, err := d.offers.Get(name)
+	if err != nil || !o.DeletionTimestamp.IsZero() || !d.forThisInstance(o) {
+		return nil
+	}
+	return o.DeepCopy()
+}
+
 // Tasks returns the framework's tasks as last seen, by name.
 func (d *Driver) Tasks() []*agorav1alpha1.Task {
 	if d.tasks == nil {
@@ -731,7 +745,7 @@ func (d *Driver) dispatch(batch []event) error {
 			if seen && !released {
 				taken = missing(told, nodes)
 			}
-			if fresh || len(taken) > 0 {
+			if fresh || seen {
 				d.delivered[o.Name] = nodes
 			}
 			d.mu.Unlock()

@@ -120,3 +120,19 @@ func Main(name string, fs *flag.FlagSet, run func(ctx context.Context) error) {
 func Say(name, format string, args ...any) {
 	fmt.Printf("%s %s: %s\n", time.Now().Format("15:04:05.000"), name, strings.TrimSpace(fmt.Sprintf(format, args...)))
 }
+
+// Replan reports whether err says Driver.Launch created nothing because the controller took a
+// node out of the offer meanwhile (sdk.ErrNodeRescinded; the offer is still outstanding). The
+// caller then undoes what it recorded for that launch, and plan gets the offer again as it is
+// now, on the callback goroutine, if it is still there.
+func Replan(d *sdk.Driver, err error, offer string, plan func(*sdk.Driver, []*agorav1alpha1.Offer)) bool {
+	if !errors.Is(err, sdk.ErrNodeRescinded) {
+		return false
+	}
+	d.AfterFunc(0, func(d *sdk.Driver) {
+		if o := d.Offer(offer); o != nil {
+			plan(d, []*agorav1alpha1.Offer{o})
+		}
+	})
+	return true
+}

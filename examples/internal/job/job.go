@@ -138,6 +138,19 @@ func (j *Job) Launching(i int, node string) string {
 	return name
 }
 
+// NotLaunched undoes Launching for a task that Driver.Launch did not create because it refused
+// the whole launch (sdk.ErrNodeRescinded): the index needs an attempt again, under the same name.
+func (j *Job) NotLaunched(name string) {
+	i, a, ok := j.Parse(name)
+	if !ok {
+		return
+	}
+	if e := &j.tasks[i]; e.attempt == a && e.state == InFlight {
+		e.state, e.node = Pending, ""
+		delete(j.launched, name)
+	}
+}
+
 // Pending returns the indexes that need an attempt, lowest first.
 func (j *Job) Pending() []int {
 	var out []int

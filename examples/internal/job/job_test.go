@@ -48,3 +48,16 @@ func TestUnreachableIsNotRelaunched(t *testing.T) {
 		t.Errorf("%d relaunches", j.relaunched)
 	}
 }
+
+// A launch the Driver refused created nothing: the index is pending again, under the same name.
+func TestNotLaunched(t *testing.T) {
+	j := New("b", 2, 3)
+	name := j.Launching(1, "n1")
+	if got := j.Pending(); len(got) != 1 || got[0] != 0 {
+		t.Fatalf("pending after Launching(1): %v", got)
+	}
+	j.NotLaunched(name)
+	if got := j.Pending(); len(got) != 2 || j.Launched() != 0 || j.Launching(1, "n2") != name {
+		t.Errorf("after NotLaunched: pending %v, launched %d", got, j.Launched())
+	}
+}
