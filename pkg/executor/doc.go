@@ -30,31 +30,37 @@ limitations under the License.
 //   - Runs it as a Pod built by BuildPod: the Task's name and namespace, spec.nodeName preset,
 //     restartPolicy Never, resources fitted into spec.resources (requests = limits; Guaranteed
 //     when the template says nothing; more than the Task has is phase Error, reason
-//     InvalidTemplate), owner reference to the Task, labels naming task and framework.
-//   - Mirrors the Pod into the status: Starting (pod created), Running, Finished (exit 0),
-//     Failed (exit code and the container's or kubelet's reason: OOMKilled, an image that cannot
-//     be pulled, OutOfcpu...), Lost with reason PodDeleted when someone else deletes the pod, and
-//     Failed with reason PodRejected, quoting the API server, when the pod cannot be created
-//     (Pod Security admission, validation, quota). A status is written only when it changes.
+//     InvalidTemplate), owner reference to the Task, labels naming task and framework, and the
+//     executor's pod finalizer (agorav1alpha1.PodFinalizer, below).
+//   - Mirrors the Pod into the status: Starting (pod created; status.podUID recorded with it),
+//     Running, Finished (exit 0), Failed (exit code and the container's or kubelet's reason:
+//     OOMKilled, an image that cannot be pulled, OutOfcpu...), Lost with reason PodDeleted when
+//     someone else deletes the pod, Lost with reason PodNotFound when the pod left the API past
+//     the pod finalizer, and Failed with reason PodRejected, quoting the API server, when the pod
+//     cannot be created (Pod Security admission, validation, quota). A status is written only
+//     when it changes.
+//   - Puts a task the controller marked Unreachable (its Lease was stale) back where its pod
+//     says: Starting, Running, Finished, Failed; one that never got a pod is launched.
 //
 // # Who writes what
 //
 // The controller writes a Task's admission (phase Staging or Error, status.framework, the
-// Admitted condition) and Lost when a node is lost. The executor writes every later phase
-// (Starting, Running, Finished, Failed, Killed, Lost/PodDeleted, and Error/InvalidTemplate for a
-// template the controller let through) and never writes over a terminal phase. All writes use
+// Admitted condition), Unreachable when the node's executor Lease is stale, and Lost when a node
+// is lost. The executor writes every later phase (Starting, Running, Finished, Failed, Killed,
+// Lost/PodDeleted, Lost/PodNotFound, and Error/InvalidTemplate for a template the controller let
+// through), moves Unreachable back, and never writes over a terminal phase. All writes use
 // the Task's resourceVersion, so a concurrent write by the controller makes the executor re-read,
 // never overwrite.
 //
-// # The finalizer (scheduling.agora.dev/task)
+// # The Task finalizer (scheduling.agora.dev/task on the Task)
 //
 // The executor adds TaskFinalizer itself, the first time it acts on a Staging task and before
 // it creates the pod; it removes it once the task is terminal and the pod no longer runs. So:
 //
 //   - Kill = delete the Task. The executor deletes the pod with the template's
-//     terminationGracePeriodSeconds, waits until the pod is gone, writes Killed (reason
+//     terminationGracePeriodSeconds, waits until the pod stopped, writes Killed (reason
 //     TaskKilled, or FrameworkTeardown / FailoverTimeout when the framework is gone or timed out),
-//     then removes the finalizer and the Task disappears. A Task that got its finalizer but no pod
+//     releases the pod, then removes the finalizer and the Task disappears. A Task that got its finalizer but no pod
 //     yet is Killed at once.
 //   - A Task deleted before the executor ever saw it has no finalizer and no pod: it goes at
 //     once, which is the immediate kill of a task that never started. The executor's finalizer
@@ -67,13 +73,44 @@ limitations under the License.
 //     kube-controller-manager runs (the local cluster), by the executor when it sees a pod whose
 //     Task is gone.
 //
+// # The pod finalizer (scheduling.agora.dev/task on the Pod): a task never runs twice
+//
+// Every pod the executor creates carries PodFinalizer, and the executor removes it ("releases"
+// the pod) only once the pod's end is recorded in its Task (a terminal phase, written first) or
+// the Task is gone:
+//
+//   - a task's pod that is not done is released once the task is terminal and the pod is
+//     terminating (the executor stops the pod of a terminal task first);
+//   - a pod that someone else deletes (a person, an eviction, pod garbage collection, a
+//     namespace going away) stays in the API, terminating, until the executor has written Lost
+//     (PodDeleted), or Finished/Failed if it had ended; then it is released and goes;
+//   - an ended pod is released when its end is written (it stays, for its logs, until its Task
+//     is deleted);
+//   - an orphan (its Task gone) is released and deleted.
+//
+// So the pod of a task that is not terminal cannot leave the API unseen, and a Staging task
+// whose pod create does not meet AlreadyExists never had a pod (or the executor recorded its end,
+// and then it is not Staging): launching it is safe after any crash. A pod that exists is
+// adopted; once status.podUID is recorded (with the Starting write, no extra write) only that
+// pod is ever mirrored or adopted, and any other pod claiming the task is released and deleted.
+// The one way around the finalizer is removing it by hand (or a pod made by an executor older
+// than it): a Starting, Running or Unreachable task whose pod is then missing from the API is
+// Lost with reason PodNotFound and is not run again.
+//
+// Nothing is left hanging on uninstall or namespace deletion while the executor runs: it
+// releases every pod that is terminating once its task's end is written or its Task is gone.
+// With no executor serving the node (uninstalled, or the node gone), the finalizer stays until
+// someone removes it, like the Task finalizer.
+//
 // # Restarts
 //
 // All state is in the API server. On start, each node's Task and Pod caches are filled before
 // any event handler runs, so every task is looked at once with both caches complete: existing
-// pods are adopted and mirrored; tasks still Staging are launched; tasks deleted meanwhile are
-// killed. The pod name is the Task's name, so creating it twice is impossible (AlreadyExists
-// makes the executor adopt the pod if it is the task's).
+// pods are adopted and mirrored (a pod deleted meanwhile is still there, terminating, and its
+// end is recorded); tasks still Staging or Unreachable without a pod are launched; tasks deleted
+// meanwhile are killed. The pod name is the Task's name, so two pods of one task cannot exist at
+// once (AlreadyExists makes the executor adopt the pod if it is the task's), and the pod
+// finalizer makes sure one cannot follow another.
 //
 // # Simulation mode
 //
@@ -95,15 +132,15 @@ limitations under the License.
 // # RBAC (least privilege; role agora-executor)
 //
 // Read Tasks and patch them (the finalizer only), update Task status; read
-// Frameworks (only to name the reason of a kill); read, create and delete Pods (never update
-// them); list and watch Nodes (simulation mode); record Events; manage Leases in agora-system
-// only.
+// Frameworks (only to name the reason of a kill); read, create and delete Pods, and patch them
+// (a JSON patch removing the pod finalizer, nothing else); list and watch Nodes (simulation
+// mode); record Events; manage Leases in agora-system only.
 //
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks/status,verbs=update
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks/finalizers,verbs=update
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=frameworks,verbs=get
-// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete;patch
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=list;watch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,namespace=agora-system,resources=leases,verbs=get;create;update;delete

@@ -27,6 +27,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/test/testcluster"
@@ -72,6 +73,13 @@ func TestTaskFinishes(t *testing.T) {
 	pod, ok := getPod(t, ns, "ok")
 	if !ok {
 		t.Fatal("the finished task's pod is gone; it should stay until the Task is deleted")
+	}
+	if task.Status.PodUID != string(pod.UID) {
+		t.Errorf("status.podUID %q, pod UID %q", task.Status.PodUID, pod.UID)
+	}
+	// Its end is recorded: the pod is released (it stays, for its logs, but nothing holds it).
+	if hasPodFinalizer(pod) {
+		t.Errorf("the finished task's pod still carries %s", agorav1alpha1.PodFinalizer)
 	}
 	if pod.Spec.NodeName != "kwok-node-0" || pod.Spec.RestartPolicy != corev1.RestartPolicyNever {
 		t.Errorf("pod nodeName %q restartPolicy %q", pod.Spec.NodeName, pod.Spec.RestartPolicy)
@@ -144,6 +152,9 @@ func TestKillRunningTask(t *testing.T) {
 	task := waitPhase(t, ns, "svc", runningP)
 	if !hasFinalizer(task) {
 		t.Fatalf("a running task must carry %s: %v", agorav1alpha1.TaskFinalizer, task.Finalizers)
+	}
+	if pod, _ := getPod(t, ns, "svc"); pod == nil || !hasPodFinalizer(pod) {
+		t.Fatalf("a running task's pod must carry %s", agorav1alpha1.PodFinalizer)
 	}
 	if err := cluster.Agora.SchedulingV1alpha1().Tasks(ns).Delete(context.Background(), "svc", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
@@ -318,10 +329,13 @@ func TestRestart(t *testing.T) {
 	}
 }
 
-// Someone else deletes a running task's pod: the task says so.
+// Someone else deletes a running task's pod: the task says so, and the pod leaves the API only
+// after that is written (its finalizer holds it until then).
 func TestPodDeletedBehindOurBack(t *testing.T) {
 	integration(t)
 	ns := newNamespace(t, nil)
+	rec := recordPhases(t, ns)
+	pods := recordPods(t, ns)
 	startExecutor(t, Options{NodeName: "kwok-node-0"})
 	stageTask(t, ns, "victim", taskSpec{})
 	waitPhase(t, ns, "victim", runningP)
@@ -333,6 +347,8 @@ func TestPodDeletedBehindOurBack(t *testing.T) {
 	if task.Status.Reason != agorav1alpha1.ReasonPodDeleted || !strings.Contains(task.Status.Message, "deleted by someone other than agora-executor") {
 		t.Errorf("%s", describe(task))
 	}
+	recordedBefore(t, rec, "victim", pods, types.UID(task.Status.PodUID))
+	waitPodGone(t, ns, "victim")
 	if task.Status.CompletionTime == nil {
 		t.Error("no completionTime")
 	}
@@ -348,8 +364,8 @@ func TestPodDeletedBehindOurBack(t *testing.T) {
 		}
 		return false, fmt.Sprintf("%d events", len(evs.Items))
 	})
-	if pods := taskPods(t, ns, "victim"); len(pods) != 0 {
-		t.Errorf("the executor made a new pod for a lost task")
+	if runs := pods.runs("victim"); len(runs) != 1 {
+		t.Errorf("the task ran in %d pods, want 1: the executor made a new pod for a lost task", len(runs))
 	}
 }
 

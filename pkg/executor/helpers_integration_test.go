@@ -381,6 +381,7 @@ type phaseRecorder struct {
 	phases  map[string][]agorav1alpha1.TaskPhase
 	deleted map[string]agorav1alpha1.TaskPhase // phase in the DELETED event
 	reason  map[string]string                  // last reason seen
+	endRV   map[string]string                  // resourceVersion of the first terminal phase seen
 }
 
 func recordPhases(t *testing.T, ns string) *phaseRecorder {
@@ -391,7 +392,8 @@ func recordPhases(t *testing.T, ns string) *phaseRecorder {
 		cancel()
 		t.Fatal(err)
 	}
-	r := &phaseRecorder{phases: map[string][]agorav1alpha1.TaskPhase{}, deleted: map[string]agorav1alpha1.TaskPhase{}, reason: map[string]string{}}
+	r := &phaseRecorder{phases: map[string][]agorav1alpha1.TaskPhase{}, deleted: map[string]agorav1alpha1.TaskPhase{},
+		reason: map[string]string{}, endRV: map[string]string{}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -406,6 +408,9 @@ func recordPhases(t *testing.T, ns string) *phaseRecorder {
 				r.phases[task.Name] = append(ps, p)
 			}
 			r.reason[task.Name] = task.Status.Reason
+			if _, ok := r.endRV[task.Name]; !ok && task.Status.Phase.IsTerminal() {
+				r.endRV[task.Name] = task.ResourceVersion
+			}
 			if ev.Type == watch.Deleted {
 				r.deleted[task.Name] = task.Status.Phase
 			}
@@ -431,6 +436,14 @@ func (r *phaseRecorder) deletedIn(name string) (agorav1alpha1.TaskPhase, bool) {
 	defer r.mu.Unlock()
 	p, ok := r.deleted[name]
 	return p, ok
+}
+
+// ended is the resourceVersion at which the task's end (its first terminal phase) was written.
+func (r *phaseRecorder) ended(name string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rv, ok := r.endRV[name]
+	return rv, ok
 }
 
 func (r *phaseRecorder) lastReason(name string) string {

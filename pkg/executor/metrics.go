@@ -30,16 +30,17 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	apiRequests     *prometheus.CounterVec
-	podsCreated     prometheus.Counter
-	podsDeleted     prometheus.Counter
-	statusWrites    *prometheus.CounterVec
-	finalizerWrites prometheus.Counter
-	leaseRenewals   prometheus.Counter
-	leaseErrors     prometheus.Counter
-	nodes           prometheus.Gauge
-	syncDuration    prometheus.Histogram
-	syncErrors      prometheus.Counter
+	apiRequests        *prometheus.CounterVec
+	podsCreated        prometheus.Counter
+	podsDeleted        prometheus.Counter
+	statusWrites       *prometheus.CounterVec
+	finalizerWrites    prometheus.Counter
+	podFinalizerWrites prometheus.Counter
+	leaseRenewals      prometheus.Counter
+	leaseErrors        prometheus.Counter
+	nodes              prometheus.Gauge
+	syncDuration       prometheus.Histogram
+	syncErrors         prometheus.Counter
 }
 
 // NewMetrics returns the executor's metrics registered in a new registry, together with the Go
@@ -63,6 +64,9 @@ func NewMetrics() *Metrics {
 		finalizerWrites: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "agora_executor_task_finalizer_writes_total", Help: "Task updates that added or removed the executor's finalizer.",
 		}),
+		podFinalizerWrites: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "agora_executor_pod_finalizer_writes_total", Help: "Pods released: the executor's pod finalizer removed once the pod's end was recorded in its Task (or the Task was gone).",
+		}),
 		leaseRenewals: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "agora_executor_lease_renewals_total", Help: "Successful node Lease writes (creates and renewals).",
 		}),
@@ -81,7 +85,7 @@ func NewMetrics() *Metrics {
 			Name: "agora_executor_sync_errors_total", Help: "Task syncs that failed and were retried (conflicts included).",
 		}),
 	}
-	m.Registry.MustRegister(m.apiRequests, m.podsCreated, m.podsDeleted, m.statusWrites, m.finalizerWrites,
+	m.Registry.MustRegister(m.apiRequests, m.podsCreated, m.podsDeleted, m.statusWrites, m.finalizerWrites, m.podFinalizerWrites,
 		m.leaseRenewals, m.leaseErrors, m.nodes, m.syncDuration, m.syncErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

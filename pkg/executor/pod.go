@@ -58,6 +58,8 @@ func FrameworkOf(task *agorav1alpha1.Task) string {
 // BuildPod turns a Task into the Pod that runs it:
 //   - name and namespace of the Task (PodName), labels and annotations of the template plus
 //     LabelTask and LabelFramework, a controller owner reference to the Task;
+//   - agorav1alpha1.PodFinalizer, so that the pod cannot leave the API before the executor has
+//     recorded its end in the Task (see doc.go: a task never runs twice);
 //   - spec.nodeName preset to the Task's node (kube-scheduler is not involved) and restartPolicy
 //     Never (a task runs once; the framework decides about retries);
 //   - resources fitted into spec.resources (see fitResources): what a container leaves unset it
@@ -92,6 +94,7 @@ func BuildPod(task *agorav1alpha1.Task) (*corev1.Pod, error) {
 			Namespace:   task.Namespace,
 			Labels:      labels,
 			Annotations: tmpl.Annotations,
+			Finalizers:  []string{agorav1alpha1.PodFinalizer},
 			OwnerReferences: []metav1.OwnerReference{
 				*metav1.NewControllerRef(task, agorav1alpha1.SchemeGroupVersion.WithKind("Task")),
 			},

@@ -276,6 +276,7 @@ func TestBuildPodShape(t *testing.T) {
 		{"grace", *pod.Spec.TerminationGracePeriodSeconds, int64(7)},
 		{"labels", pod.Labels, map[string]string{"app": "web", agorav1alpha1.LabelTask: "t1", agorav1alpha1.LabelFramework: "fw"}},
 		{"annotations", pod.Annotations, map[string]string{"agora.dev/complete-after": "5s"}},
+		{"finalizers", pod.Finalizers, []string{agorav1alpha1.PodFinalizer}},
 	}
 	for _, c := range checks {
 		if diff := cmp.Diff(c.want, c.got); diff != "" {

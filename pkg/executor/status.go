@@ -44,8 +44,12 @@ var fatalWaitingReasons = map[string]bool{
 }
 
 // phaseRank orders the non-terminal phases so that mirroring never moves a task backwards.
+// Unreachable says nothing about the pod (the controller wrote it because the executor was away),
+// so any phase the pod shows replaces it.
 func phaseRank(p agorav1alpha1.TaskPhase) int {
 	switch p {
+	case agorav1alpha1.TaskUnreachable:
+		return 0
 	case agorav1alpha1.TaskStaging:
 		return 1
 	case agorav1alpha1.TaskStarting:
@@ -69,6 +73,7 @@ func mirrorStatus(cur agorav1alpha1.TaskStatus, pod *corev1.Pod, now metav1.Time
 	}
 	now = metav1.NewTime(now.Rfc3339Copy().Time) // the API keeps seconds; compare like with like
 	out.PodName = pod.Name
+	out.PodUID = string(pod.UID)
 
 	switch pod.Status.Phase {
 	case corev1.PodPending, "":

@@ -41,7 +41,7 @@ type podOpt func(*corev1.Pod)
 
 func testPod(phase corev1.PodPhase, opts ...podOpt) *corev1.Pod {
 	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "t1", Namespace: "ns"},
+		ObjectMeta: metav1.ObjectMeta{Name: "t1", Namespace: "ns", UID: "pod-uid-1"},
 		Spec:       corev1.PodSpec{NodeName: "node-a", Containers: []corev1.Container{{Name: "main"}, {Name: "side"}}},
 		Status:     corev1.PodStatus{Phase: phase},
 	}
@@ -80,7 +80,7 @@ func status(phase agorav1alpha1.TaskPhase, edit func(*agorav1alpha1.TaskStatus))
 	s := staging()
 	s.Phase = phase
 	s.Reason, s.Message = "", ""
-	s.PodName = "t1"
+	s.PodName, s.PodUID = "t1", "pod-uid-1"
 	if edit != nil {
 		edit(&s)
 	}
@@ -204,6 +204,38 @@ func TestMirrorStatus(t *testing.T) {
 			want: status(agorav1alpha1.TaskRunning, func(s *agorav1alpha1.TaskStatus) { s.StartTime = &t0 }),
 		},
 		{
+			name: "Unreachable, the executor back: Running again, start time kept",
+			cur: status(agorav1alpha1.TaskUnreachable, func(s *agorav1alpha1.TaskStatus) {
+				s.Reason, s.Message, s.StartTime = agorav1alpha1.ReasonExecutorUnreachable, "the executor Lease is stale", &t0
+			}),
+			pod:  testPod(corev1.PodRunning, withState("main", running(t1))),
+			want: status(agorav1alpha1.TaskRunning, func(s *agorav1alpha1.TaskStatus) { s.StartTime, s.Message = &t0, "pod t1 is running on node node-a" }),
+		},
+		{
+			name: "Unreachable, the pod still pending: Starting",
+			cur: status(agorav1alpha1.TaskUnreachable, func(s *agorav1alpha1.TaskStatus) {
+				s.Reason, s.Message = agorav1alpha1.ReasonExecutorUnreachable, "the executor Lease is stale"
+			}),
+			pod: testPod(corev1.PodPending),
+			want: status(agorav1alpha1.TaskStarting, func(s *agorav1alpha1.TaskStatus) {
+				s.Message = "pod t1 is on node node-a, waiting for its containers to start"
+			}),
+		},
+		{
+			name: "Unreachable, the pod ended meanwhile: Finished",
+			cur: status(agorav1alpha1.TaskUnreachable, func(s *agorav1alpha1.TaskStatus) {
+				s.Reason, s.Message, s.StartTime = agorav1alpha1.ReasonExecutorUnreachable, "the executor Lease is stale", &t0
+			}),
+			pod: testPod(corev1.PodSucceeded, withState("main", exited(0, "Completed", t0, t2))),
+			want: status(agorav1alpha1.TaskFinished, func(s *agorav1alpha1.TaskStatus) {
+				s.Reason = agorav1alpha1.ReasonCompleted
+				s.Message = "every container of pod t1 exited 0"
+				s.ExitCode = ptr(int32(0))
+				s.StartTime = &t0
+				s.CompletionTime = &t2
+			}),
+		},
+		{
 			name: "unknown pod phase changes nothing",
 			cur:  status(agorav1alpha1.TaskRunning, func(s *agorav1alpha1.TaskStatus) { s.StartTime = &t0 }),
 			pod:  testPod(corev1.PodUnknown),
@@ -226,6 +258,29 @@ func TestMirrorStatus(t *testing.T) {
 				t.Errorf("not idempotent:\n%s", cmp.Diff(got, again))
 			}
 		})
+	}
+}
+
+func TestPodStopped(t *testing.T) {
+	at := metav1.NewTime(t0.Time)
+	deleting := func(grace int64) podOpt {
+		return func(p *corev1.Pod) { p.DeletionTimestamp, p.DeletionGracePeriodSeconds = &at, &grace }
+	}
+	for name, tc := range map[string]struct {
+		pod  *corev1.Pod
+		want bool
+	}{
+		"running":                               {testPod(corev1.PodRunning), false},
+		"succeeded":                             {testPod(corev1.PodSucceeded), true},
+		"failed":                                {testPod(corev1.PodFailed), true},
+		"being deleted, grace period running":   {testPod(corev1.PodRunning, deleting(30)), false},
+		"deletion final (grace 0), held by us":  {testPod(corev1.PodRunning, deleting(0)), true},
+		"being deleted, containers ended":       {testPod(corev1.PodFailed, deleting(30)), true},
+		"pending, deletion final (kwok, force)": {testPod(corev1.PodPending, deleting(0)), true},
+	} {
+		if got := podStopped(tc.pod); got != tc.want {
+			t.Errorf("%s: podStopped = %v, want %v", name, got, tc.want)
+		}
 	}
 }
 

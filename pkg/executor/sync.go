@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -39,6 +40,7 @@ const (
 	eventPodRejected     = agorav1alpha1.ReasonPodRejected
 	eventInvalidTemplate = agorav1alpha1.ReasonInvalidTemplate
 	eventPodDeleted      = agorav1alpha1.ReasonPodDeleted
+	eventPodNotFound     = agorav1alpha1.ReasonPodNotFound
 )
 
 // sync brings one task on one node to where its Task and Pod say it should be. It is the whole
@@ -46,15 +48,32 @@ const (
 // behind a write, from the API), so it is safe to run at any time, any number of times, and
 // after a restart.
 //
-//	Task gone                          -> delete a pod it left behind
-//	being deleted (kill)               -> delete the pod; once gone: Killed; drop the finalizer
+//	Task gone                          -> release and delete a pod it left behind
+//	being deleted (kill)               -> delete the pod; once it stopped: Killed; release the
+//	                                      pod; drop the Task finalizer
 //	phase "" or Error                  -> not admitted: not ours, nothing to do
-//	terminal                           -> make sure the pod is stopped; drop the finalizer
-//	Staging, no pod                    -> build the pod (Error if the template cannot fit),
-//	                                      add the finalizer, create the pod, Starting
+//	terminal                           -> make sure the pod is stopped; release it; drop the
+//	                                      Task finalizer
+//	has its pod, being deleted         -> someone else deletes it: Lost (PodDeleted), or
+//	                                      Finished/Failed if it had ended; then release it
 //	has its pod                        -> mirror the pod into the status (Starting, Running,
-//	                                      Finished, Failed)
-//	Starting/Running, pod gone         -> Lost (PodDeleted)
+//	                                      Finished, Failed); Unreachable goes back to that
+//	Staging (or Unreachable before any
+//	pod was recorded), no pod          -> build the pod (Error if the template cannot fit),
+//	                                      add the finalizer, create the pod, Starting + podUID
+//	Starting/Running/Unreachable,
+//	pod not in the API                 -> Lost (PodNotFound); never a second pod
+//
+// "Its pod" is the pod named after the task whose controller is this Task and, once
+// status.podUID is set, whose UID is that one: a task runs in one pod and no other.
+//
+// Why a task never runs twice: every pod the executor creates carries PodFinalizer, which the
+// executor removes only once the pod's end is in the Task (a terminal phase, written first) or
+// the Task is gone. So a pod of a Task that is not terminal is always in the API, terminating
+// perhaps, but there; and a Staging task whose pod create does not meet AlreadyExists never had
+// a pod. The one way around it is someone removing the finalizer by hand (or a pod made by an
+// executor older than the finalizer); a Starting or Running task then finds no pod and ends
+// Lost rather than being started again.
 func (e *Executor) sync(ctx context.Context, key taskKey) error {
 	a := e.agentFor(key.node)
 	if a == nil {
@@ -78,9 +97,9 @@ func (e *Executor) sync(ctx context.Context, key taskKey) error {
 	} else if err != nil {
 		return err
 	}
-	if pod != nil && !metav1.IsControlledBy(pod, task) {
-		if e.isStale(pod, task) {
-			return e.clearStalePod(ctx, task, pod)
+	if pod != nil && !runsTask(pod, task) {
+		if claimsTask(pod, task) {
+			return e.clearPod(ctx, pod)
 		}
 		pod = nil // not this task's pod
 	}
@@ -96,9 +115,10 @@ func (e *Executor) sync(ctx context.Context, key taskKey) error {
 		return e.finish(ctx, key, task, pod)
 	case pod != nil:
 		return e.mirror(ctx, key, task, pod)
-	case phase == agorav1alpha1.TaskStaging:
+	case phase == agorav1alpha1.TaskStaging,
+		phase == agorav1alpha1.TaskUnreachable && task.Status.PodName == "" && task.Status.PodUID == "":
 		return e.launch(ctx, key, task)
-	default: // Starting or Running, and the cache has no pod
+	default: // Starting, Running, or Unreachable with a pod recorded, and the cache has no pod
 		return e.podMissing(ctx, key, task)
 	}
 }
@@ -106,6 +126,11 @@ func (e *Executor) sync(ctx context.Context, key taskKey) error {
 // launch starts a Staging task: build the pod, hold the Task with the finalizer, create the pod
 // and say Starting. The finalizer goes on before the pod exists, so that a pod never runs for a
 // Task that could vanish without the executor stopping it.
+//
+// The create is the check against the API that no pod exists: the cache may lag, the API
+// server does not. A pod that exists is this task's from an earlier attempt (a create whose
+// answer was lost, an executor that died before writing Starting), held by its finalizer even
+// if it has been deleted since: it is adopted, never replaced.
 func (e *Executor) launch(ctx context.Context, key taskKey, task *agorav1alpha1.Task) error {
 	logger := klog.FromContext(ctx).WithValues("task", klog.KObj(task), "node", key.node)
 	pod, err := BuildPod(task)
@@ -141,18 +166,16 @@ func (e *Executor) launch(ctx context.Context, key taskKey, task *agorav1alpha1.
 		logger.V(2).Info("Created pod", "pod", klog.KObj(created))
 		pod = created
 	case apierrors.IsAlreadyExists(err):
-		// Created by an earlier attempt whose answer was lost, by this executor before a
-		// restart, or by someone else: adopt it only if it is this task's.
 		existing, gerr := e.kube.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
 		if gerr != nil {
-			return gerr
+			return gerr // NotFound included: it went meanwhile; try again
 		}
 		switch {
-		case metav1.IsControlledBy(existing, task):
+		case runsTask(existing, task):
 			logger.V(2).Info("Adopted existing pod", "pod", klog.KObj(existing))
 			pod = existing
-		case e.isStale(existing, task):
-			return e.clearStalePod(ctx, task, existing)
+		case claimsTask(existing, task):
+			return e.clearPod(ctx, existing)
 		default:
 			return e.rejected(ctx, key, task, fmt.Sprintf(
 				"a pod named %s that does not belong to this task already exists in namespace %s; rename the task or delete that pod",
@@ -185,16 +208,22 @@ func (e *Executor) rejected(ctx context.Context, key taskKey, task *agorav1alpha
 	return e.finish(ctx, key, task, nil)
 }
 
-// mirror writes what the pod says into the Task, and once that is terminal, finishes it.
+// mirror writes what the task's pod says into the Task (podName and podUID included, with the
+// first write, Starting), and once that is terminal, finishes it.
 func (e *Executor) mirror(ctx context.Context, key taskKey, task *agorav1alpha1.Task, pod *corev1.Pod) error {
+	var st agorav1alpha1.TaskStatus
+	if pod.DeletionTimestamp != nil {
+		st = e.podDeleted(task, pod)
+	} else {
+		st = mirrorStatus(task.Status, pod, metav1.NewTime(e.clock.Now()))
+	}
 	var err error
-	if !hasFinalizer(task) && !task.Status.Phase.IsTerminal() {
+	if !hasFinalizer(task) && !st.Phase.IsTerminal() {
 		// A live pod always has its Task held (someone may have removed the finalizer by hand).
 		if task, err = e.setFinalizer(ctx, key, task, true); err != nil {
 			return err
 		}
 	}
-	st := mirrorStatus(task.Status, pod, metav1.NewTime(e.clock.Now()))
 	task, err = e.writeStatus(ctx, key, task, st)
 	if err != nil {
 		return err
@@ -205,9 +234,34 @@ func (e *Executor) mirror(ctx context.Context, key taskKey, task *agorav1alpha1.
 	return nil
 }
 
-// podMissing handles a Starting or Running task whose pod the cache does not have. The cache may
-// just lag behind the create; the API decides. A pod really gone was deleted behind the
-// executor's back: the task is Lost.
+// podDeleted is the status of a task that is not terminal and not being deleted, whose pod is
+// being deleted. The executor deletes a pod only once its task is terminal or being deleted, so
+// someone else is deleting this one (a person, an eviction, the pod garbage collector, a
+// namespace going away). A pod that had ended by itself is reported as it ended; any other is
+// Lost: it did not finish, and it will not be started again.
+func (e *Executor) podDeleted(task *agorav1alpha1.Task, pod *corev1.Pod) agorav1alpha1.TaskStatus {
+	now := metav1.NewTime(e.clock.Now())
+	if podDone(pod) {
+		return mirrorStatus(task.Status, pod, now)
+	}
+	msg := fmt.Sprintf("pod %s was deleted by someone other than agora-executor while the task was %s; the task did not finish and is not run again",
+		pod.Name, task.Status.Phase)
+	e.recorder.Event(task, corev1.EventTypeWarning, eventPodDeleted, msg)
+	st := *task.Status.DeepCopy()
+	st.Phase = agorav1alpha1.TaskLost
+	st.Reason = agorav1alpha1.ReasonPodDeleted
+	st.Message = msg
+	st.PodName, st.PodUID = pod.Name, string(pod.UID)
+	st.ExitCode = nil
+	e.terminalTimes(&st)
+	return st
+}
+
+// podMissing handles a task that got a pod (Starting, Running, or Unreachable with podName or
+// podUID recorded) but whose pod the cache does not have. The cache may just lag behind the
+// create; the API decides. A pod really gone left without its finalizer being removed by this
+// executor: someone removed it by hand, or an executor older than the finalizer made the pod.
+// Whether it ran, and how it ended, is unknown: the task is Lost, and not run again.
 func (e *Executor) podMissing(ctx context.Context, key taskKey, task *agorav1alpha1.Task) error {
 	pod, err := e.livePod(ctx, task)
 	if err != nil {
@@ -220,12 +274,13 @@ func (e *Executor) podMissing(ctx context.Context, key taskKey, task *agorav1alp
 	if name == "" {
 		name = PodName(task)
 	}
-	msg := fmt.Sprintf("pod %s was deleted by someone other than agora-executor while the task was %s; the task did not finish",
-		name, task.Status.Phase)
-	e.recorder.Event(task, corev1.EventTypeWarning, eventPodDeleted, msg)
+	msg := fmt.Sprintf("pod %s is gone from the API while the task was %s, without agora-executor having seen it end "+
+		"(its %s finalizer was removed by someone else, or an older agora-executor made it without one); "+
+		"it may have run, so the task is not run again", name, task.Status.Phase, agorav1alpha1.PodFinalizer)
+	e.recorder.Event(task, corev1.EventTypeWarning, eventPodNotFound, msg)
 	st := *task.Status.DeepCopy()
 	st.Phase = agorav1alpha1.TaskLost
-	st.Reason = agorav1alpha1.ReasonPodDeleted
+	st.Reason = agorav1alpha1.ReasonPodNotFound
 	st.Message = msg
 	st.ExitCode = nil
 	e.terminalTimes(&st)
@@ -236,14 +291,21 @@ func (e *Executor) podMissing(ctx context.Context, key taskKey, task *agorav1alp
 	return e.finish(ctx, key, task, nil)
 }
 
-// finish handles a task in a terminal phase: its pod must not run on (a task the controller
-// declared Lost has had its resources returned to the pool), then the finalizer goes.
+// finish handles a task in a terminal phase, whose end is therefore recorded: its pod must not
+// run on (a task the controller declared Lost has had its resources returned to the pool), its
+// pod may go (the pod finalizer is removed; an ended pod stays, for its logs, until the Task is
+// deleted), and once the pod no longer runs, the Task finalizer goes.
 func (e *Executor) finish(ctx context.Context, key taskKey, task *agorav1alpha1.Task, pod *corev1.Pod) error {
-	if pod != nil && !podDone(pod) {
-		if pod.DeletionTimestamp == nil {
-			return e.deletePod(ctx, task, pod)
+	if pod != nil {
+		if pod.DeletionTimestamp == nil && !podDone(pod) {
+			return e.deletePod(ctx, task, pod) // its next event brings the task back here
 		}
-		return nil // going; its delete event brings the task back here
+		if err := e.releasePod(ctx, pod); err != nil {
+			return err
+		}
+		if !podStopped(pod) {
+			return nil // its containers are still stopping; its next event brings the task back
+		}
 	}
 	if hasFinalizer(task) {
 		_, err := e.setFinalizer(ctx, key, task, false)
@@ -253,12 +315,14 @@ func (e *Executor) finish(ctx context.Context, key taskKey, task *agorav1alpha1.
 }
 
 // kill handles a Task being deleted: stop the pod with the template's grace period, wait until
-// it is gone, write Killed, drop the finalizer. A task that never got a pod is Killed at once.
+// it stopped, write Killed, release the pod, drop the finalizer. A task that never got a pod is
+// Killed at once.
 func (e *Executor) kill(ctx context.Context, key taskKey, task *agorav1alpha1.Task, pod *corev1.Pod) error {
 	if !hasFinalizer(task) {
-		// Not held by this executor (it never launched it). Still never leave a pod behind.
-		if pod != nil && pod.DeletionTimestamp == nil {
-			return e.deletePod(ctx, task, pod)
+		// Not held by this executor (it never launched it, or someone removed the finalizer by
+		// hand). Still never leave a pod behind.
+		if pod != nil {
+			return e.clearPod(ctx, pod)
 		}
 		return nil
 	}
@@ -269,19 +333,21 @@ func (e *Executor) kill(ctx context.Context, key taskKey, task *agorav1alpha1.Ta
 			return err
 		}
 	}
+	var err error
 	if pod != nil {
-		if podDone(pod) && !task.Status.Phase.IsTerminal() {
-			// It ended on its own before the kill came through: record how, not "Killed".
-			st := mirrorStatus(task.Status, pod, metav1.NewTime(e.clock.Now()))
-			var err error
-			if task, err = e.writeStatus(ctx, key, task, st); err != nil {
-				return err
-			}
-		}
 		if pod.DeletionTimestamp == nil {
-			return e.deletePod(ctx, task, pod)
+			if podDone(pod) && !task.Status.Phase.IsTerminal() {
+				// It ended on its own before the kill came through: record how, not "Killed".
+				st := mirrorStatus(task.Status, pod, metav1.NewTime(e.clock.Now()))
+				if task, err = e.writeStatus(ctx, key, task, st); err != nil {
+					return err
+				}
+			}
+			return e.deletePod(ctx, task, pod) // its next event brings the task back here
 		}
-		return nil // terminating; its delete event brings the task back here
+		if !podStopped(pod) {
+			return nil // stopping; its next event brings the task back here
+		}
 	}
 	if !task.Status.Phase.IsTerminal() {
 		st := *task.Status.DeepCopy()
@@ -289,12 +355,16 @@ func (e *Executor) kill(ctx context.Context, key taskKey, task *agorav1alpha1.Ta
 		st.Reason, st.Message = e.killReason(ctx, task)
 		st.ExitCode = nil
 		e.terminalTimes(&st)
-		var err error
 		if task, err = e.writeStatus(ctx, key, task, st); err != nil {
 			return err
 		}
 	}
-	_, err := e.setFinalizer(ctx, key, task, false)
+	if pod != nil {
+		if err := e.releasePod(ctx, pod); err != nil {
+			return err
+		}
+	}
+	_, err = e.setFinalizer(ctx, key, task, false)
 	return err
 }
 
@@ -333,9 +403,10 @@ func ownedByFramework(task *agorav1alpha1.Task, fw string) bool {
 	return false
 }
 
-// deleteOrphan deletes the pod of a Task that no longer exists. Garbage collection would do it
-// through the owner reference where kube-controller-manager runs; the local cluster has none,
-// and a terminal task's finalizer is already gone when it is deleted.
+// deleteOrphan releases and deletes the pod of a Task that no longer exists. Garbage collection
+// would delete it through the owner reference where kube-controller-manager runs, but only the
+// executor removes its finalizer; the local cluster has no garbage collector at all, and a
+// terminal task's finalizer is already gone when it is deleted.
 func (e *Executor) deleteOrphan(ctx context.Context, a *agent, key taskKey) error {
 	pod, err := a.pods.Pods(key.namespace).Get(key.name)
 	if apierrors.IsNotFound(err) {
@@ -345,7 +416,7 @@ func (e *Executor) deleteOrphan(ctx context.Context, a *agent, key taskKey) erro
 		return err
 	}
 	ref := taskRef(pod)
-	if ref == nil || pod.DeletionTimestamp != nil || pod.Spec.NodeName != a.node {
+	if ref == nil || pod.Spec.NodeName != a.node || pod.DeletionTimestamp != nil && !hasPodFinalizer(pod) {
 		return nil
 	}
 	// The Task cache may lag behind; only the API can say the owner is gone.
@@ -357,23 +428,34 @@ func (e *Executor) deleteOrphan(ctx context.Context, a *agent, key taskKey) erro
 		return err
 	}
 	klog.FromContext(ctx).V(2).Info("Deleting the pod of a deleted task", "pod", klog.KObj(pod))
-	return e.deletePodNow(ctx, pod, gracePeriod(pod))
+	return e.clearPod(ctx, pod)
 }
 
-// isStale reports whether pod belongs to an earlier Task of the same name (deleted and made
-// again).
-func (e *Executor) isStale(pod *corev1.Pod, task *agorav1alpha1.Task) bool {
+// runsTask reports whether pod is the one the task runs in: its controller is this Task and,
+// once the executor recorded the pod's UID, it is that pod.
+func runsTask(pod *corev1.Pod, task *agorav1alpha1.Task) bool {
+	return metav1.IsControlledBy(pod, task) && (task.Status.PodUID == "" || string(pod.UID) == task.Status.PodUID)
+}
+
+// claimsTask reports whether pod, not the one the task runs in (runsTask is false), was made for
+// a Task of this name: an earlier Task of the same name (deleted and made again), or a pod other
+// than the one recorded in status.podUID. Either must not run, nor hold the name.
+func claimsTask(pod *corev1.Pod, task *agorav1alpha1.Task) bool {
 	ref := taskRef(pod)
-	return ref != nil && ref.Name == task.Name && ref.UID != task.UID
+	return ref != nil && ref.Name == task.Name
 }
 
-// clearStalePod deletes the pod of an earlier incarnation of the task; its delete event brings
-// the task back to be launched.
-func (e *Executor) clearStalePod(ctx context.Context, task *agorav1alpha1.Task, pod *corev1.Pod) error {
+// clearPod releases and deletes a pod that must not run: an orphan, or a pod that claims a task
+// without being the one it runs in. Its delete event brings the task back (to be launched, if
+// the pod held its name).
+func (e *Executor) clearPod(ctx context.Context, pod *corev1.Pod) error {
+	if err := e.releasePod(ctx, pod); err != nil {
+		return err
+	}
 	if pod.DeletionTimestamp != nil {
 		return nil
 	}
-	klog.FromContext(ctx).Info("Deleting the pod of an earlier task of the same name", "pod", klog.KObj(pod))
+	klog.FromContext(ctx).Info("Deleting a pod that no task runs in", "pod", klog.KObj(pod))
 	return e.deletePodNow(ctx, pod, gracePeriod(pod))
 }
 
@@ -404,7 +486,47 @@ func (e *Executor) deletePodNow(ctx context.Context, pod *corev1.Pod, grace *int
 	return err
 }
 
-// livePod reads the task's pod from the API; nil if there is none that belongs to the task.
+// releasePod removes PodFinalizer from exactly this pod (a JSON patch that tests the UID and
+// the finalizer's position, so neither another pod of the name nor a concurrent change to the
+// pod's finalizers is touched). Callers have recorded the pod's end in its Task first, or its
+// Task is gone.
+func (e *Executor) releasePod(ctx context.Context, pod *corev1.Pod) error {
+	for try := 0; ; try++ {
+		i := slices.Index(pod.Finalizers, agorav1alpha1.PodFinalizer)
+		if i < 0 {
+			return nil
+		}
+		patch := fmt.Sprintf(`[{"op":"test","path":"/metadata/uid","value":%q},`+
+			`{"op":"test","path":"/metadata/finalizers/%d","value":%q},{"op":"remove","path":"/metadata/finalizers/%d"}]`,
+			pod.UID, i, agorav1alpha1.PodFinalizer, i)
+		_, err := e.kube.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.JSONPatchType, []byte(patch), metav1.PatchOptions{})
+		if err == nil {
+			e.metrics.podFinalizerWrites.Inc()
+			klog.FromContext(ctx).V(3).Info("Released pod", "pod", klog.KObj(pod))
+			return nil
+		}
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if try > 0 {
+			return err
+		}
+		// The cached pod may be behind (the finalizer removed already, or moved): read it.
+		live, gerr := e.kube.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(gerr) {
+			return nil
+		}
+		if gerr != nil {
+			return err
+		}
+		if live.UID != pod.UID {
+			return nil // that pod is gone; another has the name
+		}
+		pod = live
+	}
+}
+
+// livePod reads the task's pod from the API; nil if there is none the task runs in (runsTask).
 func (e *Executor) livePod(ctx context.Context, task *agorav1alpha1.Task) (*corev1.Pod, error) {
 	pod, err := e.kube.CoreV1().Pods(task.Namespace).Get(ctx, PodName(task), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -413,7 +535,7 @@ func (e *Executor) livePod(ctx context.Context, task *agorav1alpha1.Task) (*core
 	if err != nil {
 		return nil, err
 	}
-	if !metav1.IsControlledBy(pod, task) {
+	if !runsTask(pod, task) {
 		return nil, nil
 	}
 	return pod, nil
@@ -499,6 +621,18 @@ func hasFinalizer(task *agorav1alpha1.Task) bool {
 // podDone: the pod's containers have all ended; it holds nothing any more.
 func podDone(pod *corev1.Pod) bool {
 	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+}
+
+// podStopped: nothing of the pod runs any more. Either its containers ended, or its deletion
+// is final: a grace period of 0 is what the kubelet sends once it has stopped the containers
+// (kwok at once), or what a forced delete asks for; then only finalizers keep the pod in the
+// API, where without them it would be gone.
+func podStopped(pod *corev1.Pod) bool {
+	return podDone(pod) || pod.DeletionTimestamp != nil && pod.DeletionGracePeriodSeconds != nil && *pod.DeletionGracePeriodSeconds == 0
+}
+
+func hasPodFinalizer(pod *corev1.Pod) bool {
+	return slices.Contains(pod.Finalizers, agorav1alpha1.PodFinalizer)
 }
 
 func gracePeriod(pod *corev1.Pod) *int64 {
