@@ -397,7 +397,11 @@ func (c *Controller) cycle(ctx context.Context) {
 	for _, o := range offers {
 		offeredNodes += len(o.Nodes)
 		fwKey := splitID(o.Framework)
-		timeout := c.fwOfferTimeout(ctx, fwKey)
+		timeout := c.opts.OfferTimeout
+		fs := m.frameworks[o.Framework]
+		if fs != nil && fs.offerTimeout > 0 {
+			timeout = fs.offerTimeout
+		}
 		st := &offerState{
 			key:            types.NamespacedName{Namespace: fwKey.Namespace, Name: offerName(fwKey.Name, o.ID)},
 			id:             o.ID,
@@ -406,7 +410,7 @@ func (c *Controller) cycle(ctx context.Context) {
 			nodes:          map[string]allocator.Resources{},
 			rescindedNodes: map[string]string{},
 		}
-		if fs := m.frameworks[o.Framework]; fs != nil {
+		if fs != nil {
 			st.instance = fs.instance
 		}
 		obj := &agorav1alpha1.Offer{
@@ -420,7 +424,7 @@ func (c *Controller) cycle(ctx context.Context) {
 		for _, n := range o.Nodes {
 			st.nodes[n.Node] = n.Resources
 			obj.Spec.Nodes = append(obj.Spec.Nodes, agorav1alpha1.OfferNode{
-				NodeName: n.Node, Resources: toResourceList(n.Resources), Attributes: c.attributesOf(ctx, n.Node),
+				NodeName: n.Node, Resources: toResourceList(n.Resources), Attributes: m.nodeAttrs[n.Node],
 			})
 		}
 		m.offers[st.key] = st
@@ -490,23 +494,6 @@ func (c *Controller) createOffer(ctx context.Context, obj *agorav1alpha1.Offer) 
 }
 
 func ptrTo[T any](v T) *T { return &v }
-
-// fwOfferTimeout is the offer lifetime of a framework. Called with mu held; reads the cache.
-func (c *Controller) fwOfferTimeout(ctx context.Context, key types.NamespacedName) time.Duration {
-	fw := &agorav1alpha1.Framework{}
-	if err := c.cache.Get(ctx, key, fw); err == nil && fw.Spec.OfferTimeout != nil && fw.Spec.OfferTimeout.Duration > 0 {
-		return fw.Spec.OfferTimeout.Duration
-	}
-	return c.opts.OfferTimeout
-}
-
-func (c *Controller) attributesOf(ctx context.Context, node string) map[string]string {
-	n := &corev1.Node{}
-	if err := c.cache.Get(ctx, types.NamespacedName{Name: node}, n); err != nil {
-		return nil
-	}
-	return nodeAttributes(n.Labels)
-}
 
 // rebuild fills the model from the cache before the first cycle: nodes, frameworks, the
 // admitted tasks that still hold resources, then the outstanding Offers with exactly what no

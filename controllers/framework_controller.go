@@ -111,15 +111,36 @@ func allocatorSpec(fw *agorav1alpha1.Framework) allocator.FrameworkSpec {
 // follow are returned. Call with mu held.
 func (c *Controller) setFramework(fw *agorav1alpha1.Framework) ([]types.NamespacedName, error) {
 	spec := allocatorSpec(fw)
+	fs := c.m.frameworks[spec.ID]
+	if fs == nil {
+		fs = &frameworkState{}
+	} else if equality.Semantic.DeepEqual(fs.spec, spec) {
+		return nil, nil // a Lease renewal or a status change: nothing new to offer
+	}
 	rs, err := c.m.alloc.SetFramework(spec)
 	if err != nil {
 		return nil, err
 	}
-	if c.m.frameworks[spec.ID] == nil {
-		c.m.frameworks[spec.ID] = &frameworkState{}
+	fs.spec = spec
+	fs.offerTimeout = 0
+	if fw.Spec.OfferTimeout != nil {
+		fs.offerTimeout = fw.Spec.OfferTimeout.Duration
 	}
+	c.m.frameworks[spec.ID] = fs
 	c.m.changed = true
 	return c.m.applyRescinded(rs, agorav1alpha1.ReasonFrameworkChanged), nil
+}
+
+// setFrameworkActive tells the allocator whether the framework is live. Call with mu held.
+func (c *Controller) setFrameworkActive(id string, active bool) {
+	fs := c.m.frameworks[id]
+	if fs == nil || (fs.activeKnown && fs.active == active) {
+		return
+	}
+	if err := c.m.alloc.SetFrameworkActive(id, active); err == nil {
+		fs.active, fs.activeKnown = active, true
+		c.m.changed = true
+	}
 }
 
 // rescindFrameworkOffers takes back every outstanding offer of a framework. Call with mu held.
@@ -268,7 +289,7 @@ func (r *frameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	// then suppress" never drops a launch.
 	follow, setErr := c.setFramework(fw)
 	if setErr == nil {
-		_ = m.alloc.SetFrameworkActive(id, active)
+		c.setFrameworkActive(id, active)
 		if !active {
 			follow = append(follow, c.rescindFrameworkOffersExcept(id, agorav1alpha1.ReasonFrameworkInactive, releasing)...)
 		}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/types"
 	resourcehelper "k8s.io/component-helpers/resource"
@@ -100,6 +101,11 @@ type model struct {
 	names map[types.NamespacedName][]types.UID
 	// lostNodes are nodes removed from the allocator as lost, until they come back.
 	lostNodes map[string]bool
+	// nodeSpecs are the node specs last given to the allocator: a sync that changes nothing
+	// (an executor Lease renewal, most of the time) does not re-arm the cycle.
+	nodeSpecs map[string]allocator.NodeSpec
+	// nodeAttrs are the attributes each node's Offer slices carry, from its labels.
+	nodeAttrs map[string]map[string]string
 	// frameworks holds the frameworks known to the allocator, by ID.
 	frameworks map[string]*frameworkState
 	// changed is set by anything that may let a cycle offer something new.
@@ -112,6 +118,12 @@ type frameworkState struct {
 	// instance is the holderIdentity of the framework's Lease as last seen ("" without one):
 	// offers are made to this instance, and a change of holder takes back the earlier one's.
 	instance string
+	// offerTimeout is its spec.offerTimeout (0: the controller's default).
+	offerTimeout time.Duration
+	// spec is what the allocator was last given, and active whether it was told the framework
+	// is live: a reconcile that changes neither does not re-arm the cycle.
+	spec                allocator.FrameworkSpec
+	active, activeKnown bool
 }
 
 func newModel(a *allocator.Allocator, clk clock.PassiveClock) *model {
@@ -124,6 +136,8 @@ func newModel(a *allocator.Allocator, clk clock.PassiveClock) *model {
 		tasks:      map[types.UID]*taskState{},
 		names:      map[types.NamespacedName][]types.UID{},
 		lostNodes:  map[string]bool{},
+		nodeSpecs:  map[string]allocator.NodeSpec{},
+		nodeAttrs:  map[string]map[string]string{},
 		frameworks: map[string]*frameworkState{},
 		changed:    true,
 		ready:      make(chan struct{}),
@@ -131,6 +145,31 @@ func newModel(a *allocator.Allocator, clk clock.PassiveClock) *model {
 }
 
 // chargeTaskLocked records a charge the allocator has just taken for task uid. Call with mu held.
+// setNodeLocked gives the allocator a node's spec, unless it is the one it has, and reports
+// what it took back. Call with mu held.
+func (m *model) setNodeLocked(spec allocator.NodeSpec) ([]allocator.Rescinded, error) {
+	if prev, ok := m.nodeSpecs[spec.Name]; ok && equality.Semantic.DeepEqual(prev, spec) {
+		return nil, nil
+	}
+	rs, err := m.alloc.SetNode(spec)
+	if err != nil {
+		return nil, err
+	}
+	m.nodeSpecs[spec.Name] = spec
+	m.nodeAttrs[spec.Name] = nodeAttributes(spec.Labels)
+	m.changed = true
+	return rs, nil
+}
+
+// removeNodeLocked takes a node out of the allocator, returning the tasks it held and what it
+// took back. Call with mu held.
+func (m *model) removeNodeLocked(name string) ([]string, []allocator.Rescinded) {
+	delete(m.nodeSpecs, name)
+	delete(m.nodeAttrs, name)
+	m.changed = true
+	return m.alloc.RemoveNode(name)
+}
+
 func (m *model) chargeTaskLocked(uid types.UID, st *taskState) {
 	if _, ok := m.tasks[uid]; !ok {
 		m.names[st.key] = append(m.names[st.key], uid)

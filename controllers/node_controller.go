@@ -200,10 +200,12 @@ func (c *Controller) syncNode(ctx context.Context, name string) (ctrl.Result, er
 		view.spec.Taints = append(view.spec.Taints, allocator.Taint{Key: t.Key, Value: t.Value, Effect: allocator.TaintEffect(t.Effect)})
 	}
 	m.mu.Lock()
-	delete(m.lostNodes, name)
-	rs, err := m.alloc.SetNode(view.spec)
+	if m.lostNodes[name] {
+		delete(m.lostNodes, name)
+		m.changed = true
+	}
+	rs, err := m.setNodeLocked(view.spec)
 	follow := m.applyRescinded(rs, view.leaveReason)
-	m.changed = true
 	m.mu.Unlock()
 	if err != nil {
 		log.FromContext(ctx).Error(err, "node not accepted", "node", name)
@@ -295,7 +297,7 @@ func (c *Controller) loseNode(ctx context.Context, name, why string) error {
 	if !m.lostNodes[name] {
 		m.lostNodes[name] = true
 		var rs []allocator.Rescinded
-		lost, rs = m.alloc.RemoveNode(name)
+		lost, rs = m.removeNodeLocked(name)
 		follow = m.applyRescinded(rs, agorav1alpha1.ReasonNodeLost)
 		for _, id := range lost {
 			if ts := m.tasks[types.UID(id)]; ts != nil {

@@ -181,7 +181,7 @@ func top(ctx context.Context, agora versioned.Interface, kube kubernetes.Interfa
 		return nil
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAMESPACE\tFRAMEWORK\tROLE\tWEIGHT\tSHARE\tDOMINANT\tALLOCATED\tOFFERED\tSTAGING\tSTARTING\tRUNNING\tFINISHED\tFAILED\tKILLED\tLOST\tERROR\tOFFERS\tSTATE")
+	fmt.Fprintln(tw, "NAMESPACE\tFRAMEWORK\tROLE\tWEIGHT\tSHARE\tDOMINANT\tALLOCATED\tOFFERED\tSTAGING\tSTARTING\tRUNNING\tUNREACHABLE\tFINISHED\tFAILED\tKILLED\tLOST\tERROR\tOFFERS\tSTATE")
 	for _, fw := range items {
 		s := fw.Status
 		weight := "1"
@@ -192,10 +192,10 @@ func top(ctx context.Context, agora versioned.Interface, kube kubernetes.Interfa
 		if share == "" {
 			share = "0"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n",
 			fw.Namespace, fw.Name, orDash(fw.Spec.Role), weight, share, orDash(string(s.DominantResource)),
 			resources(s.Allocated), resources(s.Offered),
-			s.Tasks.Staging, s.Tasks.Starting, s.Tasks.Running, s.Tasks.Finished, s.Tasks.Failed, s.Tasks.Killed, s.Tasks.Lost, s.Tasks.Error,
+			s.Tasks.Staging, s.Tasks.Starting, s.Tasks.Running, s.Tasks.Unreachable, s.Tasks.Finished, s.Tasks.Failed, s.Tasks.Killed, s.Tasks.Lost, s.Tasks.Error,
 			s.OutstandingOffers, state(&fw))
 	}
 	return tw.Flush()
