@@ -89,6 +89,13 @@ func (a *Allocator) Allocate() []Offer {
 			if !amount.atLeast(a.min) {
 				continue
 			}
+			if a.cycleOpen[c] < 0 {
+				// The framework's first node this cycle counts it as served once, however
+				// many nodes and Offer objects the cycle gives it: ties break by how many
+				// cycles a framework was offered something in, so two frameworks that keep
+				// returning to the same share take turns, cycle by cycle.
+				a.sorter.Served(c)
+			}
 			made = a.record(made, fw, slot, amount)
 			a.free[slot] = a.free[slot].Sub(amount) // the node itself is updated below
 			fw.offered = fw.offered.Add(amount)
@@ -128,15 +135,9 @@ func (a *Allocator) Allocate() []Offer {
 }
 
 // record adds the decision (fw gets amount on node slot) to fw's open offer of this cycle,
-// opening a new one when there is none or it is full. The first decision for fw in a cycle
-// counts it as served once (Sorter.Served), however many nodes and Offer objects the cycle
-// gives it: what breaks ties is how many cycles a framework was offered something in, so
-// two frameworks that keep returning to the same share take turns, cycle by cycle.
+// opening a new one when there is none or it is full.
 func (a *Allocator) record(made []*offer, fw *framework, slot int32, amount Resources) []*offer {
 	i := a.cycleOpen[fw.slot]
-	if i < 0 {
-		a.sorter.Served(Client(fw.slot))
-	}
 	if i < 0 || (a.maxNodesPerOffer > 0 && len(made[i].parts) >= a.maxNodesPerOffer) {
 		i = int32(len(made))
 		made = append(made, &offer{id: a.nextOfferID, fw: fw.slot})
