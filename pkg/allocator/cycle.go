@@ -42,22 +42,9 @@ func (a *Allocator) Allocate() []Offer {
 	// no node left out here could get an offer later in the cycle. Checking first, in slot
 	// order, reads the rows sequentially and leaves most node structs alone; shuffling only
 	// what is left makes a cycle that offers nothing cheap.
-	words := a.words
-	perm := a.perm[:0]
-	for s := a.poolSlots.Next(0); s >= 0; s = a.poolSlots.Next(s + 1) {
-		off := s * words
-		filtered := a.filtered[off : off+words]
-		incompatible := a.incompatible[off : off+words]
-		var some uint64
-		for w, b := range base {
-			some |= b &^ filtered[w] &^ incompatible[w]
-		}
-		if some != 0 && a.free[s].atLeast(a.min) {
-			perm = append(perm, int32(s))
-		}
-	}
+	perm := a.visitable(base)
 	a.rng.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
-	a.perm = perm
+	words := a.words
 
 	var made []*offer // this cycle's offers; a.cycleOpen[fw] indexes the framework's open one
 	eligible := a.eligible
@@ -132,6 +119,28 @@ func (a *Allocator) Allocate() []Offer {
 		return cmp.Compare(x.ID, y.ID)
 	})
 	return out
+}
+
+// visitable returns, in slot order, the pool's nodes that some framework in base may get and
+// that have at least the minimum free. It is the whole cost of a cycle that offers nothing,
+// so it is kept apart from the rest of Allocate, whose code does not then disturb this loop.
+func (a *Allocator) visitable(base Bitset) []int32 {
+	words := a.words
+	perm := a.perm[:0]
+	for s := a.poolSlots.Next(0); s >= 0; s = a.poolSlots.Next(s + 1) {
+		off := s * words
+		filtered := a.filtered[off : off+words]
+		incompatible := a.incompatible[off : off+words]
+		var some uint64
+		for w, b := range base {
+			some |= b &^ filtered[w] &^ incompatible[w]
+		}
+		if some != 0 && a.free[s].atLeast(a.min) {
+			perm = append(perm, int32(s))
+		}
+	}
+	a.perm = perm
+	return perm
 }
 
 // record adds the decision (fw gets amount on node slot) to fw's open offer of this cycle,
