@@ -31,11 +31,14 @@ import (
 	"testing"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/pkg/client/clientset/versioned"
 	"github.com/agora-sched/agora/test/testcluster"
 )
 
@@ -88,9 +91,15 @@ type running struct {
 // end of the test at the latest.
 func start(t *testing.T, c *testcluster.Cluster, ns string, cfg Config) *running {
 	t.Helper()
+	return startAs(t, c.Agora, c.Kube, ns, cfg)
+}
+
+// startAs is start with the given clients (another user's rights).
+func startAs(t *testing.T, agora versioned.Interface, kube kubernetes.Interface, ns string, cfg Config) *running {
+	t.Helper()
 	cfg.Namespace, cfg.Name = ns, "fw"
 	r := &recorder{}
-	d, err := New(c.Agora, c.Kube, cfg, r)
+	d, err := New(agora, kube, cfg, r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,6 +288,57 @@ func TestRenewalNoticesTheTakeover(t *testing.T) {
 	}
 	if after.ResourceVersion != before.ResourceVersion {
 		t.Errorf("the superseded instance wrote the Lease: holder %s", *after.Spec.HolderIdentity)
+	}
+}
+
+// A framework allowed only the Lease verbs the renewals need (no list, no watch) says once that
+// it cannot watch its Lease, keeps working, and notices a takeover at its next renewal.
+func TestWithoutLeaseWatchRightsARenewalNoticesTheTakeover(t *testing.T) {
+	c, ns := apiServer(t)
+	ctx := context.Background()
+	rules := []rbacv1.PolicyRule{
+		{APIGroups: []string{agorav1alpha1.GroupVersion.Group}, Resources: []string{"frameworks"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
+		{APIGroups: []string{agorav1alpha1.GroupVersion.Group}, Resources: []string{"offers"}, Verbs: []string{"get", "list", "watch", "delete"}},
+		{APIGroups: []string{agorav1alpha1.GroupVersion.Group}, Resources: []string{"tasks"}, Verbs: []string{"get", "list", "watch", "create", "delete"}},
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "create", "update"}},
+	}
+	if _, err := c.Kube.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "fw"}, Rules: rules}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	user := "framework-" + ns
+	if _, err := c.Kube.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "fw"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "fw"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := c.User(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agora, kube := versioned.NewForConfigOrDie(rc), kubernetes.NewForConfigOrDie(rc)
+
+	a := startAs(t, agora, kube, ns, Config{LeaseDuration: 3 * time.Second})
+	for deadline := time.Now().Add(10 * time.Second); !a.rec.has("error sdk: watching framework Lease " + ns + "/fw"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no Error about the Lease watch")
+		}
+	}
+	b := start(t, c, ns, Config{})
+	select {
+	case <-a.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the superseded instance's Run did not return")
+	}
+	var sup *SupersededError
+	if !errors.As(a.runErr, &sup) || sup.Holder != b.Identity() {
+		t.Errorf("A's Run returned %v, want ErrSuperseded naming B", a.runErr)
+	}
+	a.rec.mu.Lock()
+	defer a.rec.mu.Unlock()
+	if n := strings.Count(strings.Join(a.rec.events, "\n"), "watching framework Lease"); n != 1 {
+		t.Errorf("%d Errors about the Lease watch, want one: %q", n, a.rec.events)
 	}
 }
 
