@@ -422,7 +422,7 @@ func (d *Driver) Task(name string) *agorav1alpha1.Task {
 // ErrNodeRescinded is wrapped by Launch's error when a task names a node the controller has
 // taken out of its offer since the scheduler got it (a partial rescind: the Offer's spec.nodes
 // shrank). Launch then creates nothing and releases nothing: launch again on the offer as it is
-// now ([Driver.Offers], [OfferNodesRescinder]).
+// now ([Driver.Offer], [OfferNodesRescinder]).
 var ErrNodeRescinded = errors.New("node rescinded from the offer")
 
 // Launch creates the tasks on the given offers, then releases the offers: whatever the tasks do
