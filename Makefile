@@ -86,6 +86,11 @@ test-e2e: control-plane ## End-to-end tests on the local cluster (hack/local-clu
 	hack/tools.sh kwok
 	go test $(GO_TEST_FLAGS) -v ./test/e2e/...
 
+.PHONY: chaos
+chaos: control-plane ## Long chaos run: random faults, invariants checked from the API (CHAOS_DURATION=30m, CHAOS_SEED=, CHAOS_NODES=; RELIABILITY.md).
+	hack/tools.sh kwok kube-scheduler
+	go test -count=1 -timeout=$$(( $${CHAOS_TIMEOUT_MIN:-90} ))m -v -run '^TestChaos$$' ./test/chaos/ 2>&1 | tee $${CHAOS_OUT:-/tmp/agora-chaos.log}
+
 .PHONY: test-unit
 test-unit:
 	go test $(GO_TEST_FLAGS) -short ./...

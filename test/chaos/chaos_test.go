@@ -1,0 +1,644 @@
+/*
+Copyright 2026 The Agora Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package chaos runs Agora under random faults and checks the invariants of docs/architecture.md
+// from the API alone. See RELIABILITY.md.
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+
+	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/test/testcluster"
+)
+
+const (
+	leaderLease = "agora-controller"
+	ns          = "chaos"
+	// convergenceBound is how long after the last fault the cluster has to settle.
+	convergenceBound = 90 * time.Second
+)
+
+type env struct {
+	t      *testing.T
+	c      *testcluster.Cluster
+	ck     *checker
+	rng    *rand.Rand
+	dir    string
+	ctrls  []*proc
+	ctrlMx []string // metrics address per controller
+	exec   *proc
+	fws    map[string]*proc
+	mu     sync.Mutex
+	faults []faultRecord
+}
+
+type faultRecord struct {
+	Kind   string
+	At     time.Time
+	Detail string
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v := os.Getenv(name); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos run: not under -short")
+	}
+	duration := envDuration("CHAOS_DURATION", 2*time.Minute)
+	seed := time.Now().UnixNano()
+	if v := os.Getenv("CHAOS_SEED"); v != "" {
+		s, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			t.Fatalf("CHAOS_SEED=%q: %v", v, err)
+		}
+		seed = s
+	}
+	nodes := 20
+	if v, err := strconv.Atoi(os.Getenv("CHAOS_NODES")); err == nil && v > 0 {
+		nodes = v
+	}
+	t.Logf("chaos: seed %d (replay with CHAOS_SEED=%d), duration %s, %d nodes", seed, seed, duration, nodes)
+
+	dir := t.TempDir()
+	if keep := os.Getenv("CHAOS_LOGS"); keep != "" {
+		dir = keep
+		_ = os.MkdirAll(dir, 0o755)
+	}
+	policy := filepath.Join(dir, "audit-policy.yaml")
+	auditLog := filepath.Join(dir, "audit.log")
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := testcluster.StartT(t, testcluster.Options{Nodes: nodes, CPU: "4", Memory: "16Gi",
+		APIServerFlags: map[string]string{"audit-policy-file": policy, "audit-log-path": auditLog,
+			"audit-log-format": "json", "audit-log-maxsize": "0", "audit-log-maxbackup": "0"}})
+	if _, err := os.Stat(filepath.Join(c.BinDir, "kube-scheduler")); err != nil {
+		t.Fatalf("bin/kube-scheduler is missing: hack/tools.sh kube-scheduler")
+	}
+	e := &env{t: t, c: c, rng: rand.New(rand.NewSource(seed)), dir: dir, fws: map[string]*proc{}}
+
+	t.Log("building the binaries")
+	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/agora-controller", "./cmd/agora-executor",
+		"./examples/batch", "./examples/service", "./examples/gang")
+	build.Dir = c.Root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := c.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	e.ck = newChecker(c.Kube, c.Agora, t.Logf)
+	go e.ck.run(ctx, 500*time.Millisecond)
+
+	// Processes: executor, two controllers (own users, so the audit log tells them apart),
+	// kube-scheduler for foreign pods, frameworks.
+	_, exKC, err := c.User("agora-executor", "system:masters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.exec = newProc(dir, "agora-executor", filepath.Join(dir, "agora-executor"), "--kubeconfig", exKC,
+		"--shared-watches", "--kube-api-qps=500", "--kube-api-burst=1000", "--lease-duration=20s", "--lease-renew-interval=5s")
+	ctrlUsers := map[string]bool{}
+	for _, name := range []string{"agora-controller-a", "agora-controller-b"} {
+		_, kc, err := c.User(name, "system:masters")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		ctrlUsers[name] = true
+		e.ctrlMx = append(e.ctrlMx, addr)
+		e.ctrls = append(e.ctrls, newProc(dir, name, filepath.Join(dir, "agora-controller"), "--kubeconfig", kc,
+			"--metrics-bind-address="+addr, "--health-probe-bind-address=0", "--node-selector=type=kwok",
+			"--node-lost-timeout=30s", "--offer-timeout=20s"))
+	}
+	sched := newProc(dir, "kube-scheduler", filepath.Join(c.BinDir, "kube-scheduler"), "--kubeconfig", c.Kubeconfig,
+		"--leader-elect=false", "--secure-port=0")
+	all := append([]*proc{e.exec, sched}, e.ctrls...)
+	for _, p := range all {
+		if err := p.start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() {
+		for _, p := range all {
+			p.stop(10 * time.Second)
+		}
+		for _, p := range e.frameworkProcs() {
+			p.kill()
+		}
+		if t.Failed() {
+			t.Logf("logs in %s (set CHAOS_LOGS=<dir> to keep them)", dir)
+		}
+	}()
+
+	// Load.
+	fwBin := func(ex string) string { return filepath.Join(dir, ex) }
+	common := func(name string) []string {
+		return []string{"--kubeconfig", c.Kubeconfig, "--namespace", ns, "--name", name}
+	}
+	e.fws["batch"] = newProc(dir, "fw-batch", fwBin("batch"), append(common("batch"), "--tasks", "40", "--cpu", "500m",
+		"--memory", "512Mi", "--duration", "4s", "--max-retries", "1000")...)
+	e.fws["service"] = newProc(dir, "fw-service", fwBin("service"), append(common("service"), "--instances", "6", "--max-per-node", "1")...)
+	e.fws["gang"] = newProc(dir, "fw-gang", fwBin("gang"), append(common("gang"), "--groups", "3", "--group-size", "3",
+		"--cpu", "1", "--memory", "1Gi", "--duration", "4s", "--max-retries", "1000")...)
+	for _, p := range e.fws {
+		if err := p.start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	go e.foreignPods(ctx)
+
+	// Faults.
+	start := time.Now()
+	faultsDone := make(chan struct{})
+	go func() {
+		defer close(faultsDone)
+		e.injectFaults(ctx, start.Add(duration))
+	}()
+	<-faultsDone
+	lastFault := time.Now()
+	t.Logf("chaos: faults stopped after %s; waiting up to %s for convergence", time.Since(start).Round(time.Second), convergenceBound)
+	convErr := e.converge(ctx, lastFault.Add(convergenceBound))
+	cancel()
+
+	// Audit: no write by a deposed leader.
+	events, err := readAudit(auditLog)
+	if err != nil {
+		t.Errorf("reading the audit log: %v", err)
+	}
+	for _, v := range checkLeaderFencing(events, ctrlUsers, leaderLease) {
+		e.ck.violate("4/fencing", "%s", v)
+	}
+	e.summary(seed)
+	vs := e.ck.Violations()
+	if convErr != nil {
+		t.Errorf("convergence (seed %d): %v", seed, convErr)
+	}
+	if len(vs) > 0 {
+		var b strings.Builder
+		for _, v := range vs {
+			fmt.Fprintf(&b, "\n[invariant %s] %s %s", v.Invariant, v.At.Format("15:04:05.000"), v.Detail)
+		}
+		t.Errorf("%d invariant violations with seed %d (replay: CHAOS_SEED=%d go test ./test/chaos/ -run TestChaos -v):%s",
+			len(vs), seed, seed, b.String())
+	}
+}
+
+func (e *env) frameworkProcs() []*proc {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []*proc
+	for _, p := range e.fws {
+		out = append(out, p)
+	}
+	return out
+}
+
+func (e *env) record(kind, format string, args ...any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := faultRecord{Kind: kind, At: time.Now(), Detail: fmt.Sprintf(format, args...)}
+	e.faults = append(e.faults, r)
+	e.t.Logf("FAULT %s %s: %s", r.At.Format("15:04:05.000"), kind, r.Detail)
+}
+
+// leader returns the index of the controller that reports leading on /metrics, or -1.
+func (e *env) leader() int {
+	for i, addr := range e.ctrlMx {
+		if !e.ctrls[i].running() || e.ctrls[i].stopped {
+			continue
+		}
+		out, err := httpGet("http://" + addr + "/metrics")
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "leader_election_master_status") && strings.HasSuffix(l, " 1") {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+var faultKinds = []string{"kill-leader", "stop-leader", "kill-executor", "stop-executor", "kill-framework",
+	"second-framework", "delete-node", "node-notready", "framework-spec", "taint-node"}
+
+func (e *env) injectFaults(ctx context.Context, until time.Time) {
+	ctx, cancel := context.WithDeadline(ctx, until)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for ctx.Err() == nil {
+		// A fault every 3-10 s; long ones (stops, NotReady) recover in the background.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Duration(3000+e.rng.Intn(7000)) * time.Millisecond):
+		}
+		kind := faultKinds[e.rng.Intn(len(faultKinds))]
+		pause := time.Duration(20+e.rng.Intn(20)) * time.Second
+		restartAfter := time.Duration(1+e.rng.Intn(4)) * time.Second
+		pick := e.rng.Intn(1 << 30)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.fault(kind, pause, restartAfter, pick)
+		}()
+		if kind == "stop-leader" || kind == "kill-leader" {
+			// one leader fault at a time, so that failover times are measurable
+			wg.Wait()
+		}
+	}
+}
+
+func (e *env) fault(kind string, pause, restartAfter time.Duration, pick int) {
+	ctx := context.Background()
+	kube := e.c.Kube
+	switch kind {
+	case "kill-leader", "stop-leader":
+		l := e.leader()
+		if l < 0 {
+			return
+		}
+		p := e.ctrls[l]
+		if kind == "kill-leader" {
+			e.record(kind, "SIGKILL %s (pid %d), restart in %s", p.name, p.pid(), restartAfter)
+			p.kill()
+			time.Sleep(restartAfter)
+			_ = p.start()
+			return
+		}
+		e.record(kind, "SIGSTOP %s (pid %d) for %s", p.name, p.pid(), pause)
+		_ = p.signal(syscall.SIGSTOP)
+		time.Sleep(pause)
+		_ = p.signal(syscall.SIGCONT)
+		e.record("stop-leader-cont", "SIGCONT %s", p.name)
+		// controller-runtime exits when it lost the Lease: bring it back as a standby.
+		if exited, _ := p.wait(10 * time.Second); exited {
+			_ = p.start()
+		}
+	case "kill-executor":
+		e.record(kind, "SIGKILL agora-executor (pid %d), restart in %s", e.exec.pid(), restartAfter)
+		e.exec.kill()
+		time.Sleep(restartAfter)
+		_ = e.exec.start()
+	case "stop-executor":
+		if e.exec.stopped {
+			return
+		}
+		e.record(kind, "SIGSTOP agora-executor for %s (its Leases go stale)", pause)
+		_ = e.exec.signal(syscall.SIGSTOP)
+		time.Sleep(pause)
+		_ = e.exec.signal(syscall.SIGCONT)
+		e.record("stop-executor-cont", "SIGCONT agora-executor")
+	case "kill-framework", "second-framework":
+		names := []string{"batch", "service", "gang"}
+		name := names[pick%len(names)]
+		e.mu.Lock()
+		p := e.fws[name]
+		e.mu.Unlock()
+		if !p.running() {
+			return
+		}
+		if kind == "kill-framework" {
+			e.record(kind, "SIGKILL framework %s, restart in %s", name, restartAfter)
+			p.kill()
+			time.Sleep(restartAfter)
+			_ = p.start()
+			return
+		}
+		// A second instance of the same framework: it takes the framework over and the first
+		// one must stop (SDK failover).
+		q := newProc(e.dir, p.name+"-"+strconv.Itoa(pick%1000), p.bin, p.args...)
+		e.record(kind, "second instance of framework %s (%s)", name, q.name)
+		if q.start() == nil {
+			e.mu.Lock()
+			e.fws[name] = q
+			e.mu.Unlock()
+			if exited, _ := p.wait(30 * time.Second); !exited {
+				e.record("second-framework-stale", "the first instance of %s still runs 30 s after it was superseded: killing it", name)
+				p.kill()
+			}
+		}
+	case "delete-node":
+		nodes := e.c.Nodes()
+		node := nodes[pick%len(nodes)]
+		e.record(kind, "delete node %s, add a new one in %s", node, restartAfter)
+		_ = kube.CoreV1().Nodes().Delete(ctx, node, metav1.DeleteOptions{})
+		time.Sleep(restartAfter)
+		if added, err := e.c.AddNodes(ctx, 1, testcluster.NodeShape{CPU: "4", Memory: "16Gi"}); err == nil {
+			e.record("add-node", "added %v", added)
+		}
+	case "node-notready":
+		nodes := e.c.Nodes()
+		node := nodes[pick%len(nodes)]
+		// kwok stops acting for the node (no heartbeats, its pods freeze) and the node reports
+		// NotReady; giving the annotation back lets kwok's node-initialize stage make it Ready.
+		e.record(kind, "node %s NotReady for %s (kwok stops managing it)", node, pause)
+		if err := patchNode(ctx, kube, node, `{"metadata":{"annotations":{"`+testcluster.KwokNodeAnnotation+`":null}}}`, false); err != nil {
+			return
+		}
+		_ = patchNode(ctx, kube, node, fmt.Sprintf(`{"status":{"conditions":[{"type":"Ready","status":"False","reason":"ChaosNotReady","lastHeartbeatTime":%q,"lastTransitionTime":%q}]}}`,
+			time.Now().UTC().Format(time.RFC3339), time.Now().UTC().Format(time.RFC3339)), true)
+		time.Sleep(pause)
+		_ = patchNode(ctx, kube, node, `{"metadata":{"annotations":{"`+testcluster.KwokNodeAnnotation+`":"`+testcluster.KwokNodeAnnotationValue+`"}}}`, false)
+		e.record("node-ready", "node %s handed back to kwok", node)
+	case "framework-spec":
+		names := []string{"batch", "service", "gang"}
+		name := names[pick%len(names)]
+		cpu := []string{"4", "8", "16", "100"}[pick%4]
+		sel := `null`
+		if pick%3 == 1 {
+			sel = `{"matchExpressions":[{"key":"topology.kubernetes.io/zone","operator":"In","values":["zone-a","zone-b"]}]}`
+		}
+		patch := fmt.Sprintf(`{"spec":{"limits":{"cpu":%q},"nodeSelector":%s}}`, cpu, sel)
+		e.record(kind, "framework %s: %s", name, patch)
+		_, _ = e.c.Agora.SchedulingV1alpha1().Frameworks(ns).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	case "taint-node":
+		nodes := e.c.Nodes()
+		node := nodes[pick%len(nodes)]
+		e.record(kind, "taint node %s chaos=true:NoSchedule for %s", node, pause)
+		n, err := kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			return
+		}
+		n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: "chaos", Value: "true", Effect: corev1.TaintEffectNoSchedule})
+		if _, err := kube.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
+			return
+		}
+		time.Sleep(pause)
+		if n, err := kube.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{}); err == nil {
+			var keep []corev1.Taint
+			for _, tt := range n.Spec.Taints {
+				if tt.Key != "chaos" {
+					keep = append(keep, tt)
+				}
+			}
+			n.Spec.Taints = keep
+			_, _ = kube.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+		}
+		e.record("untaint-node", "node %s untainted", node)
+	}
+}
+
+func patchNode(ctx context.Context, kube kubernetes.Interface, node, patch string, status bool) error {
+	var sub []string
+	if status {
+		sub = []string{"status"}
+	}
+	_, err := kube.CoreV1().Nodes().Patch(ctx, node, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}, sub...)
+	return err
+}
+
+// foreignPods keeps about 15 plain pods (no Agora labels) for kube-scheduler to place on the same
+// nodes; each runs 5-20 s (kwok completes it) and finished ones are deleted.
+func (e *env) foreignPods(ctx context.Context) {
+	rng := rand.New(rand.NewSource(e.rng.Int63()))
+	kube := e.c.Kube
+	for i := 0; ctx.Err() == nil; i++ {
+		list, err := kube.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "chaos/foreign=true"})
+		if err == nil {
+			live := 0
+			for _, p := range list.Items {
+				if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+					_ = kube.CoreV1().Pods("default").Delete(ctx, p.Name, metav1.DeleteOptions{})
+					continue
+				}
+				live++
+			}
+			for ; live < 15; live++ {
+				cpu := []string{"250m", "500m", "1"}[rng.Intn(3)]
+				pod := &corev1.Pod{
+					ObjectMeta: metav1.ObjectMeta{GenerateName: "foreign-", Labels: map[string]string{"chaos/foreign": "true"},
+						Annotations: map[string]string{"agora.dev/complete-after": fmt.Sprintf("%ds", 5+rng.Intn(15))}},
+					Spec: corev1.PodSpec{
+						Tolerations: []corev1.Toleration{{Key: "kwok.x-k8s.io/node", Operator: corev1.TolerationOpExists}},
+						Containers: []corev1.Container{{Name: "main", Image: "busybox",
+							Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+								corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("256Mi")}}}},
+					},
+				}
+				_, _ = kube.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// converge waits until the cluster has settled after the faults, or returns what has not.
+func (e *env) converge(ctx context.Context, deadline time.Time) error {
+	var last string
+	for time.Now().Before(deadline) {
+		last = e.settled(ctx)
+		if last == "" {
+			e.t.Logf("chaos: converged %s after the last fault", time.Until(deadline).Round(time.Second))
+			return nil
+		}
+		time.Sleep(2 * time.Second)
+	}
+	return fmt.Errorf("not converged within %s of the last fault: %s", convergenceBound, last)
+}
+
+func (e *env) settled(ctx context.Context) string {
+	ag := e.c.Agora.SchedulingV1alpha1()
+	tasks, err := ag.Tasks(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err.Error()
+	}
+	pods, err := e.c.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err.Error()
+	}
+	fws, err := ag.Frameworks(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err.Error()
+	}
+	offers, err := ag.Offers(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err.Error()
+	}
+	var problems []string
+	taskUID := map[types.UID]*agorav1alpha1.Task{}
+	running := map[string]int{}
+	for i := range tasks.Items {
+		t := &tasks.Items[i]
+		taskUID[t.UID] = t
+		if t.Status.Phase == agorav1alpha1.TaskRunning {
+			running[t.Labels[agorav1alpha1.LabelFramework]]++
+		}
+	}
+	for _, p := range pods.Items {
+		for _, ref := range p.OwnerReferences {
+			if ref.Kind == "Task" && taskUID[ref.UID] == nil {
+				problems = append(problems, "orphan pod "+p.Name+" (its Task is gone)")
+			}
+		}
+	}
+	havePod := map[types.UID]bool{}
+	for _, p := range pods.Items {
+		for _, ref := range p.OwnerReferences {
+			havePod[ref.UID] = true
+		}
+	}
+	for _, t := range taskUID {
+		if t.Status.Phase.IsTerminal() && !havePod[t.UID] && len(t.Finalizers) > 0 && t.DeletionTimestamp != nil {
+			problems = append(problems, fmt.Sprintf("task %s is %s, its pod is gone, and it keeps finalizers %v", t.Name, t.Status.Phase, t.Finalizers))
+		}
+	}
+	fwNames := map[string]*agorav1alpha1.Framework{}
+	for i := range fws.Items {
+		fwNames[fws.Items[i].Name] = &fws.Items[i]
+	}
+	for _, o := range offers.Items {
+		if fwNames[o.Spec.Framework] == nil {
+			problems = append(problems, "offer "+o.Name+" of deleted framework "+o.Spec.Framework)
+		}
+	}
+	if n := running["service"]; n != 6 {
+		problems = append(problems, fmt.Sprintf("service has %d of 6 instances Running", n))
+	}
+	for _, name := range []string{"batch", "gang"} {
+		e.mu.Lock()
+		p := e.fws[name]
+		e.mu.Unlock()
+		if p.running() {
+			problems = append(problems, name+" job not finished")
+		}
+	}
+	for _, fw := range fws.Items {
+		active := int32(0)
+		for _, t := range taskUID {
+			if t.Labels[agorav1alpha1.LabelFramework] == fw.Name && (t.Status.Phase == agorav1alpha1.TaskStaging ||
+				t.Status.Phase == agorav1alpha1.TaskStarting || t.Status.Phase == agorav1alpha1.TaskRunning) {
+				active++
+			}
+		}
+		if fw.Status.Tasks.Active != active {
+			problems = append(problems, fmt.Sprintf("framework %s status says %d active tasks, the Tasks say %d", fw.Name, fw.Status.Tasks.Active, active))
+		}
+	}
+	sort.Strings(problems)
+	return strings.Join(problems, "; ")
+}
+
+func (e *env) summary(seed int64) {
+	e.mu.Lock()
+	faults := append([]faultRecord(nil), e.faults...)
+	e.mu.Unlock()
+	e.ck.mu.Lock()
+	offerTimes := append([]time.Time(nil), e.ck.offerTimes...)
+	runTimes := append([]time.Time(nil), e.ck.runTimes...)
+	snaps, tol := e.ck.snapshots, fmt.Sprint(e.ck.tolerated)
+	e.ck.mu.Unlock()
+	next := func(ts []time.Time, after time.Time) (time.Duration, bool) {
+		for _, x := range ts {
+			if x.After(after) {
+				return x.Sub(after), true
+			}
+		}
+		return 0, false
+	}
+	byKind := map[string][]faultRecord{}
+	for _, f := range faults {
+		byKind[f.Kind] = append(byKind[f.Kind], f)
+	}
+	var kinds []string
+	for k := range byKind {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n## chaos summary (seed %d)\n\n%d faults, %d consistent snapshots checked, tolerated terminating-pod transients %s\n\n", seed, len(faults), snaps, tol)
+	fmt.Fprintf(&b, "| fault | count | fault→next offer p50 / max | fault→next Running p50 / max |\n|---|---|---|---|\n")
+	for _, k := range kinds {
+		var o, r []time.Duration
+		for _, f := range byKind[k] {
+			if d, ok := next(offerTimes, f.At); ok {
+				o = append(o, d)
+			}
+			if d, ok := next(runTimes, f.At); ok {
+				r = append(r, d)
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %d | %s | %s |\n", k, len(byKind[k]), pct(o), pct(r))
+	}
+	var fo []time.Duration
+	for _, f := range byKind["kill-leader"] {
+		if d, ok := next(offerTimes, f.At); ok {
+			fo = append(fo, d)
+		}
+	}
+	fmt.Fprintf(&b, "\nleader failover (SIGKILL → first Offer after it): %s\nviolations: %d\n", pct(fo), len(e.ck.Violations()))
+	e.t.Log(b.String())
+}
+
+func pct(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "–"
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return fmt.Sprintf("%s / %s", ds[len(ds)/2].Round(100*time.Millisecond), ds[len(ds)-1].Round(100*time.Millisecond))
+}
+
+func httpGet(url string) (string, error) {
+	client := http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}

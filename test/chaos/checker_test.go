@@ -1,0 +1,530 @@
+/*
+Copyright 2026 The Agora Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	resourcehelper "k8s.io/component-helpers/resource"
+
+	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/pkg/client/clientset/versioned"
+)
+
+// checker is the independent judge: it knows the cluster only through the API server (consistent
+// list snapshots and watches), never through a controller's memory.
+type checker struct {
+	kube  kubernetes.Interface
+	agora versioned.Interface
+	logf  func(string, ...any)
+
+	mu         sync.Mutex
+	violations []violation
+	tolerated  map[string]int // transient excess explained by terminating pods, by invariant
+
+	offers     map[string]*offerRecord          // ns/name -> first incarnation's record
+	admitted   map[types.UID]admittedTask       // every task ever seen admitted
+	podsOfTask map[types.UID]map[types.UID]bool // task UID -> pod UIDs ever seen
+	offerTimes []time.Time                      // when each new Offer was seen (watch)
+	runTimes   []time.Time                      // when a task was first seen Running
+	running    map[types.UID]bool
+	snapshots  int
+}
+
+type violation struct {
+	At        time.Time
+	Invariant string
+	Detail    string
+}
+
+type offerRecord struct {
+	UID        types.UID
+	Framework  string
+	Created    time.Time
+	Deleted    time.Time // deletionTimestamp, zero while not deleted
+	Expire     time.Time
+	Offered    map[string]corev1.ResourceList // node -> spec at first sight
+	NodeGoneAt map[string]time.Time           // when a node was first seen gone from spec.nodes
+}
+
+type admittedTask struct {
+	Key, Offer, Node, Framework string
+	Created                     time.Time
+	Resources                   corev1.ResourceList
+}
+
+func newChecker(kube kubernetes.Interface, agora versioned.Interface, logf func(string, ...any)) *checker {
+	return &checker{kube: kube, agora: agora, logf: logf, tolerated: map[string]int{},
+		offers: map[string]*offerRecord{}, admitted: map[types.UID]admittedTask{},
+		podsOfTask: map[types.UID]map[types.UID]bool{}, running: map[types.UID]bool{}}
+}
+
+func (c *checker) violate(inv, format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v := violation{At: time.Now(), Invariant: inv, Detail: fmt.Sprintf(format, args...)}
+	// One record per distinct finding: a breach that lasts is reported once.
+	for _, o := range c.violations {
+		if o.Invariant == v.Invariant && o.Detail == v.Detail {
+			return
+		}
+	}
+	c.violations = append(c.violations, v)
+	c.logf("VIOLATION %s at %s: %s", inv, v.At.Format("15:04:05.000"), v.Detail)
+}
+
+func (c *checker) Violations() []violation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]violation(nil), c.violations...)
+}
+
+// run watches Offers, Tasks and Pods (for the history invariants 3 and 4) and takes a consistent
+// snapshot every interval (invariants 1 and 2), until ctx ends.
+func (c *checker) run(ctx context.Context, interval time.Duration) {
+	go c.watchLoop(ctx, "offers", func(ctx context.Context) (watch.Interface, error) {
+		return c.agora.SchedulingV1alpha1().Offers("").Watch(ctx, metav1.ListOptions{})
+	}, c.onOffer)
+	go c.watchLoop(ctx, "tasks", func(ctx context.Context) (watch.Interface, error) {
+		return c.agora.SchedulingV1alpha1().Tasks("").Watch(ctx, metav1.ListOptions{})
+	}, c.onTask)
+	go c.watchLoop(ctx, "pods", func(ctx context.Context) (watch.Interface, error) {
+		return c.kube.CoreV1().Pods("").Watch(ctx, metav1.ListOptions{})
+	}, c.onPod)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := c.snapshot(ctx); err != nil && ctx.Err() == nil {
+				c.logf("checker: snapshot: %v", err)
+			}
+		}
+	}
+}
+
+// watchLoop re-opens a watch from "now" whenever it ends. A fresh watch starts with ADDED events
+// for every existing object, so nothing is missed for long across an API server hiccup.
+func (c *checker) watchLoop(ctx context.Context, what string, open func(context.Context) (watch.Interface, error), on func(watch.EventType, any)) {
+	for ctx.Err() == nil {
+		w, err := open(ctx)
+		if err != nil {
+			time.Sleep(time.Second)
+			continue
+		}
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Error || ev.Type == watch.Bookmark {
+				continue
+			}
+			on(ev.Type, ev.Object)
+		}
+		w.Stop()
+	}
+}
+
+func (c *checker) onOffer(typ watch.EventType, obj any) {
+	o, ok := obj.(*agorav1alpha1.Offer)
+	if !ok {
+		return
+	}
+	key := o.Namespace + "/" + o.Name
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.offers[key]
+	if r == nil || r.UID != o.UID {
+		if r != nil {
+			c.violations = append(c.violations, violation{At: time.Now(), Invariant: "3",
+				Detail: fmt.Sprintf("offer name %s reused (uid %s then %s): admission by name cannot tell them apart", key, r.UID, o.UID)})
+		}
+		r = &offerRecord{UID: o.UID, Framework: o.Spec.Framework, Created: o.CreationTimestamp.Time, Expire: o.Spec.ExpireTime.Time,
+			Offered: map[string]corev1.ResourceList{}, NodeGoneAt: map[string]time.Time{}}
+		for _, n := range o.Spec.Nodes {
+			r.Offered[n.NodeName] = n.Resources
+		}
+		c.offers[key] = r
+		c.offerTimes = append(c.offerTimes, time.Now())
+	}
+	if o.DeletionTimestamp != nil && r.Deleted.IsZero() {
+		r.Deleted = o.DeletionTimestamp.Time
+	}
+	if typ == watch.Deleted && r.Deleted.IsZero() {
+		r.Deleted = time.Now()
+	}
+	in := map[string]bool{}
+	for _, n := range o.Spec.Nodes {
+		in[n.NodeName] = true
+	}
+	for n := range r.Offered {
+		if !in[n] && r.NodeGoneAt[n].IsZero() && typ != watch.Deleted {
+			r.NodeGoneAt[n] = time.Now()
+		}
+	}
+}
+
+func wasAdmitted(p agorav1alpha1.TaskPhase) bool {
+	return p != "" && p != agorav1alpha1.TaskError
+}
+
+func chargedPhase(p agorav1alpha1.TaskPhase) bool {
+	switch p {
+	case agorav1alpha1.TaskStaging, agorav1alpha1.TaskStarting, agorav1alpha1.TaskRunning, agorav1alpha1.TaskUnreachable:
+		return true
+	}
+	return false
+}
+
+func (c *checker) onTask(typ watch.EventType, obj any) {
+	t, ok := obj.(*agorav1alpha1.Task)
+	if !ok {
+		return
+	}
+	key := t.Namespace + "/" + t.Name
+	if t.Status.Phase == agorav1alpha1.TaskRunning {
+		c.mu.Lock()
+		if !c.running[t.UID] {
+			c.running[t.UID] = true
+			c.runTimes = append(c.runTimes, time.Now())
+		}
+		c.mu.Unlock()
+	}
+	if !wasAdmitted(t.Status.Phase) {
+		return
+	}
+	c.mu.Lock()
+	_, seen := c.admitted[t.UID]
+	if !seen {
+		c.admitted[t.UID] = admittedTask{Key: key, Offer: t.Namespace + "/" + t.Spec.OfferName, Node: t.Spec.NodeName,
+			Framework: t.Status.Framework, Created: t.CreationTimestamp.Time, Resources: t.Spec.Resources}
+	}
+	rec := c.offers[t.Namespace+"/"+t.Spec.OfferName]
+	var sum corev1.ResourceList
+	if rec != nil && !seen {
+		sum = corev1.ResourceList{}
+		for _, a := range c.admitted {
+			if a.Offer == t.Namespace+"/"+t.Spec.OfferName && a.Node == t.Spec.NodeName {
+				addTo(sum, a.Resources)
+			}
+		}
+	}
+	c.mu.Unlock()
+	if seen {
+		return
+	}
+	desc := fmt.Sprintf("task %s (uid %s, phase %s, created %s) on node %s, offer %s", key, t.UID, t.Status.Phase,
+		t.CreationTimestamp.Format(time.RFC3339), t.Spec.NodeName, t.Spec.OfferName)
+	if rec == nil {
+		c.violate("3", "%s: admitted against an offer the checker never saw", desc)
+		return
+	}
+	// creationTimestamps have one-second resolution: only a whole second past the limit counts.
+	if !rec.Deleted.IsZero() && t.CreationTimestamp.Time.After(rec.Deleted) {
+		c.violate("3", "%s: admitted although created after the offer was deleted (%s)", desc, rec.Deleted.Format(time.RFC3339))
+	}
+	if t.CreationTimestamp.Time.After(rec.Expire) {
+		c.violate("3", "%s: admitted although created after the offer's expireTime %s", desc, rec.Expire.Format(time.RFC3339))
+	}
+	offered, ok := rec.Offered[t.Spec.NodeName]
+	if !ok {
+		c.violate("3", "%s: node is not one of the offer's nodes", desc)
+		return
+	}
+	if gone := rec.NodeGoneAt[t.Spec.NodeName]; !gone.IsZero() && t.CreationTimestamp.Time.After(gone.Add(time.Second)) {
+		c.violate("3", "%s: admitted although created after its node left the offer (%s)", desc, gone.Format(time.RFC3339Nano))
+	}
+	if t.Status.Framework != "" && rec.Framework != t.Status.Framework {
+		c.violate("3", "%s: charged to framework %s but the offer is framework %s's", desc, t.Status.Framework, rec.Framework)
+	}
+	if name, over := exceeds(sum, offered); over {
+		c.violate("3", "%s: tasks admitted on offer %s node %s take %s %s, the offer offered %s", desc, t.Spec.OfferName,
+			t.Spec.NodeName, name, fmtQ(sum, name), fmtQ(offered, name))
+	}
+}
+
+func (c *checker) onPod(typ watch.EventType, obj any) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	for _, ref := range p.OwnerReferences {
+		if ref.Kind != "Task" {
+			continue
+		}
+		c.mu.Lock()
+		set := c.podsOfTask[ref.UID]
+		if set == nil {
+			set = map[types.UID]bool{}
+			c.podsOfTask[ref.UID] = set
+		}
+		set[p.UID] = true
+		n := len(set)
+		var uids []string
+		for u := range set {
+			uids = append(uids, string(u))
+		}
+		c.mu.Unlock()
+		if n > 1 {
+			sort.Strings(uids)
+			c.violate("4", "task uid %s (%s/%s) has had %d pods: %v", ref.UID, p.Namespace, ref.Name, n, uids)
+		}
+	}
+}
+
+// snapshot lists Pods at the API's current revision and Nodes, Tasks and Offers at exactly that
+// revision (etcd revisions are global), so that the sums below see one instant of the cluster.
+func (c *checker) snapshot(ctx context.Context) error {
+	pods, err := c.kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	at := metav1.ListOptions{ResourceVersion: pods.ResourceVersion, ResourceVersionMatch: metav1.ResourceVersionMatchExact}
+	nodes, err := c.kube.CoreV1().Nodes().List(ctx, at)
+	if err != nil {
+		return err
+	}
+	tasks, err := c.agora.SchedulingV1alpha1().Tasks("").List(ctx, at)
+	if err != nil {
+		return err
+	}
+	offers, err := c.agora.SchedulingV1alpha1().Offers("").List(ctx, at)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.snapshots++
+	c.mu.Unlock()
+	checkSnapshot(time.Now(), nodes.Items, pods.Items, tasks.Items, offers.Items, c.violate, c.tolerate)
+	return nil
+}
+
+func (c *checker) tolerate(inv string) {
+	c.mu.Lock()
+	c.tolerated[inv]++
+	c.mu.Unlock()
+}
+
+// terminatingGrace is how long a pod with a deletionTimestamp, whose Task is terminal, may make a
+// node look overcommitted before it counts as a violation: kwok removes a deleted pod within
+// about a second (hack/kwok/pod-delete.yaml honours no grace period).
+const terminatingGrace = 5 * time.Second
+
+// checkSnapshot holds invariants 1 and 2 on one consistent view. Per node it sums:
+//   - every non-terminal pod (foreign or Agora's, terminating ones included) whose owner Task is
+//     not itself charged, counted like kube-scheduler (PodRequests);
+//   - every charged task (Staging, Starting, Running, Unreachable), which covers its own pod;
+//   - what remains of every offer not being deleted: the offered amount minus the admitted tasks
+//     on that offer and node (the lower of that and status.remaining, as the controller may lag).
+//
+// and compares with the node's allocatable, for every resource the node has except pods.
+func checkSnapshot(now time.Time, nodes []corev1.Node, pods []corev1.Pod, tasks []agorav1alpha1.Task, offers []agorav1alpha1.Offer,
+	violate func(inv, format string, args ...any), tolerate func(inv string)) {
+	type use struct {
+		total, terminating corev1.ResourceList
+		parts              []string
+		offers             int
+	}
+	usage := map[string]*use{}
+	get := func(n string) *use {
+		u := usage[n]
+		if u == nil {
+			u = &use{total: corev1.ResourceList{}, terminating: corev1.ResourceList{}}
+			usage[n] = u
+		}
+		return u
+	}
+	taskByUID := map[types.UID]*agorav1alpha1.Task{}
+	takenFromOffer := map[string]corev1.ResourceList{} // ns/offer/node
+	for i := range tasks {
+		t := &tasks[i]
+		taskByUID[t.UID] = t
+		if wasAdmitted(t.Status.Phase) {
+			k := t.Namespace + "/" + t.Spec.OfferName + "/" + t.Spec.NodeName
+			if takenFromOffer[k] == nil {
+				takenFromOffer[k] = corev1.ResourceList{}
+			}
+			addTo(takenFromOffer[k], t.Spec.Resources)
+		}
+		if chargedPhase(t.Status.Phase) {
+			u := get(t.Spec.NodeName)
+			addTo(u.total, t.Spec.Resources)
+			u.parts = append(u.parts, fmt.Sprintf("task %s/%s %s %s", t.Namespace, t.Name, t.Status.Phase, fmtRL(t.Spec.Resources)))
+		}
+	}
+	for i := range pods {
+		p := &pods[i]
+		if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		owner := ""
+		for _, ref := range p.OwnerReferences {
+			if ref.Kind == "Task" {
+				if t := taskByUID[ref.UID]; t != nil && chargedPhase(t.Status.Phase) {
+					owner = "charged"
+				} else if t != nil {
+					owner = "task " + string(t.Status.Phase)
+				} else {
+					owner = "task gone"
+				}
+			}
+		}
+		if owner == "charged" {
+			continue
+		}
+		req := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
+		u := get(p.Spec.NodeName)
+		addTo(u.total, req)
+		state := "running"
+		if p.DeletionTimestamp != nil {
+			state = "terminating since " + p.DeletionTimestamp.Format("15:04:05")
+			if owner != "" && now.Sub(p.DeletionTimestamp.Time) < terminatingGrace {
+				addTo(u.terminating, req)
+			}
+		}
+		if owner == "" {
+			owner = "foreign"
+		}
+		u.parts = append(u.parts, fmt.Sprintf("pod %s/%s (%s, %s) %s", p.Namespace, p.Name, owner, state, fmtRL(req)))
+	}
+	for i := range offers {
+		o := &offers[i]
+		if o.DeletionTimestamp != nil {
+			continue
+		}
+		status := map[string]corev1.ResourceList{}
+		for _, r := range o.Status.Remaining {
+			status[r.NodeName] = r.Resources
+		}
+		for _, n := range o.Spec.Nodes {
+			rem := subtractClamped(n.Resources, takenFromOffer[o.Namespace+"/"+o.Name+"/"+n.NodeName])
+			if s, ok := status[n.NodeName]; ok || len(o.Status.Remaining) > 0 {
+				rem = minRL(rem, s)
+			}
+			u := get(n.NodeName)
+			addTo(u.total, rem)
+			u.offers++
+			u.parts = append(u.parts, fmt.Sprintf("offer %s/%s (framework %s, created %s, expires %s) remaining %s", o.Namespace, o.Name,
+				o.Spec.Framework, o.CreationTimestamp.Format("15:04:05"), o.Spec.ExpireTime.Format("15:04:05"), fmtRL(rem)))
+		}
+	}
+	for i := range nodes {
+		n := &nodes[i]
+		u := usage[n.Name]
+		if u == nil {
+			continue
+		}
+		for name, alloc := range n.Status.Allocatable {
+			if name == corev1.ResourcePods {
+				continue
+			}
+			used := u.total[name]
+			if used.Cmp(alloc) <= 0 {
+				continue
+			}
+			inv := "1"
+			if u.offers >= 2 {
+				inv = "2"
+			}
+			// Excess explained entirely by pods kwok is about to remove: a bounded transient.
+			withoutTerm := used.DeepCopy()
+			withoutTerm.Sub(u.terminating[name])
+			if withoutTerm.Cmp(alloc) <= 0 {
+				tolerate(inv)
+				continue
+			}
+			sort.Strings(u.parts)
+			violate(inv, "node %s: %s in use %s > allocatable %s:\n    %s", n.Name, name, used.String(), alloc.String(), strings.Join(u.parts, "\n    "))
+		}
+	}
+}
+
+func addTo(dst, src corev1.ResourceList) {
+	for k, v := range src {
+		q := dst[k]
+		q.Add(v)
+		dst[k] = q
+	}
+}
+
+func subtractClamped(a, b corev1.ResourceList) corev1.ResourceList {
+	out := corev1.ResourceList{}
+	for k, v := range a {
+		q := v.DeepCopy()
+		if s, ok := b[k]; ok {
+			q.Sub(s)
+		}
+		if q.Sign() < 0 {
+			q = resource.Quantity{}
+		}
+		out[k] = q
+	}
+	return out
+}
+
+func minRL(a, b corev1.ResourceList) corev1.ResourceList {
+	out := corev1.ResourceList{}
+	for k, v := range a {
+		q, ok := b[k]
+		if !ok {
+			// status.remaining omits a resource that is used up
+			out[k] = resource.Quantity{}
+			continue
+		}
+		if q.Cmp(v) < 0 {
+			out[k] = q.DeepCopy()
+		} else {
+			out[k] = v.DeepCopy()
+		}
+	}
+	return out
+}
+
+func exceeds(used, limit corev1.ResourceList) (corev1.ResourceName, bool) {
+	for k, v := range used {
+		l := limit[k]
+		if v.Cmp(l) > 0 {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+func fmtQ(rl corev1.ResourceList, n corev1.ResourceName) string {
+	q := rl[n]
+	return q.String()
+}
+
+func fmtRL(rl corev1.ResourceList) string {
+	var parts []string
+	for _, n := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		if q, ok := rl[n]; ok {
+			parts = append(parts, string(n)+"="+q.String())
+		}
+	}
+	return strings.Join(parts, ",")
+}
