@@ -199,6 +199,7 @@ func TestChaos(t *testing.T) {
 	// Faults.
 	start := time.Now()
 	faultsDone := make(chan struct{})
+	go e.rerunJobs(ctx, faultsDone)
 	go func() {
 		defer close(faultsDone)
 		e.injectFaults(ctx, start.Add(duration))
@@ -229,6 +230,29 @@ func TestChaos(t *testing.T) {
 		}
 		t.Errorf("%d invariant violations with seed %d (replay: CHAOS_SEED=%d go test ./test/chaos/ -run TestChaos -v):%s",
 			len(vs), seed, seed, b.String())
+	}
+}
+
+// rerunJobs starts the batch and gang jobs again (same Framework names, so names are reused)
+// each time one finishes, until the faults stop: the load lasts as long as the faults.
+func (e *env) rerunJobs(ctx context.Context, stop <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-stop:
+			return
+		case <-time.After(2 * time.Second):
+		}
+		for _, name := range []string{"batch", "gang"} {
+			e.mu.Lock()
+			p := e.fws[name]
+			e.mu.Unlock()
+			if exited, err := p.wait(0); exited && err == nil {
+				e.t.Logf("chaos: job %s finished; running it again", name)
+				_ = p.start()
+			}
+		}
 	}
 }
 
@@ -275,7 +299,7 @@ var faultKinds = []string{"kill-leader", "stop-leader", "kill-executor", "stop-e
 func (e *env) injectFaults(ctx context.Context, until time.Time) {
 	ctx, cancel := context.WithDeadline(ctx, until)
 	defer cancel()
-	var wg sync.WaitGroup
+	var wg, leaderWG sync.WaitGroup
 	defer wg.Wait()
 	for ctx.Err() == nil {
 		// A fault every 3-10 s; long ones (stops, NotReady) recover in the background.
@@ -288,15 +312,20 @@ func (e *env) injectFaults(ctx context.Context, until time.Time) {
 		pause := time.Duration(20+e.rng.Intn(20)) * time.Second
 		restartAfter := time.Duration(1+e.rng.Intn(4)) * time.Second
 		pick := e.rng.Intn(1 << 30)
+		leaderFault := kind == "stop-leader" || kind == "kill-leader"
+		if leaderFault {
+			// one leader fault at a time, so that failover times are measurable
+			leaderWG.Wait()
+			leaderWG.Add(1)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if leaderFault {
+				defer leaderWG.Done()
+			}
 			e.fault(kind, pause, restartAfter, pick)
 		}()
-		if kind == "stop-leader" || kind == "kill-leader" {
-			// one leader fault at a time, so that failover times are measurable
-			wg.Wait()
-		}
 	}
 }
 
@@ -480,10 +509,11 @@ func (e *env) foreignPods(ctx context.Context) {
 // converge waits until the cluster has settled after the faults, or returns what has not.
 func (e *env) converge(ctx context.Context, deadline time.Time) error {
 	var last string
+	from := time.Now()
 	for time.Now().Before(deadline) {
 		last = e.settled(ctx)
 		if last == "" {
-			e.t.Logf("chaos: converged %s after the last fault", time.Until(deadline).Round(time.Second))
+			e.t.Logf("chaos: converged %s after the last fault", time.Since(from).Round(time.Second))
 			return nil
 		}
 		time.Sleep(2 * time.Second)
