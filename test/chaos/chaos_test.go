@@ -120,7 +120,7 @@ func TestChaos(t *testing.T) {
 
 	t.Log("building the binaries")
 	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/agora-controller", "./cmd/agora-executor",
-		"./examples/batch", "./examples/service", "./examples/gang")
+		"./examples/batch", "./examples/service", "./examples/gang", "./test/chaos/churn")
 	build.Dir = c.Root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -189,6 +189,7 @@ func TestChaos(t *testing.T) {
 	e.fws["service"] = newProc(dir, "fw-service", fwBin("service"), append(common("service"), "--instances", "6", "--max-per-node", "1")...)
 	e.fws["gang"] = newProc(dir, "fw-gang", fwBin("gang"), append(common("gang"), "--groups", "3", "--group-size", "3",
 		"--cpu", "1", "--memory", "1Gi", "--duration", "4s", "--max-retries", "1000")...)
+	e.fws["churn"] = newProc(dir, "fw-churn", fwBin("churn"), append(common("churn"), "--tasks", "6", "--kill-every", "3s")...)
 	for _, p := range e.fws {
 		if err := p.start(); err != nil {
 			t.Fatal(err)
@@ -370,7 +371,7 @@ func (e *env) fault(kind string, pause, restartAfter time.Duration, pick int) {
 		_ = e.exec.signal(syscall.SIGCONT)
 		e.record("stop-executor-cont", "SIGCONT agora-executor")
 	case "kill-framework", "second-framework":
-		names := []string{"batch", "service", "gang"}
+		names := []string{"batch", "service", "gang", "churn"}
 		name := names[pick%len(names)]
 		e.mu.Lock()
 		p := e.fws[name]
