@@ -373,7 +373,8 @@ func checkSnapshot(now time.Time, nodes []corev1.Node, pods []corev1.Pod, tasks 
 		if chargedPhase(t.Status.Phase) {
 			u := get(t.Spec.NodeName)
 			addTo(u.total, t.Spec.Resources)
-			u.parts = append(u.parts, fmt.Sprintf("task %s/%s %s %s", t.Namespace, t.Name, t.Status.Phase, fmtRL(t.Spec.Resources)))
+			u.parts = append(u.parts, fmt.Sprintf("task %s/%s %s %s (created %s)", t.Namespace, t.Name, t.Status.Phase, fmtRL(t.Spec.Resources),
+				t.CreationTimestamp.Format("15:04:05")))
 		}
 	}
 	for i := range pods {
@@ -409,7 +410,8 @@ func checkSnapshot(now time.Time, nodes []corev1.Node, pods []corev1.Pod, tasks 
 		if owner == "" {
 			owner = "foreign"
 		}
-		u.parts = append(u.parts, fmt.Sprintf("pod %s/%s (%s, %s) %s", p.Namespace, p.Name, owner, state, fmtRL(req)))
+		u.parts = append(u.parts, fmt.Sprintf("pod %s/%s (%s, %s) %s (created %s)", p.Namespace, p.Name, owner, state, fmtRL(req),
+			p.CreationTimestamp.Format("15:04:05")))
 	}
 	for i := range offers {
 		o := &offers[i]
