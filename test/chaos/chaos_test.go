@@ -225,10 +225,16 @@ func TestChaos(t *testing.T) {
 		t.Errorf("convergence (seed %d): %v", seed, convErr)
 	}
 	if len(vs) > 0 {
+		// Every violation was logged as it happened; the failure shows the first few of each
+		// invariant and the counts.
 		var b strings.Builder
+		count := map[string]int{}
 		for _, v := range vs {
-			fmt.Fprintf(&b, "\n[invariant %s] %s %s", v.Invariant, v.At.Format("15:04:05.000"), v.Detail)
+			if count[v.Invariant]++; count[v.Invariant] <= 3 {
+				fmt.Fprintf(&b, "\n[invariant %s] %s %s", v.Invariant, v.At.Format("15:04:05.000"), v.Detail)
+			}
 		}
+		fmt.Fprintf(&b, "\nviolations by invariant: %v", count)
 		t.Errorf("%d invariant violations with seed %d (replay: CHAOS_SEED=%d go test ./test/chaos/ -run TestChaos -v):%s",
 			len(vs), seed, seed, b.String())
 	}
