@@ -95,7 +95,8 @@ limitations under the License.
 // pod is ever mirrored or adopted, and any other pod claiming the task is released and deleted.
 // The one way around the finalizer is removing it by hand (or a pod made by an executor older
 // than it): a Starting, Running or Unreachable task whose pod is then missing from the API is
-// Lost with reason PodNotFound and is not run again.
+// Lost with reason PodNotFound and is not run again. A live pod found without the finalizer is
+// held again when it is mirrored.
 //
 // Nothing is left hanging on uninstall or namespace deletion while the executor runs: it
 // releases every pod that is terminating once its task's end is written or its Task is gone.

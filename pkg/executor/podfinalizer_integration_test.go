@@ -202,8 +202,9 @@ func forceRemovePod(t *testing.T, ns, name string) {
 
 // While the executor is down: a running task's pod is taken out of the API by someone who
 // strips its finalizer (the executor cannot know how it ended: Lost, PodNotFound, never run
-// again), and a running task is deleted by someone who strips the Task's finalizer (its pod is
-// an orphan: released and deleted).
+// again); a running task is deleted by someone who strips the Task's finalizer (its pod is an
+// orphan: released and deleted); a running pod loses its finalizer, as one made by an executor
+// older than the finalizer never had it (it is held again).
 func TestPodGoneBehindTheFinalizer(t *testing.T) {
 	integration(t)
 	ns := newNamespace(t, nil)
@@ -213,9 +214,15 @@ func TestPodGoneBehindTheFinalizer(t *testing.T) {
 	first := startExecutor(t, Options{NodeName: "kwok-node-0"})
 	stageTask(t, ns, "stripped", taskSpec{})
 	stageTask(t, ns, "orphaned", taskSpec{})
-	waitPhase(t, ns, "stripped", runningP)
-	waitPhase(t, ns, "orphaned", runningP)
+	stageTask(t, ns, "legacy", taskSpec{})
+	for _, name := range []string{"stripped", "orphaned", "legacy"} {
+		waitPhase(t, ns, name, runningP)
+	}
 	first.stop(t)
+
+	if _, err := cluster.Kube.CoreV1().Pods(ns).Patch(ctx, "legacy", types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
 
 	forceRemovePod(t, ns, "stripped")
 	mergePatch(t, ns, "orphaned", map[string]any{"metadata": map[string]any{"finalizers": nil}})
@@ -233,7 +240,14 @@ func TestPodGoneBehindTheFinalizer(t *testing.T) {
 		t.Errorf("%s", describe(task))
 	}
 	waitPodGone(t, ns, "orphaned")
-	for _, name := range []string{"stripped", "orphaned"} {
+	eventually(t, waitTimeout, "legacy's pod held again", func() (bool, string) {
+		pod, ok := getPod(t, ns, "legacy")
+		return ok && hasPodFinalizer(pod), fmt.Sprint(ok)
+	})
+	if task, _ := getTask(t, ns, "legacy"); task.Status.Phase != runningP {
+		t.Errorf("legacy: %s", describe(task))
+	}
+	for _, name := range []string{"stripped", "orphaned", "legacy"} {
 		if runs := pods.runs(name); len(runs) != 1 {
 			t.Errorf("%s ran in %d pods, want 1", name, len(runs))
 		}

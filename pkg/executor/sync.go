@@ -231,7 +231,29 @@ func (e *Executor) mirror(ctx context.Context, key taskKey, task *agorav1alpha1.
 	if task.Status.Phase.IsTerminal() {
 		return e.finish(ctx, key, task, pod)
 	}
+	if !hasPodFinalizer(pod) && pod.DeletionTimestamp == nil {
+		// A pod made by an executor older than the pod finalizer (or stripped of it by hand):
+		// hold it from now on, so that its end cannot go unseen either.
+		return e.holdPod(ctx, pod)
+	}
 	return nil
+}
+
+// holdPod adds PodFinalizer to a live pod that lacks it: a strategic merge patch, which merges
+// finalizers as a set (a second add, from a cache that has not seen the first, changes nothing),
+// with the pod's UID in it, which the API server checks. It refuses new finalizers on a pod being
+// deleted, and the task then goes round again.
+func (e *Executor) holdPod(ctx context.Context, pod *corev1.Pod) error {
+	patch := fmt.Sprintf(`{"metadata":{"uid":%q,"finalizers":[%q]}}`, pod.UID, agorav1alpha1.PodFinalizer)
+	_, err := e.kube.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil // gone: its delete event brings the task back
+	}
+	if err == nil {
+		e.metrics.podFinalizerWrites.Inc()
+		klog.FromContext(ctx).V(2).Info("Holding a pod made without the pod finalizer", "pod", klog.KObj(pod))
+	}
+	return err
 }
 
 // podDeleted is the status of a task that is not terminal and not being deleted, whose pod is
