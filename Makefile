@@ -89,7 +89,7 @@ test-e2e: control-plane ## End-to-end tests on the local cluster (hack/local-clu
 .PHONY: chaos
 chaos: control-plane ## Long chaos run: random faults, invariants checked from the API (CHAOS_DURATION=30m, CHAOS_SEED=, CHAOS_NODES=; RELIABILITY.md).
 	hack/tools.sh kwok kube-scheduler
-	CHAOS_DURATION=$${CHAOS_DURATION:-30m} go test -count=1 -timeout=$$(( $${CHAOS_TIMEOUT_MIN:-90} ))m -v -run '^TestChaos$$' ./test/chaos/ 2>&1 | tee $${CHAOS_OUT:-/tmp/agora-chaos.log}
+	AGORA_CHAOS=1 CHAOS_DURATION=$${CHAOS_DURATION:-30m} go test -count=1 -timeout=$$(( $${CHAOS_TIMEOUT_MIN:-90} ))m -v -run '^TestChaos$$' ./test/chaos/ 2>&1 | tee $${CHAOS_OUT:-/tmp/agora-chaos.log}
 
 .PHONY: test-unit
 test-unit:

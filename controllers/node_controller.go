@@ -344,11 +344,38 @@ func (c *Controller) loseNode(ctx context.Context, name, why string) error {
 		if err := c.dropTaskFinalizer(ctx, t); err != nil {
 			return err
 		}
+		if err := c.releaseLostPod(ctx, t); err != nil {
+			return err
+		}
 	}
 	for id := range fws {
 		c.enqueueFrameworks(id)
 	}
 	return nil
+}
+
+// releaseLostPod removes agora-executor's pod finalizer from the pod of a task on a lost node:
+// the task's end is recorded (Lost), and the node's executor, which would release it, is gone.
+// Without this the pod would stay terminating for ever once deleted (and hold its namespace).
+func (c *Controller) releaseLostPod(ctx context.Context, t *agorav1alpha1.Task) error {
+	pod := &corev1.Pod{}
+	if err := c.reader.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: t.Name}, pod); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if uid, ok := taskPodOf(pod); !ok || uid != t.UID || !controllerutil.ContainsFinalizer(pod, agorav1alpha1.PodFinalizer) {
+		return nil
+	}
+	var keep []string
+	for _, f := range pod.Finalizers {
+		if f != agorav1alpha1.PodFinalizer {
+			keep = append(keep, f)
+		}
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": pod.ResourceVersion, "finalizers": keep}})
+	if err != nil {
+		return err
+	}
+	return client.IgnoreNotFound(c.client.Patch(ctx, pod, client.RawPatch(types.MergePatchType, patch)))
 }
 
 // dropTaskFinalizer removes agora-executor's finalizer from a terminal Task whose node is lost.
