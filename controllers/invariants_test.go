@@ -146,11 +146,11 @@ func TestRestartRestoresExactlyWhatRemains(t *testing.T) {
 	if got := offerCPU(&o, node); got != 2000 {
 		t.Fatalf("offer has %dm CPU, want 2000m", got)
 	}
-	task := e.createTask("t1", o.Name, node, "1", "1Gi")
+	e.createTask("t1", o.Name, node, "1", "1Gi")
 	e.waitPhase("t1", agorav1alpha1.TaskStaging)
 	// The task finishes (as the executor would write) and is deleted: its CPU goes back to the
 	// pool and is offered again, in a second offer.
-	task = e.task("t1")
+	task := e.task("t1")
 	task.Status.Phase, task.Status.Reason = agorav1alpha1.TaskFinished, agorav1alpha1.ReasonCompleted
 	if err := k8s.Status().Update(e.ctx, task); err != nil {
 		t.Fatal(err)
@@ -247,8 +247,8 @@ func TestLostNodeComesBackWithItsPodsCounted(t *testing.T) {
 	n := e.addNode(node, "4", "8Gi")
 	e.addFramework("f", nil)
 	o := e.waitOffer("f")
-	task := e.createTask("t", o.Name, node, "3", "1Gi")
-	task = e.waitPhase("t", agorav1alpha1.TaskStaging)
+	e.createTask("t", o.Name, node, "3", "1Gi")
+	task := e.waitPhase("t", agorav1alpha1.TaskStaging)
 	// The pod agora-executor would make: named like the task, controlled by it.
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: task.Name, Labels: map[string]string{agorav1alpha1.LabelTask: task.Name},
@@ -354,7 +354,7 @@ func TestRuleChangesTakeBackOffers(t *testing.T) {
 	e.addNode(a, "8", "32Gi")
 	e.addNode(b, "8", "32Gi")
 	e.addFramework("f", nil)
-	o := e.waitOffer("f")
+	e.waitOffer("f")
 	e.eventually(20*time.Second, "f offered both nodes", func() (bool, string) {
 		total := int64(0)
 		for _, x := range e.offers("f") {
@@ -362,7 +362,7 @@ func TestRuleChangesTakeBackOffers(t *testing.T) {
 		}
 		return total == 16000, fmt.Sprint(total)
 	})
-	o = e.offers("f")[0]
+	o := e.offers("f")[0]
 	e.updateFramework("f", func(fw *agorav1alpha1.Framework) {
 		fw.Spec.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2")}
 	})

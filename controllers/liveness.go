@@ -112,14 +112,6 @@ func (o *leaseObserver) expiry(key types.NamespacedName) (expiry time.Time, hold
 	return s.observedAt.Add(s.duration), s.holder, true
 }
 
-// known reports whether the Lease exists as far as the observer knows.
-func (o *leaseObserver) known(key types.NamespacedName) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	_, ok := o.seen[key]
-	return ok
-}
-
 // handler feeds the observer from the Lease informer, so a renewal is timed when the watch
 // delivers it, not when a reconcile gets round to it.
 func (o *leaseObserver) handler() toolscache.ResourceEventHandler {

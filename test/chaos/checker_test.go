@@ -244,10 +244,10 @@ func (c *checker) onTask(typ watch.EventType, obj any) {
 		return
 	}
 	// creationTimestamps have one-second resolution: only a whole second past the limit counts.
-	if !rec.Deleted.IsZero() && t.CreationTimestamp.Time.After(rec.Deleted) {
+	if !rec.Deleted.IsZero() && t.CreationTimestamp.After(rec.Deleted) {
 		c.violate("3", "%s: admitted although created after the offer was deleted (%s)", desc, rec.Deleted.Format(time.RFC3339))
 	}
-	if t.CreationTimestamp.Time.After(rec.Expire) {
+	if t.CreationTimestamp.After(rec.Expire) {
 		c.violate("3", "%s: admitted although created after the offer's expireTime %s", desc, rec.Expire.Format(time.RFC3339))
 	}
 	offered, ok := rec.Offered[t.Spec.NodeName]
@@ -255,7 +255,7 @@ func (c *checker) onTask(typ watch.EventType, obj any) {
 		c.violate("3", "%s: node is not one of the offer's nodes", desc)
 		return
 	}
-	if gone := rec.NodeGoneAt[t.Spec.NodeName]; !gone.IsZero() && t.CreationTimestamp.Time.After(gone.Add(time.Second)) {
+	if gone := rec.NodeGoneAt[t.Spec.NodeName]; !gone.IsZero() && t.CreationTimestamp.After(gone.Add(time.Second)) {
 		c.violate("3", "%s: admitted although created after its node left the offer (%s)", desc, gone.Format(time.RFC3339Nano))
 	}
 	if t.Status.Framework != "" && rec.Framework != t.Status.Framework {
