@@ -32,7 +32,7 @@ limitations under the License.
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=frameworks/status,verbs=get;update
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=frameworks/finalizers,verbs=update
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=offers,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=offers/status,verbs=get;update
+// +kubebuilder:rbac:groups=scheduling.agora.dev,resources=offers/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks,verbs=get;list;watch;patch;delete
 // +kubebuilder:rbac:groups=scheduling.agora.dev,resources=tasks/status,verbs=get;update
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch

@@ -68,7 +68,7 @@ func TestTopAndOffers(t *testing.T) {
 	}
 	for _, want := range []string{
 		`nodes: 1 Ready and schedulable of 2, 16 CPU, 64Gi memory`,
-		`team-a +etl +analytics +2 +0\.2500 +cpu +cpu=8,memory=16Gi +- +0 +0 +8 +3 +0 +0 +0 +1 +1 +Inactive \(LeaseExpired\)`,
+		`team-a +etl +analytics +2 +0\.2500 +cpu +cpu=8,memory=16Gi +- +0 +0 +8 +0 +3 +0 +0 +0 +1 +1 +Inactive \(LeaseExpired\)`,
 	} {
 		if !regexp.MustCompile(want).MatchString(b.String()) {
 			t.Errorf("top output does not match %q:\n%s", want, b.String())
