@@ -158,16 +158,7 @@ func TestRestartRestoresExactlyWhatRemains(t *testing.T) {
 	if err := k8s.Delete(e.ctx, task); err != nil {
 		t.Fatal(err)
 	}
-	var second agorav1alpha1.Offer
-	e.eventually(20*time.Second, "a second offer of the freed CPU", func() (bool, string) {
-		for _, x := range e.offers("f") {
-			if x.Name != o.Name {
-				second = x
-				return true, ""
-			}
-		}
-		return false, fmt.Sprint(len(e.offers("f")), " offers")
-	})
+	second := e.waitOfferWhere("f", "a second offer of the freed CPU", func(x *agorav1alpha1.Offer) bool { return x.Name != o.Name })
 	e.eventually(20*time.Second, "offer status written", func() (bool, string) {
 		cur := &agorav1alpha1.Offer{}
 		_ = k8s.Get(e.ctx, client.ObjectKeyFromObject(&o), cur)
@@ -268,16 +259,7 @@ func TestLostNodeComesBackWithItsPodsCounted(t *testing.T) {
 	}
 	e.waitPhase("t", agorav1alpha1.TaskLost)
 	e.addNode(node, "4", "8Gi")
-	var got agorav1alpha1.Offer
-	e.eventually(20*time.Second, "an offer on the returned node", func() (bool, string) {
-		for _, x := range e.offers("f") {
-			if offerCPU(&x, node) > 0 {
-				got = x
-				return true, ""
-			}
-		}
-		return false, ""
-	})
+	got := e.waitOfferWhere("f", "an offer on the returned node", func(x *agorav1alpha1.Offer) bool { return offerCPU(x, node) > 0 })
 	if cpu := offerCPU(&got, node); cpu != 1000 {
 		t.Fatalf("returned node offered %dm CPU while the lost task's 3-CPU pod still runs; want 1000m", cpu)
 	}
@@ -293,18 +275,7 @@ func TestLeaseFreshnessIgnoresRemoteClock(t *testing.T) {
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	renew := func(ns, name string, skew time.Duration, seconds int32) {
-		l := &coordinationv1.Lease{}
-		key := types.NamespacedName{Namespace: ns, Name: name}
-		err := k8s.Get(ctx, key, l)
-		l.Namespace, l.Name = ns, name
-		l.Spec.HolderIdentity = ptrTo("skewed-host")
-		l.Spec.LeaseDurationSeconds = &seconds
-		l.Spec.RenewTime = &metav1.MicroTime{Time: time.Now().Add(skew)}
-		if isNotFound(err) {
-			_ = k8s.Create(ctx, l)
-		} else if err == nil {
-			_ = k8s.Update(ctx, l)
-		}
+		_ = writeLease(ctx, types.NamespacedName{Namespace: ns, Name: name}, "skewed-host", time.Now().Add(skew), seconds)
 	}
 	// The executor's host runs 5 minutes behind, the framework's 30 s behind; both renew every
 	// second with 10 s Leases.
@@ -402,16 +373,7 @@ func TestRuleChangesTakeBackOffers(t *testing.T) {
 	c := e.label + "-c"
 	e.addNode(c, "4", "8Gi")
 	e.addFramework("g", nil)
-	var og agorav1alpha1.Offer
-	e.eventually(20*time.Second, "g offered node c", func() (bool, string) {
-		for _, x := range e.offers("g") {
-			if offerCPU(&x, c) > 0 {
-				og = x
-				return true, ""
-			}
-		}
-		return false, ""
-	})
+	og := e.waitOfferWhere("g", "g offered node c", func(x *agorav1alpha1.Offer) bool { return offerCPU(x, c) > 0 })
 	e.updateNode(c, false, func(n *corev1.Node) {
 		n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: "dedicated", Value: "other", Effect: corev1.TaintEffectNoSchedule})
 	})
@@ -579,45 +541,16 @@ func TestFrameworkFailoverFencesTheOldInstance(t *testing.T) {
 	node := e.label + "-n"
 	e.addNode(node, "4", "8Gi")
 	lease := func(holder string) {
-		l := &coordinationv1.Lease{}
-		key := types.NamespacedName{Namespace: e.ns, Name: "f"}
-		err := k8s.Get(e.ctx, key, l)
-		l.Namespace, l.Name = key.Namespace, key.Name
-		l.Spec.HolderIdentity = ptrTo(holder)
-		l.Spec.LeaseDurationSeconds = ptrTo(int32(600))
-		l.Spec.RenewTime = &metav1.MicroTime{Time: time.Now()}
-		if isNotFound(err) {
-			err = k8s.Create(e.ctx, l)
-		} else if err == nil {
-			err = k8s.Update(e.ctx, l)
-		}
-		if err != nil {
+		if err := writeLease(e.ctx, types.NamespacedName{Namespace: e.ns, Name: "f"}, holder, time.Now(), 600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	lease("old")
 	e.addFramework("f", nil)
-	var o agorav1alpha1.Offer
-	e.eventually(20*time.Second, "an offer to instance old", func() (bool, string) {
-		for _, x := range e.offers("f") {
-			if x.Spec.FrameworkInstance == "old" {
-				o = x
-				return true, ""
-			}
-		}
-		return false, ""
-	})
+	o := e.waitOfferWhere("f", "an offer to instance old", func(x *agorav1alpha1.Offer) bool { return x.Spec.FrameworkInstance == "old" })
 	lease("new")
 	e.waitEvent(o.Name, agorav1alpha1.ReasonFrameworkFailedOver)
-	e.eventually(20*time.Second, "an offer to instance new", func() (bool, string) {
-		for _, x := range e.offers("f") {
-			if x.Spec.FrameworkInstance == "new" {
-				o = x
-				return true, ""
-			}
-		}
-		return false, ""
-	})
+	o = e.waitOfferWhere("f", "an offer to instance new", func(x *agorav1alpha1.Offer) bool { return x.Spec.FrameworkInstance == "new" })
 	tk := e.newTask("from-old", o.Name, node, "1", "1Gi")
 	tk.Annotations = map[string]string{agorav1alpha1.AnnotationInstance: "old"}
 	if err := k8s.Create(e.ctx, tk); err != nil {

@@ -362,48 +362,45 @@ func (c *Controller) releaseLostPod(ctx context.Context, t *agorav1alpha1.Task) 
 	if err := c.reader.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: t.Name}, pod); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	if uid, ok := taskPodOf(pod); !ok || uid != t.UID || !controllerutil.ContainsFinalizer(pod, agorav1alpha1.PodFinalizer) {
+	if uid, ok := taskPodOf(pod); !ok || uid != t.UID {
 		return nil
 	}
-	var keep []string
-	for _, f := range pod.Finalizers {
-		if f != agorav1alpha1.PodFinalizer {
-			keep = append(keep, f)
-		}
-	}
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": pod.ResourceVersion, "finalizers": keep}})
-	if err != nil {
-		return err
-	}
-	return client.IgnoreNotFound(c.client.Patch(ctx, pod, client.RawPatch(types.MergePatchType, patch)))
+	_, err := c.removeFinalizer(ctx, pod, agorav1alpha1.PodFinalizer)
+	return err
 }
 
 // dropTaskFinalizer removes agora-executor's finalizer from a terminal Task whose node is lost.
-// Like the executor, it sends a merge patch of metadata.finalizers guarded by the Task's
-// resourceVersion, never a whole-object update (a Task written by kubectl does not survive a
-// round trip through the Go types unchanged, and its spec is immutable).
 func (c *Controller) dropTaskFinalizer(ctx context.Context, t *agorav1alpha1.Task) error {
-	if !controllerutil.ContainsFinalizer(t, agorav1alpha1.TaskFinalizer) {
-		return nil
+	removed, err := c.removeFinalizer(ctx, t.DeepCopy(), agorav1alpha1.TaskFinalizer)
+	if removed {
+		log.FromContext(ctx).V(1).Info("removed the executor's finalizer of a task on a lost node", "task", client.ObjectKeyFromObject(t), "node", t.Spec.NodeName)
+	}
+	return err
+}
+
+// removeFinalizer removes one finalizer of obj, if it holds it. Like the executor, it sends a
+// merge patch of metadata.finalizers guarded by the object's resourceVersion, never a
+// whole-object update (a Task written by kubectl does not survive a round trip through the Go
+// types unchanged, and its spec is immutable). An object that is gone is no error.
+func (c *Controller) removeFinalizer(ctx context.Context, obj client.Object, finalizer string) (removed bool, err error) {
+	if !controllerutil.ContainsFinalizer(obj, finalizer) {
+		return false, nil
 	}
 	var keep []string
-	for _, f := range t.Finalizers {
-		if f != agorav1alpha1.TaskFinalizer {
+	for _, f := range obj.GetFinalizers() {
+		if f != finalizer {
 			keep = append(keep, f)
 		}
 	}
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"resourceVersion": t.ResourceVersion,
+		"resourceVersion": obj.GetResourceVersion(),
 		"finalizers":      keep, // nil: the field goes
 	}})
 	if err != nil {
-		return err
+		return false, err
 	}
-	err = c.client.Patch(ctx, t.DeepCopy(), client.RawPatch(types.MergePatchType, patch))
-	if err == nil {
-		log.FromContext(ctx).V(1).Info("removed the executor's finalizer of a task on a lost node", "task", client.ObjectKeyFromObject(t), "node", t.Spec.NodeName)
-	}
-	return client.IgnoreNotFound(err)
+	err = c.client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))
+	return err == nil, client.IgnoreNotFound(err)
 }
 
 // setTaskPhase writes a terminal or admission phase into a Task's status. A Task that is gone

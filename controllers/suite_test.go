@@ -216,21 +216,26 @@ func (e *testEnv) addNode(name, cpu, mem string) *corev1.Node {
 // renewLease writes the executor Lease of a node.
 func (e *testEnv) renewLease(node string, at time.Time, seconds int32) {
 	e.t.Helper()
+	if err := writeLease(e.ctx, types.NamespacedName{Namespace: SystemNamespace, Name: ExecutorLeasePrefix + node}, "test-executor", at, seconds); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// writeLease creates or updates a Lease as its holder would renew it at the given time.
+func writeLease(ctx context.Context, key types.NamespacedName, holder string, at time.Time, seconds int32) error {
 	l := &coordinationv1.Lease{}
-	key := types.NamespacedName{Namespace: SystemNamespace, Name: ExecutorLeasePrefix + node}
-	err := k8s.Get(e.ctx, key, l)
+	err := k8s.Get(ctx, key, l)
 	l.Namespace, l.Name = key.Namespace, key.Name
-	l.Spec.HolderIdentity = ptrTo("test-executor")
+	l.Spec.HolderIdentity = ptrTo(holder)
 	l.Spec.LeaseDurationSeconds = &seconds
 	l.Spec.RenewTime = &metav1.MicroTime{Time: at}
 	if isNotFound(err) {
-		err = k8s.Create(e.ctx, l)
-	} else if err == nil {
-		err = k8s.Update(e.ctx, l)
+		return k8s.Create(ctx, l)
 	}
 	if err != nil {
-		e.t.Fatal(err)
+		return err
 	}
+	return k8s.Update(ctx, l)
 }
 
 func (e *testEnv) addFramework(name string, mutate func(*agorav1alpha1.Framework)) *agorav1alpha1.Framework {
@@ -310,14 +315,22 @@ func (e *testEnv) offers(fw string) []agorav1alpha1.Offer {
 // waitOffer waits for an open offer to fw and returns it.
 func (e *testEnv) waitOffer(fw string) agorav1alpha1.Offer {
 	e.t.Helper()
+	return e.waitOfferWhere(fw, "an offer to "+fw, func(*agorav1alpha1.Offer) bool { return true })
+}
+
+// waitOfferWhere waits for an open offer to fw for which ok holds and returns it.
+func (e *testEnv) waitOfferWhere(fw, what string, ok func(*agorav1alpha1.Offer) bool) agorav1alpha1.Offer {
+	e.t.Helper()
 	var got agorav1alpha1.Offer
-	e.eventually(20*time.Second, "an offer to "+fw, func() (bool, string) {
+	e.eventually(20*time.Second, what, func() (bool, string) {
 		os := e.offers(fw)
-		if len(os) == 0 {
-			return false, "no offer"
+		for i := range os {
+			if ok(&os[i]) {
+				got = os[i]
+				return true, ""
+			}
 		}
-		got = os[0]
-		return true, ""
+		return false, fmt.Sprintf("%d offers, none matching", len(os))
 	})
 	return got
 }
