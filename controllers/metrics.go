@@ -80,6 +80,10 @@ var (
 		Name: "agora_pool_nodes",
 		Help: "Nodes in the pool.",
 	})
+	metricFencedWrites = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "agora_leader_fenced_writes_total",
+		Help: "API writes refused because this controller could not prove it still held the leader Lease.",
+	})
 
 	registerOnce sync.Once
 )
@@ -88,7 +92,7 @@ func registerMetrics() {
 	registerOnce.Do(func() {
 		metrics.Registry.MustRegister(metricCycleDuration, metricOffersMade, metricOffersRescinded, metricOffersReleased,
 			metricTasksAdmitted, metricTasksRejected, metricTasksLost, metricDominantShare, metricAllocated, metricOffered,
-			metricOutstandingOffers, metricPoolCapacity, metricPoolNodes)
+			metricOutstandingOffers, metricPoolCapacity, metricPoolNodes, metricFencedWrites)
 	})
 }
 

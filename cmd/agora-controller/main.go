@@ -31,6 +31,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -52,6 +53,7 @@ func run() error {
 		metricsAddr, probeAddr       string
 		leaderElect                  bool
 		leaderNamespace, leaderID    string
+		leaderTiming                 controllers.LeaderElection
 		opts                         controllers.Options
 		minAllocatable, nodeSelector string
 		qps                          float64
@@ -63,6 +65,9 @@ func run() error {
 	fs.BoolVar(&leaderElect, "leader-elect", true, "Elect a leader with a Lease so that only one replica allocates; disable only when one replica runs.")
 	fs.StringVar(&leaderNamespace, "leader-election-namespace", controllers.SystemNamespace, "Namespace of the leader-election Lease.")
 	fs.StringVar(&leaderID, "leader-election-id", "agora-controller", "Name of the leader-election Lease.")
+	fs.DurationVar(&leaderTiming.LeaseDuration, "leader-elect-lease-duration", 4*time.Second, "How long a standby waits after the leader's last renewal before it takes over (the failover time after a crash).")
+	fs.DurationVar(&leaderTiming.RenewDeadline, "leader-elect-renew-deadline", 3*time.Second, "How long the leader keeps trying to renew before it stops leading; also how long after its last renewal it may still write (the fence). Must be less than the lease duration.")
+	fs.DurationVar(&leaderTiming.RetryPeriod, "leader-elect-retry-period", 500*time.Millisecond, "Time between the leader's renewals and between a standby's attempts.")
 	fs.DurationVar(&opts.AllocationInterval, "allocation-interval", time.Second, "Period of the allocation cycle (a cycle is skipped when nothing changed).")
 	fs.DurationVar(&opts.OfferTimeout, "offer-timeout", 60*time.Second, "Lifetime of an offer for frameworks that set no spec.offerTimeout.")
 	fs.StringVar(&minAllocatable, "min-allocatable", "cpu=10m,memory=32Mi", "Smallest free amount of a node worth offering, as name=quantity pairs (cpu, memory, ephemeral-storage, nvidia.com/gpu).")
@@ -99,7 +104,7 @@ func run() error {
 		return err
 	}
 	cfg.QPS, cfg.Burst = float32(qps), burst
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mgrOpts := ctrl.Options{
 		Scheme:                        scheme,
 		Cache:                         controllers.CacheOptions(),
 		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
@@ -108,7 +113,28 @@ func run() error {
 		LeaderElectionNamespace:       leaderNamespace,
 		LeaderElectionID:              leaderID,
 		LeaderElectionReleaseOnCancel: true,
-	})
+		LeaseDuration:                 &leaderTiming.LeaseDuration,
+		RenewDeadline:                 &leaderTiming.RenewDeadline,
+		RetryPeriod:                   &leaderTiming.RetryPeriod,
+	}
+	if leaderElect {
+		if leaderTiming.RetryPeriod <= 0 || leaderTiming.RenewDeadline <= leaderTiming.RetryPeriod || leaderTiming.LeaseDuration <= leaderTiming.RenewDeadline {
+			return fmt.Errorf("leader election needs 0 < --leader-elect-retry-period (%s) < --leader-elect-renew-deadline (%s) < --leader-elect-lease-duration (%s)",
+				leaderTiming.RetryPeriod, leaderTiming.RenewDeadline, leaderTiming.LeaseDuration)
+		}
+		leaderTiming.Namespace, leaderTiming.Name = leaderNamespace, leaderID
+		// The lock writes with the unfenced config; every other write of this process goes
+		// through the fence, so a leader paused past its Lease cannot write next to its successor.
+		lock, fence, err := controllers.NewLeaderLock(rest.CopyConfig(cfg), leaderTiming)
+		if err != nil {
+			return err
+		}
+		mgrOpts.LeaderElectionResourceLockInterface = lock
+		cfg = rest.CopyConfig(cfg)
+		cfg.Wrap(fence.WrapTransport)
+		ctrl.Log.Info("leader election", "identity", fence.Identity(), "lease", leaderTiming.LeaseDuration, "renewDeadline", leaderTiming.RenewDeadline)
+	}
+	mgr, err := ctrl.NewManager(cfg, mgrOpts)
 	if err != nil {
 		return err
 	}

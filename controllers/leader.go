@@ -1,0 +1,198 @@
+/*
+Copyright 2026 The Agora Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
+)
+
+// LeaderElection is the timing of the controller's leader election (client-go's terms).
+type LeaderElection struct {
+	// Namespace and Name of the Lease.
+	Namespace, Name string
+	// LeaseDuration is how long a candidate waits, after it last saw the Lease change, before it
+	// takes the Lease over.
+	LeaseDuration time.Duration
+	// RenewDeadline is how long the leader keeps trying to renew before it gives up leading.
+	RenewDeadline time.Duration
+	// RetryPeriod is the time between renewals (and between a candidate's attempts).
+	RetryPeriod time.Duration
+}
+
+// LeaderFence keeps a deposed leader from writing. client-go's leader election does not fence:
+// a leader that was paused (SIGSTOP, a long GC or VM pause, a network partition) past its
+// LeaseDuration resumes believing it leads, and its workers write next to the new leader until
+// its own renewal fails — up to RenewDeadline later. Agora's controller decides offers and
+// admissions from memory, so two leaders double-book.
+//
+// The fence is the leader's own record of its Lease: the start of the last lock write (create,
+// takeover or renewal) that succeeded with this process as holder. Another candidate can take
+// the Lease only after seeing it unchanged for LeaseDuration, measured from when it saw that
+// write, which is after the write started; so while less than RenewDeadline (< LeaseDuration)
+// has passed since that start on this process's monotonic clock, no one else holds the Lease.
+// Every write to the API server (any request but GET) passes through Check just before it is
+// sent; a write outside the window fails with ErrNotLeader and is never sent. Reads are not
+// fenced. What remains is a pause between the check and the bytes leaving the process
+// (microseconds), which only a check by the API server itself could close.
+type LeaderFence struct {
+	identity string
+	window   time.Duration
+	clock    clock.PassiveClock
+
+	mu      sync.Mutex
+	renewed time.Time // start of the last successful lock write as holder; zero if not leading
+}
+
+// ErrNotLeader is the error of a write the fence stopped.
+type ErrNotLeader struct {
+	Identity string
+	Since    time.Duration // since the last successful renewal; 0 if this process never led
+	Window   time.Duration
+	Method   string
+	Path     string
+}
+
+func (e *ErrNotLeader) Error() string {
+	if e.Since == 0 {
+		return fmt.Sprintf("%s %s refused: %s does not hold the leader Lease", e.Method, e.Path, e.Identity)
+	}
+	return fmt.Sprintf("%s %s refused: %s last renewed the leader Lease %s ago (fence %s); another controller may lead",
+		e.Method, e.Path, e.Identity, e.Since.Round(time.Millisecond), e.Window)
+}
+
+// NewLeaderFence returns a fence for the holder identity; window is the leader's RenewDeadline.
+func NewLeaderFence(identity string, window time.Duration, clk clock.PassiveClock) *LeaderFence {
+	return &LeaderFence{identity: identity, window: window, clock: clk}
+}
+
+// Identity is the holder identity this process writes into the Lease.
+func (f *LeaderFence) Identity() string { return f.identity }
+
+// Check returns nil if this process holds the leader Lease by its own record.
+func (f *LeaderFence) Check(method, path string) error {
+	f.mu.Lock()
+	renewed := f.renewed
+	f.mu.Unlock()
+	if renewed.IsZero() {
+		return &ErrNotLeader{Identity: f.identity, Window: f.window, Method: method, Path: path}
+	}
+	if since := f.clock.Since(renewed); since >= f.window {
+		return &ErrNotLeader{Identity: f.identity, Since: since, Window: f.window, Method: method, Path: path}
+	}
+	return nil
+}
+
+// observeWrite records a lock write that started at start and ended with err.
+func (f *LeaderFence) observeWrite(start time.Time, holder string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case err != nil:
+		// A failed renewal proves nothing either way: the previous record stands and ages out.
+	case holder == f.identity:
+		f.renewed = start
+	default:
+		f.renewed = time.Time{} // released
+	}
+}
+
+// WrapTransport fences every request but reads; for rest.Config.Wrap.
+func (f *LeaderFence) WrapTransport(rt http.RoundTripper) http.RoundTripper {
+	return fencedTransport{fence: f, next: rt}
+}
+
+type fencedTransport struct {
+	fence *LeaderFence
+	next  http.RoundTripper
+}
+
+func (t fencedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead && req.Method != http.MethodOptions {
+		if err := t.fence.Check(req.Method, req.URL.Path); err != nil {
+			metricFencedWrites.Inc()
+			if req.Body != nil {
+				_ = req.Body.Close()
+			}
+			return nil, err
+		}
+	}
+	return t.next.RoundTrip(req)
+}
+
+// fencedLock is the leader-election lock that tells the fence about its writes.
+type fencedLock struct {
+	resourcelock.Interface
+	fence *LeaderFence
+}
+
+func (l fencedLock) Create(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
+	start := l.fence.clock.Now()
+	err := l.Interface.Create(ctx, ler)
+	l.fence.observeWrite(start, ler.HolderIdentity, err)
+	return err
+}
+
+func (l fencedLock) Update(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
+	start := l.fence.clock.Now()
+	err := l.Interface.Update(ctx, ler)
+	l.fence.observeWrite(start, ler.HolderIdentity, err)
+	return err
+}
+
+// NewLeaderLock builds the leader-election Lease lock (for ctrl.Options'
+// LeaderElectionResourceLockInterface) and the fence that goes with it. cfg must be the
+// unfenced config: the lock's own writes are what the fence is made of. The identity is the
+// host name and a random suffix, as controller-runtime makes it.
+func NewLeaderLock(cfg *rest.Config, le LeaderElection) (resourcelock.Interface, *LeaderFence, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, nil, err
+	}
+	identity := host + "_" + string(uuid.NewUUID())
+	cfg = rest.AddUserAgent(cfg, "leader-election")
+	// One hung request must not cost the leadership (controller-runtime's heuristic).
+	cfg.Timeout = max(le.RenewDeadline/2, time.Second)
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	broadcaster := record.NewBroadcaster()
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
+	recorder := broadcaster.NewRecorder(clientgoscheme.Scheme, corev1.EventSource{Component: "agora-controller", Host: host})
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, le.Namespace, le.Name, cs.CoreV1(), cs.CoordinationV1(),
+		resourcelock.ResourceLockConfig{Identity: identity, EventRecorder: recorder})
+	if err != nil {
+		return nil, nil, err
+	}
+	fence := NewLeaderFence(identity, le.RenewDeadline, clock.RealClock{})
+	return fencedLock{Interface: lock, fence: fence}, fence, nil
+}
