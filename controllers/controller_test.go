@@ -369,6 +369,33 @@ func TestRescindOnNodeChanges(t *testing.T) {
 	})
 }
 
+// TestDedicatedPoolTaint: the dedicated pool's taint keeps foreign pods off a node, not the
+// frameworks: a node tainted only with it is offered to a framework without tolerations, and a
+// task is admitted there; another taint on the same node still counts.
+func TestDedicatedPoolTaint(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	n := e.label + "-pool"
+	e.addNode(n, "2", "4Gi")
+	e.updateNode(n, false, func(node *corev1.Node) {
+		node.Spec.Taints = append(node.Spec.Taints,
+			corev1.Taint{Key: agorav1alpha1.TaintPool, Effect: corev1.TaintEffectNoSchedule},
+			corev1.Taint{Key: agorav1alpha1.TaintPool, Value: "batch", Effect: corev1.TaintEffectNoExecute})
+	})
+	e.addFramework("f", nil)
+	o := e.waitOfferWhere("f", "f offered the pool node", func(x *agorav1alpha1.Offer) bool { return offerCPU(x, n) > 0 })
+	e.createTask("t", o.Name, n, "1", "1Gi")
+	e.waitPhase("t", agorav1alpha1.TaskStaging)
+
+	e.updateNode(n, false, func(node *corev1.Node) {
+		node.Spec.Taints = append(node.Spec.Taints, corev1.Taint{Key: "dedicated", Value: "other", Effect: corev1.TaintEffectNoSchedule})
+	})
+	e.eventually(20*time.Second, "the offer's part on the node rescinded for the other taint", func() (bool, string) {
+		cur := &agorav1alpha1.Offer{}
+		err := k8s.Get(e.ctx, client.ObjectKeyFromObject(&o), cur)
+		return isNotFound(err) || offerCPU(cur, n) == 0, ""
+	})
+}
+
 // TestNodeLost: a Node NotReady past --node-lost-timeout loses its tasks.
 func TestNodeLost(t *testing.T) {
 	e := newTestEnv(t, Options{NodeLostTimeout: time.Second})

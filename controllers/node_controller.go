@@ -197,6 +197,9 @@ func (c *Controller) syncNode(ctx context.Context, name string) (ctrl.Result, er
 		view.spec.Unschedulable, view.leaveReason = true, agorav1alpha1.ReasonNodeChanged
 	}
 	for _, t := range node.Spec.Taints {
+		if t.Key == agorav1alpha1.TaintPool {
+			continue // it keeps foreign pods out; frameworks are the pool's own
+		}
 		view.spec.Taints = append(view.spec.Taints, allocator.Taint{Key: t.Key, Value: t.Value, Effect: allocator.TaintEffect(t.Effect)})
 	}
 	m.mu.Lock()

@@ -31,6 +31,12 @@ const (
 	// recorded in its Task: a task's pod never disappears unseen, so an executor that finds no
 	// pod knows none ever ran and never starts a task twice.
 	PodFinalizer = "scheduling.agora.dev/task"
+	// TaintPool marks a node of a dedicated Agora pool: `kubectl taint nodes N
+	// scheduling.agora.dev/pool=:NoSchedule` keeps kube-scheduler's pods (those that do not
+	// tolerate it) off the node, so that nothing Agora cannot see lands on resources it has
+	// offered. agora-controller ignores this taint when it matches nodes to frameworks, and
+	// agora-executor gives every task pod a toleration for it.
+	TaintPool = "scheduling.agora.dev/pool"
 )
 
 // ExecutorLeaseName is the name of node's executor Lease in SystemNamespace.

@@ -62,6 +62,7 @@ func FrameworkOf(task *agorav1alpha1.Task) string {
 //     recorded its end in the Task (see doc.go: a task never runs twice);
 //   - spec.nodeName preset to the Task's node (kube-scheduler is not involved) and restartPolicy
 //     Never (a task runs once; the framework decides about retries);
+//   - a toleration of agorav1alpha1.TaintPool, the dedicated pool's taint;
 //   - resources fitted into spec.resources (see fitResources): what a container leaves unset it
 //     gets from the Task with requests = limits, so a template that says nothing yields a
 //     Guaranteed pod; a template that asks for more than the Task has is an InvalidTemplateError.
@@ -103,7 +104,22 @@ func BuildPod(task *agorav1alpha1.Task) (*corev1.Pod, error) {
 	}
 	pod.Spec.NodeName = task.Spec.NodeName
 	pod.Spec.RestartPolicy = corev1.RestartPolicyNever
+	if !tolerates(pod.Spec.Tolerations, agorav1alpha1.TaintPool) {
+		// Task pods bypass kube-scheduler, but taint-based evictions and descheduler-like
+		// tools read tolerations: a task pod belongs on the dedicated pool's nodes.
+		pod.Spec.Tolerations = append(pod.Spec.Tolerations, corev1.Toleration{Key: agorav1alpha1.TaintPool, Operator: corev1.TolerationOpExists})
+	}
 	return pod, nil
+}
+
+// tolerates reports whether tolerations already tolerate every taint with key.
+func tolerates(tolerations []corev1.Toleration, key string) bool {
+	for _, t := range tolerations {
+		if t.Operator == corev1.TolerationOpExists && (t.Key == key || t.Key == "") && t.Effect == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // LabelValue returns s if it is a valid label value, else a valid value derived from it (a

@@ -277,6 +277,7 @@ func TestBuildPodShape(t *testing.T) {
 		{"labels", pod.Labels, map[string]string{"app": "web", agorav1alpha1.LabelTask: "t1", agorav1alpha1.LabelFramework: "fw"}},
 		{"annotations", pod.Annotations, map[string]string{"agora.dev/complete-after": "5s"}},
 		{"finalizers", pod.Finalizers, []string{agorav1alpha1.PodFinalizer}},
+		{"tolerations", pod.Spec.Tolerations, []corev1.Toleration{{Key: agorav1alpha1.TaintPool, Operator: corev1.TolerationOpExists}}},
 	}
 	for _, c := range checks {
 		if diff := cmp.Diff(c.want, c.got); diff != "" {
@@ -290,6 +291,34 @@ func TestBuildPodShape(t *testing.T) {
 	}
 	if task.Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyAlways {
 		t.Error("BuildPod changed the task's template")
+	}
+}
+
+// TestBuildPodPoolToleration: the dedicated pool's toleration is added once, and not where the
+// template already tolerates every taint of its key (or every taint).
+func TestBuildPodPoolToleration(t *testing.T) {
+	pool := corev1.Toleration{Key: agorav1alpha1.TaintPool, Operator: corev1.TolerationOpExists}
+	gpu := corev1.Toleration{Key: "gpu", Operator: corev1.TolerationOpEqual, Value: "yes", Effect: corev1.TaintEffectNoSchedule}
+	poolNoExecuteOnly := corev1.Toleration{Key: agorav1alpha1.TaintPool, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute}
+	all := corev1.Toleration{Operator: corev1.TolerationOpExists}
+	for name, tc := range map[string]struct{ template, want []corev1.Toleration }{
+		"none":                  {nil, []corev1.Toleration{pool}},
+		"others kept":           {[]corev1.Toleration{gpu}, []corev1.Toleration{gpu, pool}},
+		"already there":         {[]corev1.Toleration{pool}, []corev1.Toleration{pool}},
+		"everything tolerated":  {[]corev1.Toleration{all}, []corev1.Toleration{all}},
+		"one effect is not all": {[]corev1.Toleration{poolNoExecuteOnly}, []corev1.Toleration{poolNoExecuteOnly, pool}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			task := newTask(rl("cpu", "1"), ctr("main", nil, nil))
+			task.Spec.Template.Spec.Tolerations = tc.template
+			pod, err := BuildPod(task)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, pod.Spec.Tolerations); diff != "" {
+				t.Errorf("tolerations (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
