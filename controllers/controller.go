@@ -109,6 +109,7 @@ type Controller struct {
 	// leases times every Lease renewal by this controller's clock (executors' and frameworks').
 	leases        *leaseObserver
 	nodeReadiness nodeReadiness
+	silences      silences
 
 	offerQueue, fwQueue, nodeQueue *queueSource
 	counts                         *taskCounter

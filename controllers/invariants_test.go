@@ -502,6 +502,19 @@ func TestSilentExecutorMakesTasksUnreachable(t *testing.T) {
 	if cur := e.task("t"); cur.Status.Phase != agorav1alpha1.TaskUnreachable || !e.ctrl.m.charged(cur.UID) {
 		t.Fatalf("task %s (charged %v) with a silent executor on a Ready node", cur.Status.Phase, e.ctrl.m.charged(cur.UID))
 	}
+	// The executor is back and restores the task before this controller sees its Lease
+	// renewed (chaos: SIGCONT): the node is synced again while the Lease still looks stale, and
+	// the task must stay Running — marking it again would undo the executor's write each time.
+	tk = e.task("t")
+	tk.Status.Phase, tk.Status.Reason = agorav1alpha1.TaskRunning, "Running"
+	if err := k8s.Status().Update(e.ctx, tk); err != nil {
+		t.Fatal(err)
+	}
+	e.updateNode(n.Name, false, func(n *corev1.Node) { n.Labels["touched"] = "1" })
+	time.Sleep(5 * e.opts.AllocationInterval)
+	if cur := e.task("t"); cur.Status.Phase != agorav1alpha1.TaskRunning {
+		t.Fatalf("task %s (%s) after the executor restored it: marked again in the same silence", cur.Status.Phase, cur.Status.Reason)
+	}
 	// A deleted Lease is stale, not forgotten.
 	_ = k8s.Delete(e.ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: SystemNamespace, Name: ExecutorLeasePrefix + node}})
 	time.Sleep(5 * e.opts.AllocationInterval)

@@ -121,6 +121,7 @@ func (c *Controller) syncNode(ctx context.Context, name string) (ctrl.Result, er
 	}
 	if isNotFound(err) || !node.DeletionTimestamp.IsZero() {
 		c.nodeReadiness.forget(name)
+		c.silences.end(name)
 		return ctrl.Result{}, c.loseNode(ctx, name, "the Node was deleted")
 	}
 	lease := &coordinationv1.Lease{}
@@ -215,12 +216,46 @@ func (c *Controller) syncNode(ctx context.Context, name string) (ctrl.Result, er
 		return ctrl.Result{}, nil
 	}
 	c.enqueueOffers(follow...)
-	if ready && view.executorSilent {
+	switch {
+	case !view.executorSilent:
+		c.silences.end(name)
+	case ready && c.silences.begin(name, expiry):
+		// Once per silence: the executor, back, may restore its tasks before this controller
+		// sees its Lease renewed; marking them again would undo what it just wrote.
 		if err := c.markUnreachable(ctx, name, hasLease); err != nil {
+			c.silences.end(name)
 			return ctrl.Result{}, err
 		}
 	}
 	return result, nil
+}
+
+// silences remembers, per node, the executor silence whose tasks were already marked
+// Unreachable: the expiry of the last renewal observed before it (zero if the Lease is gone).
+type silences struct {
+	mu     sync.Mutex
+	marked map[string]time.Time
+}
+
+// begin reports whether the silence that began at expiry is new for node, and records it.
+func (s *silences) begin(node string, expiry time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.marked == nil {
+		s.marked = map[string]time.Time{}
+	}
+	if at, ok := s.marked[node]; ok && at.Equal(expiry) {
+		return false
+	}
+	s.marked[node] = expiry
+	return true
+}
+
+// end forgets node's silence: its executor renewed its Lease (or a mark has to be retried).
+func (s *silences) end(node string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.marked, node)
 }
 
 // nodeReadiness remembers since when this controller has seen each node NotReady (by its own
