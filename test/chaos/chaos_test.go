@@ -50,6 +50,18 @@ const (
 	ns          = "chaos"
 	// convergenceBound is how long after the last fault the cluster has to settle.
 	convergenceBound = 90 * time.Second
+	// sharedNodes are nodes outside Agora's pool, for kube-scheduler's pods; Agora's pool nodes
+	// carry the dedicated pool's taint (docs/install.md), so kube-scheduler places nothing there.
+	sharedNodes = 3
+	poolLabel   = "agora-pool"
+)
+
+// poolShape and sharedShape are the two kinds of node: the pool's (labelled, tainted) and the
+// shared ones kube-scheduler fills.
+var (
+	poolShape = testcluster.NodeShape{CPU: "4", Memory: "16Gi", Labels: map[string]string{poolLabel: "true"},
+		Taints: []corev1.Taint{{Key: agorav1alpha1.TaintPool, Effect: corev1.TaintEffectNoSchedule}}}
+	sharedShape = testcluster.NodeShape{CPU: "4", Memory: "16Gi", Labels: map[string]string{poolLabel: "false"}}
 )
 
 type env struct {
@@ -64,6 +76,8 @@ type env struct {
 	fws    map[string]*proc
 	mu     sync.Mutex
 	faults []faultRecord
+	shared map[string]bool   // nodes outside the pool
+	placed map[string]string // foreign pod -> the node kube-scheduler bound it to
 }
 
 type faultRecord struct {
@@ -116,13 +130,26 @@ func TestChaos(t *testing.T) {
 	if err := os.WriteFile(policy, []byte(auditPolicy), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := testcluster.StartT(t, testcluster.Options{Nodes: nodes, CPU: "4", Memory: "16Gi",
+	c := testcluster.StartT(t, testcluster.Options{
 		APIServerFlags: map[string]string{"audit-policy-file": policy, "audit-log-path": auditLog,
 			"audit-log-format": "json", "audit-log-maxsize": "0", "audit-log-maxbackup": "0"}})
-	if _, err := os.Stat(filepath.Join(c.BinDir, "kube-scheduler")); err != nil {
-		t.Fatalf("bin/kube-scheduler is missing: hack/tools.sh kube-scheduler")
+	for _, b := range []string{"kube-scheduler", "kube-controller-manager"} {
+		if _, err := os.Stat(filepath.Join(c.BinDir, b)); err != nil {
+			t.Fatalf("bin/%s is missing: hack/tools.sh %s", b, b)
+		}
 	}
-	e := &env{t: t, c: c, rng: rand.New(rand.NewSource(seed)), dir: dir, fws: map[string]*proc{}}
+	e := &env{t: t, c: c, rng: rand.New(rand.NewSource(seed)), dir: dir, fws: map[string]*proc{},
+		shared: map[string]bool{}, placed: map[string]string{}}
+	if _, err := c.AddNodes(context.Background(), nodes, poolShape); err != nil {
+		t.Fatal(err)
+	}
+	shared, err := c.AddNodes(context.Background(), sharedNodes, sharedShape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range shared {
+		e.shared[n] = true
+	}
 
 	t.Log("building the binaries")
 	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/agora-controller", "./cmd/agora-executor",
@@ -162,12 +189,16 @@ func TestChaos(t *testing.T) {
 		ctrlUsers[name] = true
 		e.ctrlMx = append(e.ctrlMx, addr)
 		e.ctrls = append(e.ctrls, newProc(dir, name, filepath.Join(dir, "agora-controller"), "--kubeconfig", kc,
-			"--metrics-bind-address="+addr, "--health-probe-bind-address=0", "--node-selector=type=kwok",
+			"--metrics-bind-address="+addr, "--health-probe-bind-address=0", "--node-selector="+poolLabel+"=true",
 			"--node-lost-timeout=30s", "--offer-timeout=20s"))
 	}
 	sched := newProc(dir, "kube-scheduler", filepath.Join(c.BinDir, "kube-scheduler"), "--kubeconfig", c.Kubeconfig,
 		"--leader-elect=false", "--secure-port=0")
-	all := append([]*proc{e.exec, sched}, e.ctrls...)
+	// As on a real cluster: the garbage collector (owner references) and pod GC (which removes
+	// the terminating pods of a deleted node, where no kubelet is left to finish them).
+	kcm := newProc(dir, "kube-controller-manager", filepath.Join(c.BinDir, "kube-controller-manager"), "--kubeconfig", c.Kubeconfig,
+		"--controllers=garbagecollector,podgc", "--leader-elect=false", "--secure-port=0", "--use-service-account-credentials=false")
+	all := append([]*proc{e.exec, sched, kcm}, e.ctrls...)
 	for _, p := range all {
 		if err := p.start(); err != nil {
 			t.Fatal(err)
@@ -417,8 +448,20 @@ func (e *env) fault(kind string, pause, restartAfter time.Duration, pick int) {
 		e.record(kind, "delete node %s, add a new one in %s", node, restartAfter)
 		_ = kube.CoreV1().Nodes().Delete(ctx, node, metav1.DeleteOptions{})
 		time.Sleep(restartAfter)
-		if added, err := e.c.AddNodes(ctx, 1, testcluster.NodeShape{CPU: "4", Memory: "16Gi"}); err == nil {
-			e.record("add-node", "added %v", added)
+		e.mu.Lock()
+		wasShared := e.shared[node]
+		e.mu.Unlock()
+		shape := poolShape
+		if wasShared {
+			shape = sharedShape
+		}
+		if added, err := e.c.AddNodes(ctx, 1, shape); err == nil {
+			e.record("add-node", "added %v (shared %v)", added, wasShared)
+			e.mu.Lock()
+			for _, n := range added {
+				e.shared[n] = wasShared
+			}
+			e.mu.Unlock()
 		}
 	case "node-notready":
 		nodes := e.c.Nodes()
@@ -490,6 +533,13 @@ func (e *env) foreignPods(ctx context.Context) {
 		list, err := kube.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "chaos/foreign=true"})
 		if err == nil {
 			live := 0
+			e.mu.Lock()
+			for _, p := range list.Items {
+				if p.Spec.NodeName != "" {
+					e.placed[p.Name] = p.Spec.NodeName
+				}
+			}
+			e.mu.Unlock()
 			for _, p := range list.Items {
 				if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 					_ = kube.CoreV1().Pods("default").Delete(ctx, p.Name, metav1.DeleteOptions{})
@@ -663,7 +713,16 @@ func (e *env) summary(seed int64) {
 			fo = append(fo, d)
 		}
 	}
-	fmt.Fprintf(&b, "\nleader failover (SIGKILL → first Offer after it): %s\nviolations: %d\n", pct(fo), len(e.ck.Violations()))
+	fmt.Fprintf(&b, "\nleader failover (SIGKILL → first Offer after it): %s\n", pct(fo))
+	e.mu.Lock()
+	onPool := 0
+	for _, node := range e.placed {
+		if !e.shared[node] {
+			onPool++
+		}
+	}
+	fmt.Fprintf(&b, "foreign pods placed by kube-scheduler: %d (on pool nodes: %d)\nviolations: %d\n", len(e.placed), onPool, len(e.ck.Violations()))
+	e.mu.Unlock()
 	e.t.Log(b.String())
 }
 
