@@ -148,20 +148,49 @@ func (t fencedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.next.RoundTrip(req)
 }
 
-// fencedLock is the leader-election lock that tells the fence about its writes.
+// fencedLock is the leader-election lock that tells the fence about its writes, and that never
+// releases a Lease another process holds.
 type fencedLock struct {
 	resourcelock.Interface
 	fence *LeaderFence
+
+	mu         sync.Mutex
+	lastHolder string // holder in the last record read with Get
+	read       bool
 }
 
-func (l fencedLock) Create(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
+func (l *fencedLock) Get(ctx context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
+	rec, raw, err := l.Interface.Get(ctx)
+	if err == nil {
+		l.mu.Lock()
+		l.lastHolder, l.read = rec.HolderIdentity, true
+		l.mu.Unlock()
+	}
+	return rec, raw, err
+}
+
+func (l *fencedLock) Create(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
 	start := l.fence.clock.Now()
 	err := l.Interface.Create(ctx, ler)
 	l.fence.observeWrite(start, ler.HolderIdentity, err)
 	return err
 }
 
-func (l fencedLock) Update(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
+func (l *fencedLock) Update(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
+	if ler.HolderIdentity != l.fence.identity {
+		// A release (client-go's ReleaseOnCancel). This process stops writing first: a standby
+		// may take the Lease one second after it sees the release.
+		l.fence.observeWrite(l.fence.clock.Now(), ler.HolderIdentity, nil)
+		l.mu.Lock()
+		holder, read := l.lastHolder, l.read
+		l.mu.Unlock()
+		// client-go releases after it has lost the Lease too: it reads the Lease (another
+		// holder's, with its resourceVersion) and then writes an empty holder over it, which
+		// lets a third process in at once while the real leader believes it leads.
+		if read && holder != l.fence.identity {
+			return fmt.Errorf("not releasing the leader Lease: it is held by %q, not by %q", holder, l.fence.identity)
+		}
+	}
 	start := l.fence.clock.Now()
 	err := l.Interface.Update(ctx, ler)
 	l.fence.observeWrite(start, ler.HolderIdentity, err)
@@ -194,5 +223,5 @@ func NewLeaderLock(cfg *rest.Config, le LeaderElection) (resourcelock.Interface,
 		return nil, nil, err
 	}
 	fence := NewLeaderFence(identity, le.RenewDeadline, clock.RealClock{})
-	return fencedLock{Interface: lock, fence: fence}, fence, nil
+	return &fencedLock{Interface: lock, fence: fence}, fence, nil
 }

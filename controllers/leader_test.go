@@ -24,6 +24,9 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	clocktesting "k8s.io/utils/clock/testing"
 )
@@ -52,7 +55,7 @@ func TestLeaderFence(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
 	fence := NewLeaderFence("me", 10*time.Second, clk)
 	inner := &scriptedLock{}
-	lock := fencedLock{Interface: inner, fence: fence}
+	lock := &fencedLock{Interface: inner, fence: fence}
 	wire := &countingTransport{}
 	rt := fence.WrapTransport(wire)
 	ctx := context.Background()
@@ -132,4 +135,64 @@ func TestLeaderFence(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustFence("released", http.MethodPost)
+}
+
+// TestLeaderLockDoesNotReleaseAnothersLease: client-go releases the Lease on shutdown even after
+// it lost it (chaos seed 2: a controller back from SIGSTOP failed to renew, then its release
+// read the new leader's Lease and wrote an empty holder over it; a third process took it at
+// once while the real leader still wrote). The lock refuses that release, against a real API
+// server.
+func TestLeaderLockDoesNotReleaseAnothersLease(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a control plane")
+	}
+	ctx := context.Background()
+	name := "leader-release-test"
+	lock, fence, err := NewLeaderLock(testCfg, LeaderElection{Namespace: SystemNamespace, Name: name, LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.NewTime(time.Now())
+	mine := resourcelock.LeaderElectionRecord{HolderIdentity: fence.Identity(), LeaseDurationSeconds: 4, AcquireTime: now, RenewTime: now}
+	if err := lock.Create(ctx, mine); err != nil {
+		t.Fatal(err)
+	}
+	if err := fence.Check(http.MethodPost, "/"); err != nil {
+		t.Fatalf("fenced right after acquiring: %v", err)
+	}
+
+	// Another controller takes the Lease over (this one was paused past it).
+	if err := writeLease(ctx, types.NamespacedName{Namespace: SystemNamespace, Name: name}, "successor", time.Now(), 4); err != nil {
+		t.Fatal(err)
+	}
+
+	// client-go's release: read the Lease, then write an empty holder with duration 1 s.
+	if _, _, err := lock.Get(ctx); err != nil {
+		t.Fatal(err)
+	}
+	release := resourcelock.LeaderElectionRecord{LeaseDurationSeconds: 1, AcquireTime: now, RenewTime: now}
+	if err := lock.Update(ctx, release); err == nil {
+		t.Fatal("released a Lease another process holds")
+	}
+	if err := fence.Check(http.MethodPost, "/"); err == nil {
+		t.Fatal("still writing after trying to release")
+	}
+	var l coordinationv1.Lease
+	if err := k8s.Get(ctx, types.NamespacedName{Namespace: SystemNamespace, Name: name}, &l); err != nil {
+		t.Fatal(err)
+	}
+	if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != "successor" {
+		t.Fatalf("Lease holder %v, want the successor's", l.Spec.HolderIdentity)
+	}
+
+	// Its own Lease it does release.
+	if err := writeLease(ctx, types.NamespacedName{Namespace: SystemNamespace, Name: name}, fence.Identity(), time.Now(), 4); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := lock.Get(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := lock.Update(ctx, release); err != nil {
+		t.Fatalf("releasing its own Lease: %v", err)
+	}
 }
