@@ -365,6 +365,8 @@ func (l *allocationLoop) Start(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			c.cycle(ctx)
+		case <-c.m.kick:
+			c.cycle(ctx)
 		}
 	}
 }
@@ -381,6 +383,15 @@ func (c *Controller) cycle(ctx context.Context) {
 	if !due {
 		m.mu.Unlock()
 		return
+	}
+	if blocking, stale := m.rescindsUnwrittenLocked(now); blocking {
+		m.mu.Unlock()
+		return // the write's completion kicks the loop
+	} else if len(stale) > 0 {
+		log.FromContext(ctx).Info("offers whose rescind could not be written for a while; offering again anyway", "offers", stale, "after", unwrittenHold)
+		for _, key := range stale {
+			m.offers[key].unwrittenSince = time.Time{}
+		}
 	}
 	m.changed = false
 	m.pruneTombstones(now)
@@ -634,6 +645,7 @@ func (c *Controller) rebuild(ctx context.Context) error {
 		}
 		for _, n := range rejected {
 			st.rescindedNodes[n] = agorav1alpha1.ReasonCapacityChanged
+			st.takenBack(m.clock.Now())
 		}
 		if _, ok := m.alloc.Offer(id); !ok {
 			m.forgetOffer(st, agorav1alpha1.ReasonCapacityChanged)

@@ -579,3 +579,43 @@ func TestFrameworkFailoverFencesTheOldInstance(t *testing.T) {
 	}
 	e.waitPhase("from-new", agorav1alpha1.TaskStaging)
 }
+
+// A rescind is written before what it took back is offered again. The allocator frees an
+// expired or rescinded offer at once, but its Offer object stays outstanding in the API until
+// the controller deletes it; a cycle in between put the same node in two live Offers (chaos
+// seed 1: a framework failover rescinded offer ...260 and offer ...261 was created on the same
+// nodes 460 ms before ...260 was deleted). Offer deletes are slowed down here so that the window
+// is wide, and offers expire every second.
+func TestRescindWrittenBeforeReoffer(t *testing.T) {
+	offerDeleteDelay.Store(int64(700 * time.Millisecond))
+	t.Cleanup(func() { offerDeleteDelay.Store(0) })
+	e := newTestEnv(t, Options{})
+	node := e.label + "-n"
+	e.addNode(node, "4", "8Gi")
+	e.addFramework("f", func(fw *agorav1alpha1.Framework) {
+		fw.Spec.OfferTimeout = &metav1.Duration{Duration: time.Second}
+	})
+	first := e.waitOffer("f")
+	seen := map[string]bool{}
+	deadline := time.Now().Add(6 * time.Second)
+	for time.Now().Before(deadline) {
+		var list agorav1alpha1.OfferList
+		if err := k8s.List(e.ctx, &list, client.InNamespace(e.ns)); err != nil {
+			t.Fatal(err)
+		}
+		var live []string
+		for _, o := range list.Items {
+			seen[o.Name] = true
+			if o.DeletionTimestamp.IsZero() && offerCPU(&o, node) > 0 {
+				live = append(live, o.Name)
+			}
+		}
+		if len(live) > 1 {
+			t.Fatalf("node %s in %d live offers at once: %v", node, len(live), live)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(seen) < 3 {
+		t.Fatalf("saw offers %v after %s: expected expiry to re-offer the node several times", seen, first.Name)
+	}
+}

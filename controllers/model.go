@@ -61,6 +61,17 @@ type offerState struct {
 	admittedRes map[string]allocator.Resources
 	// instance is the framework instance (Lease holder) the offer was made to.
 	instance string
+	// unwrittenSince is when the model first took back something the Offer object still shows
+	// (a rescind or an expiry not yet written); zero while the object is up to date. Until it is
+	// written, what was taken back is not offered again (see rescindsUnwrittenLocked).
+	unwrittenSince time.Time
+}
+
+// takenBack records that the model took back part of st that the Offer object still shows.
+func (st *offerState) takenBack(now time.Time) {
+	if st.unwrittenSince.IsZero() {
+		st.unwrittenSince = now
+	}
 }
 
 type tombstone struct {
@@ -111,6 +122,8 @@ type model struct {
 	// changed is set by anything that may let a cycle offer something new.
 	changed bool
 	ready   chan struct{}
+	// kick asks the allocation loop for a cycle now (a rescind it waited for was written).
+	kick chan struct{}
 }
 
 // frameworkState is what the model keeps of a framework beyond the allocator's spec.
@@ -141,6 +154,43 @@ func newModel(a *allocator.Allocator, clk clock.PassiveClock) *model {
 		frameworks: map[string]*frameworkState{},
 		changed:    true,
 		ready:      make(chan struct{}),
+		kick:       make(chan struct{}, 1),
+	}
+}
+
+// unwrittenHold bounds how long an unwritten rescind holds the cycle back: a write that has not
+// succeeded by then (the API server is unreachable, so no Offer could be created either) stops
+// blocking new offers, and the controller logs it.
+const unwrittenHold = 30 * time.Second
+
+// rescindsUnwrittenLocked reports whether some rescind or expiry is not yet written to its
+// Offer. The allocator has already freed what it took back; offering it again before the old
+// Offer shows the rescind would put the same resources in two live Offers in the API, which
+// every framework and observer reads. Call with mu held.
+func (m *model) rescindsUnwrittenLocked(now time.Time) (blocking bool, stale []types.NamespacedName) {
+	for key, st := range m.offers {
+		if st.unwrittenSince.IsZero() {
+			continue
+		}
+		if now.Sub(st.unwrittenSince) < unwrittenHold {
+			blocking = true
+		} else {
+			stale = append(stale, key)
+		}
+	}
+	return blocking, stale
+}
+
+// rescindWritten records that st's Offer object shows what the model took back, and lets a
+// cycle that waited for it run now. Call with mu held.
+func (m *model) rescindWritten(st *offerState) {
+	if st.unwrittenSince.IsZero() {
+		return
+	}
+	st.unwrittenSince = time.Time{}
+	select {
+	case m.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -232,6 +282,7 @@ func (m *model) applyRescinded(rs []allocator.Rescinded, leaving string) []types
 			m.forgetOffer(st, reason)
 		} else {
 			st.rescindedNodes[r.Node] = reason
+			st.takenBack(m.clock.Now())
 		}
 		metricOffersRescinded.WithLabelValues(reason).Inc()
 		out = append(out, st.key)
@@ -262,6 +313,11 @@ func rescindReason(cause allocator.RescindCause, leaving string) string {
 // the Offer reconciler, which finds st.gone set. Call with mu held.
 func (m *model) forgetOffer(st *offerState, reason string) {
 	st.gone = reason
+	if reason != agorav1alpha1.ReasonReleased {
+		// A released Offer is already being deleted (it shows a deletionTimestamp); a rescinded
+		// or expired one still looks outstanding until the Offer reconciler deletes it.
+		st.takenBack(m.clock.Now())
+	}
 	delete(m.byID, st.id)
 	m.gone[st.key] = tombstone{reason: reason, at: m.clock.Now()}
 	m.changed = true

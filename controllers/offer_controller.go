@@ -139,6 +139,7 @@ func (r *offerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 				_ = c.m.alloc.RescindOffer(st.id)
 				c.m.forgetOffer(st, agorav1alpha1.ReasonReleased)
 			}
+			c.m.rescindWritten(st) // the object is gone: nothing left to write
 			delete(c.m.offers, req.NamespacedName)
 		}
 		c.m.mu.Unlock()
@@ -503,6 +504,9 @@ func (c *Controller) release(ctx context.Context, offer *agorav1alpha1.Offer) er
 		return err
 	}
 	m.mu.Lock()
+	if st := m.offers[key]; st != nil {
+		m.rescindWritten(st) // deleted by its framework: no longer shown as outstanding
+	}
 	delete(m.offers, key)
 	m.mu.Unlock()
 	return nil
@@ -574,6 +578,9 @@ func (c *Controller) syncOffer(ctx context.Context, offer *agorav1alpha1.Offer, 
 		for n := range rescinded {
 			delete(st.rescindedNodes, n)
 		}
+		if len(st.rescindedNodes) == 0 && st.gone == "" {
+			m.rescindWritten(st)
+		}
 		m.mu.Unlock()
 	}
 	status := offer.Status.DeepCopy()
@@ -615,6 +622,9 @@ func (c *Controller) finishRescind(ctx context.Context, offer *agorav1alpha1.Off
 	}
 	log.FromContext(ctx).V(1).Info("offer rescinded", "offer", client.ObjectKeyFromObject(offer), "reason", reason)
 	c.m.mu.Lock()
+	if st := c.m.offers[client.ObjectKeyFromObject(offer)]; st != nil {
+		c.m.rescindWritten(st)
+	}
 	delete(c.m.offers, client.ObjectKeyFromObject(offer))
 	c.m.mu.Unlock()
 	return nil

@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +40,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -50,7 +52,26 @@ var (
 	testCfg    *rest.Config
 	k8s        client.Client
 	testScheme = runtime.NewScheme()
+	// offerDeleteDelay holds back each Offer delete of the controller under test (a slow API
+	// server), so tests can see what happens while a rescind is not yet written.
+	offerDeleteDelay atomic.Int64
 )
+
+// slowOfferDeletes is the controller's client with offerDeleteDelay applied.
+func slowOfferDeletes(cfg *rest.Config, opts client.Options) (client.Client, error) {
+	c, err := client.NewWithWatch(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return interceptor.NewClient(c, interceptor.Funcs{
+		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+			if _, ok := obj.(*agorav1alpha1.Offer); ok {
+				time.Sleep(time.Duration(offerDeleteDelay.Load()))
+			}
+			return c.Delete(ctx, obj, opts...)
+		},
+	}), nil
+}
 
 func TestMain(m *testing.M) {
 	os.Exit(runSuite(m))
@@ -151,6 +172,7 @@ func (e *testEnv) startController() {
 		HealthProbeBindAddress: "0",
 		LeaderElection:         false,
 		Controller:             ctrlConfigUniqueNames(),
+		NewClient:              slowOfferDeletes,
 	})
 	if err != nil {
 		e.t.Fatal(err)
