@@ -19,12 +19,15 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -107,14 +110,14 @@ func (c *checker) Violations() []violation {
 // run watches Offers, Tasks and Pods (for the history invariants 3 and 4) and takes a consistent
 // snapshot every interval (invariants 1 and 2), until ctx ends.
 func (c *checker) run(ctx context.Context, interval time.Duration) {
-	go c.watchLoop(ctx, "offers", func(ctx context.Context) (watch.Interface, error) {
-		return c.agora.SchedulingV1alpha1().Offers("").Watch(ctx, metav1.ListOptions{})
+	go c.watchLoop(ctx, func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+		return c.agora.SchedulingV1alpha1().Offers("").Watch(ctx, o)
 	}, c.onOffer)
-	go c.watchLoop(ctx, "tasks", func(ctx context.Context) (watch.Interface, error) {
-		return c.agora.SchedulingV1alpha1().Tasks("").Watch(ctx, metav1.ListOptions{})
+	go c.watchLoop(ctx, func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+		return c.agora.SchedulingV1alpha1().Tasks("").Watch(ctx, o)
 	}, c.onTask)
-	go c.watchLoop(ctx, "pods", func(ctx context.Context) (watch.Interface, error) {
-		return c.kube.CoreV1().Pods("").Watch(ctx, metav1.ListOptions{})
+	go c.watchLoop(ctx, func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+		return c.kube.CoreV1().Pods("").Watch(ctx, o)
 	}, c.onPod)
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -130,17 +133,34 @@ func (c *checker) run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// watchLoop re-opens a watch from "now" whenever it ends. A fresh watch starts with ADDED events
-// for every existing object, so nothing is missed for long across an API server hiccup.
-func (c *checker) watchLoop(ctx context.Context, what string, open func(context.Context) (watch.Interface, error), on func(watch.EventType, any)) {
+// watchLoop re-opens a watch whenever it ends (a kube-apiserver restart ends them all), from the
+// last resourceVersion it saw, so that every change in between is still delivered: an Offer
+// created and deleted while the watch was down is seen, not reported as never made. Only if
+// that version is too old (compacted, 410 Gone) does it start afresh, with ADDED events for
+// every existing object.
+func (c *checker) watchLoop(ctx context.Context, open func(context.Context, metav1.ListOptions) (watch.Interface, error), on func(watch.EventType, any)) {
+	rv := ""
 	for ctx.Err() == nil {
-		w, err := open(ctx)
+		w, err := open(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
 		if err != nil {
+			if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+				rv = ""
+			}
 			time.Sleep(time.Second)
 			continue
 		}
 		for ev := range w.ResultChan() {
-			if ev.Type == watch.Error || ev.Type == watch.Bookmark {
+			if ev.Type == watch.Error {
+				if st, ok := ev.Object.(*metav1.Status); ok && (st.Code == http.StatusGone || st.Reason == metav1.StatusReasonExpired) {
+					c.logf("checker: watch from resourceVersion %s expired; starting afresh", rv)
+					rv = ""
+				}
+				continue
+			}
+			if m, err := meta.Accessor(ev.Object); err == nil && m.GetResourceVersion() != "" {
+				rv = m.GetResourceVersion()
+			}
+			if ev.Type == watch.Bookmark {
 				continue
 			}
 			on(ev.Type, ev.Object)

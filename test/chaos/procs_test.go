@@ -44,7 +44,12 @@ func newProc(dir, name, bin string, args ...string) *proc {
 	return &proc{name: name, bin: bin, args: args, logPath: filepath.Join(dir, name+".log")}
 }
 
+// start starts the process, unless it runs already (a fault's restart and the supervisor's may
+// race).
 func (p *proc) start() error {
+	if p.running() {
+		return nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -85,6 +90,13 @@ func (p *proc) running() bool {
 	default:
 		return true
 	}
+}
+
+// exitError is how the last run ended (nil while it runs).
+func (p *proc) exitError() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exitErr
 }
 
 func (p *proc) pid() int {

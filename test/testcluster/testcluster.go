@@ -170,8 +170,9 @@ type Cluster struct {
 	kwokErr  error
 	kwokLog  *os.File
 
-	stopOnce sync.Once
-	stopErr  error
+	restartMu sync.Mutex
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // StartT starts a cluster for one test (or benchmark) and stops it in t.Cleanup; it fails the test
@@ -262,7 +263,14 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		ControlPlaneStartTimeout: time.Minute,
 		ControlPlaneStopTimeout:  30 * time.Second,
 	}
-	args := c.env.ControlPlane.GetAPIServer().Configure()
+	api := c.env.ControlPlane.GetAPIServer()
+	// A cert dir of our own (envtest would make a random one and forget it on Stop) keeps the
+	// serving certificate across RestartAPIServer; the client CA lives in envtest's memory.
+	api.CertDir = filepath.Join(dir, "apiserver")
+	if err := os.MkdirAll(api.CertDir, 0o700); err != nil {
+		return c, err
+	}
+	args := api.Configure()
 	// Without it kube-apiserver waits for every open watch to end by itself before it exits, so a
 	// test that leaves a watch open would make Stop wait for the stop timeout.
 	args.Set("shutdown-watch-termination-grace-period", "2s")
@@ -353,6 +361,32 @@ func (c *Cluster) User(name string, groups ...string) (*rest.Config, string, err
 	return u.Config(), f.Name(), nil
 }
 
+// RestartAPIServer stops kube-apiserver, waits down, and starts it again on the same address
+// with the same serving certificate and client CA, so that every kubeconfig written so far
+// (Kubeconfig, User) works again once it is up; etcd, and so every object, stays. Clients see
+// connection errors while it is down and their watches end, as on a real control-plane restart.
+func (c *Cluster) RestartAPIServer(down time.Duration) error {
+	c.restartMu.Lock()
+	defer c.restartMu.Unlock()
+	if c.reaper != nil {
+		c.reaper.disarm() // it knows the old pid
+		c.reaper = nil
+	}
+	api := c.env.ControlPlane.GetAPIServer()
+	if err := api.Stop(); err != nil {
+		return fmt.Errorf("stop kube-apiserver: %w", err)
+	}
+	time.Sleep(down)
+	if err := api.Start(); err != nil {
+		return fmt.Errorf("start kube-apiserver again: %w", err)
+	}
+	var err error
+	if c.reaper, err = c.startReaper(); err != nil {
+		c.opts.Logf("testcluster: warning: etcd and kube-apiserver would outlive a crashed test: %v", err)
+	}
+	return nil
+}
+
 // CreateNamespace creates a namespace named prefix + a random suffix, with the given labels
 // (e.g. pod-security.kubernetes.io/enforce=restricted), and returns its name.
 func (c *Cluster) CreateNamespace(ctx context.Context, prefix string, labels map[string]string) (string, error) {
@@ -377,6 +411,8 @@ func (c *Cluster) KwokLog() string {
 // Dir. It is safe to call more than once.
 func (c *Cluster) Stop() error {
 	c.stopOnce.Do(func() {
+		c.restartMu.Lock() // not in the middle of a restart
+		defer c.restartMu.Unlock()
 		var errs []error
 		if c.kwok != nil {
 			if err := c.stopKwok(10 * time.Second); err != nil {

@@ -34,6 +34,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 )
 
 // crashEnv makes the test binary start a cluster, print its processes' pids and SIGKILL itself:
@@ -218,6 +219,29 @@ func TestCluster(t *testing.T) {
 		}
 		if cfg == nil || kubeconfig == "" {
 			t.Fatal("empty user config")
+		}
+	})
+
+	t.Run("kube-apiserver restart keeps address, objects and users", func(t *testing.T) {
+		userCfg, _, err := c.User("restarter", "system:masters")
+		if err != nil {
+			t.Fatal(err)
+		}
+		user, err := kubernetes.NewForConfig(userCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns, err := c.CreateNamespace(ctx, "restart-", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.RestartAPIServer(time.Second); err != nil {
+			t.Fatal(err)
+		}
+		for name, cs := range map[string]kubernetes.Interface{"the cluster's own client": c.Kube, "a user made before": user} {
+			if _, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err != nil {
+				t.Errorf("%s after the restart: %v", name, err)
+			}
 		}
 	})
 
