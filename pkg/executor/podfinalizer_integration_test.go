@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -305,5 +306,48 @@ func TestUnreachableReturns(t *testing.T) {
 		if runs := pods.runs(name); len(runs) != 1 {
 			t.Errorf("%s ran in %d pods, want 1", name, len(runs))
 		}
+	}
+}
+
+// A Task is deleted and made again under the same name on another node while its earlier pod
+// still holds the name (terminating: another finalizer, a slow kubelet). The new task's executor
+// finds the name taken by a pod that claims the task and waits for it to go; that pod is on
+// another node, so no event of it ever reaches this executor (chaos seed 5: 24 tasks stayed
+// Unreachable after their executor came back, each waiting for a pod already gone). The
+// executor must look again by itself and launch once the name is free.
+func TestNameHeldByEarlierPodOnAnotherNode(t *testing.T) {
+	integration(t)
+	ns := newNamespace(t, nil)
+	ctx := context.Background()
+	startExecutor(t, Options{NodeName: "kwok-node-0"})
+	startExecutor(t, Options{NodeName: "kwok-node-1"})
+
+	stageTask(t, ns, "reused", taskSpec{node: "kwok-node-0"})
+	waitPhase(t, ns, "reused", runningP)
+	const hold = "test.agora.dev/hold"
+	if _, err := cluster.Kube.CoreV1().Pods(ns).Patch(ctx, "reused", types.MergePatchType,
+		[]byte(`{"metadata":{"finalizers":["`+agorav1alpha1.PodFinalizer+`","`+hold+`"]}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.Agora.SchedulingV1alpha1().Tasks(ns).Delete(ctx, "reused", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, ns, "reused")
+	if pod, ok := getPod(t, ns, "reused"); !ok || pod.DeletionTimestamp == nil {
+		t.Fatalf("setting up: the earlier pod must still hold the name, terminating (there: %v)", ok)
+	}
+
+	stageTask(t, ns, "reused", taskSpec{node: "kwok-node-1"})
+	time.Sleep(2 * time.Second) // the new executor has met the earlier pod and is waiting
+	if task, _ := getTask(t, ns, "reused"); task.Status.Phase != staged {
+		t.Fatalf("launched while the earlier pod still holds the name: %s", describe(task))
+	}
+	if _, err := cluster.Kube.CoreV1().Pods(ns).Patch(ctx, "reused", types.MergePatchType,
+		[]byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	task := waitPhase(t, ns, "reused", runningP)
+	if pod, ok := getPod(t, ns, "reused"); !ok || pod.Spec.NodeName != "kwok-node-1" || string(pod.UID) != task.Status.PodUID {
+		t.Fatalf("the new task's pod: there %v, %+v", ok, pod)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -99,7 +100,7 @@ func (e *Executor) sync(ctx context.Context, key taskKey) error {
 	}
 	if pod != nil && !runsTask(pod, task) {
 		if claimsTask(pod, task) {
-			return e.clearPod(ctx, pod)
+			return e.waitForName(ctx, key, pod)
 		}
 		pod = nil // not this task's pod
 	}
@@ -175,7 +176,7 @@ func (e *Executor) launch(ctx context.Context, key taskKey, task *agorav1alpha1.
 			logger.V(2).Info("Adopted existing pod", "pod", klog.KObj(existing))
 			pod = existing
 		case claimsTask(existing, task):
-			return e.clearPod(ctx, existing)
+			return e.waitForName(ctx, key, existing)
 		default:
 			return e.rejected(ctx, key, task, fmt.Sprintf(
 				"a pod named %s that does not belong to this task already exists in namespace %s; rename the task or delete that pod",
@@ -467,9 +468,24 @@ func claimsTask(pod *corev1.Pod, task *agorav1alpha1.Task) bool {
 	return ref != nil && ref.Name == task.Name
 }
 
+// nameHeldRecheck is how soon a task whose name a pod of an earlier Task still holds is looked at
+// again.
+const nameHeldRecheck = time.Second
+
+// waitForName clears a pod that holds the task's name without running it (a pod of an earlier
+// Task of that name) and looks at the task again in a moment. The pod's own events do not
+// bring the task back: they go to the executor of the pod's node, which may be another node's
+// (another process, in a DaemonSet), and this executor's cache may never have held that pod.
+func (e *Executor) waitForName(ctx context.Context, key taskKey, pod *corev1.Pod) error {
+	if err := e.clearPod(ctx, pod); err != nil {
+		return err
+	}
+	e.queue.AddAfter(key, nameHeldRecheck)
+	return nil
+}
+
 // clearPod releases and deletes a pod that must not run: an orphan, or a pod that claims a task
-// without being the one it runs in. Its delete event brings the task back (to be launched, if
-// the pod held its name).
+// without being the one it runs in.
 func (e *Executor) clearPod(ctx context.Context, pod *corev1.Pod) error {
 	if err := e.releasePod(ctx, pod); err != nil {
 		return err
