@@ -78,7 +78,15 @@ type env struct {
 	faults []faultRecord
 	shared map[string]bool   // nodes outside the pool
 	placed map[string]string // foreign pod -> the node kube-scheduler bound it to
+	// disruptions are the windows of faults that may rightly make tasks Unreachable or Lost
+	// (executor, node and kube-apiserver faults); skews are the skew-leases windows.
+	disruptions, skews []window
 }
+
+// window is a time interval.
+type window struct{ from, to time.Time }
+
+func (w window) contains(t time.Time) bool { return !t.Before(w.from) && !t.After(w.to) }
 
 type faultRecord struct {
 	Kind   string
@@ -251,6 +259,9 @@ func TestChaos(t *testing.T) {
 	for _, v := range checkLeaderFencing(events, ctrlUsers, leaderLease) {
 		e.ck.violate("4/fencing", "%s", v)
 	}
+	for _, v := range e.unreachableInSkew() {
+		e.ck.violate("5/skew", "%s", v)
+	}
 	e.summary(seed)
 	vs := e.ck.Violations()
 	if convErr != nil {
@@ -305,6 +316,32 @@ func (e *env) supervise(ctx context.Context, procs []*proc) {
 			}
 		}
 	}
+}
+
+// unreachableInSkew lists the tasks that became Unreachable during a skew-leases window while
+// no executor, node or kube-apiserver fault could explain it.
+func (e *env) unreachableInSkew() []string {
+	e.mu.Lock()
+	skews, disruptions := append([]window(nil), e.skews...), append([]window(nil), e.disruptions...)
+	e.mu.Unlock()
+	var out []string
+	for task, at := range e.ck.unreachableSince() {
+		explained := false
+		for _, d := range disruptions {
+			explained = explained || d.contains(at)
+		}
+		if explained {
+			continue
+		}
+		for _, s := range skews {
+			if s.contains(at) {
+				out = append(out, fmt.Sprintf("task %s became Unreachable at %s while executor Lease clocks were skewed (%s-%s) and no executor, node or kube-apiserver fault was under way",
+					task, at.Format("15:04:05.000"), s.from.Format("15:04:05"), s.to.Format("15:04:05")))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // rerunJobs starts the batch and gang jobs again (same Framework names, so names are reused)
@@ -368,7 +405,7 @@ func (e *env) leader() int {
 }
 
 var faultKinds = []string{"kill-leader", "stop-leader", "kill-executor", "stop-executor", "kill-framework",
-	"second-framework", "delete-node", "node-notready", "framework-spec", "taint-node", "restart-apiserver"}
+	"second-framework", "delete-node", "node-notready", "framework-spec", "taint-node", "restart-apiserver", "skew-leases"}
 
 func (e *env) injectFaults(ctx context.Context, until time.Time) {
 	ctx, cancel := context.WithDeadline(ctx, until)
@@ -406,6 +443,18 @@ func (e *env) injectFaults(ctx context.Context, until time.Time) {
 func (e *env) fault(kind string, pause, restartAfter time.Duration, pick int) {
 	ctx := context.Background()
 	kube := e.c.Kube
+	switch kind {
+	case "kill-executor", "stop-executor", "delete-node", "node-notready", "restart-apiserver":
+		// Its effects (stale Leases, Unreachable and Lost tasks) may show a little after it
+		// ends: the executor's Lease lasts 20 s.
+		w := window{from: time.Now()}
+		defer func() {
+			w.to = time.Now().Add(25 * time.Second)
+			e.mu.Lock()
+			e.disruptions = append(e.disruptions, w)
+			e.mu.Unlock()
+		}()
+	}
 	switch kind {
 	case "kill-leader", "stop-leader":
 		l := e.leader()
@@ -518,6 +567,43 @@ func (e *env) fault(kind string, pause, restartAfter time.Duration, pick int) {
 		patch := fmt.Sprintf(`{"spec":{"limits":{"cpu":%q},"nodeSelector":%s}}`, cpu, sel)
 		e.record(kind, "framework %s: %s", name, patch)
 		_, _ = e.c.Agora.SchedulingV1alpha1().Frameworks(ns).Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	case "skew-leases":
+		// Every executor Lease says its holder's clock is minutes off (ahead or behind) while
+		// the holder keeps renewing: the controller must judge freshness by the renewals it
+		// observes, never by comparing renewTime with its own clock. No task may become
+		// Unreachable for it (checked at the end).
+		skew := time.Duration(3+pick%8) * time.Minute
+		if pick%2 == 0 {
+			skew = -skew
+		}
+		e.record(kind, "executor Leases renewed with clocks %s off for %s", skew, pause)
+		w := window{from: time.Now()}
+		for end := time.Now().Add(pause); time.Now().Before(end); time.Sleep(time.Second) {
+			e.exec.mu.Lock()
+			silent := e.exec.stopped
+			e.exec.mu.Unlock()
+			if silent || !e.exec.running() {
+				continue // these writes stand for the executor's own renewals
+			}
+			list, err := kube.CoordinationV1().Leases(agorav1alpha1.SystemNamespace).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				continue
+			}
+			for i := range list.Items {
+				l := &list.Items[i]
+				if !strings.HasPrefix(l.Name, agorav1alpha1.ExecutorLeasePrefix) {
+					continue
+				}
+				at := metav1.NewMicroTime(time.Now().Add(skew))
+				l.Spec.RenewTime = &at
+				_, _ = kube.CoordinationV1().Leases(agorav1alpha1.SystemNamespace).Update(ctx, l, metav1.UpdateOptions{})
+			}
+		}
+		w.to = time.Now()
+		e.mu.Lock()
+		e.skews = append(e.skews, w)
+		e.mu.Unlock()
+		e.record("skew-leases-end", "executor Leases renewed by their holder's clock again")
 	case "restart-apiserver":
 		// Every client loses its connection and its watches; kwok's heartbeats and the Leases
 		// pause for as long as it is down.
@@ -689,12 +775,20 @@ func (e *env) settled(ctx context.Context) string {
 			problems = append(problems, name+" job not finished")
 		}
 	}
+	for _, t := range taskUID {
+		if t.Status.Phase == agorav1alpha1.TaskUnreachable {
+			// Every executor is back by now: Unreachable must have gone back to the real phase.
+			problems = append(problems, fmt.Sprintf("task %s/%s still Unreachable (%s)", t.Namespace, t.Name, t.Status.Message))
+		}
+	}
 	for _, fw := range fws.Items {
 		active := int32(0)
 		for _, t := range taskUID {
-			if t.Labels[agorav1alpha1.LabelFramework] == fw.Name && (t.Status.Phase == agorav1alpha1.TaskStaging ||
-				t.Status.Phase == agorav1alpha1.TaskStarting || t.Status.Phase == agorav1alpha1.TaskRunning) {
-				active++
+			switch t.Status.Phase {
+			case agorav1alpha1.TaskStaging, agorav1alpha1.TaskStarting, agorav1alpha1.TaskRunning, agorav1alpha1.TaskUnreachable:
+				if t.Labels[agorav1alpha1.LabelFramework] == fw.Name {
+					active++
+				}
 			}
 		}
 		if fw.Status.Tasks.Active != active {

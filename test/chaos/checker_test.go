@@ -56,7 +56,19 @@ type checker struct {
 	offerTimes []time.Time                      // when each new Offer was seen (watch)
 	runTimes   []time.Time                      // when a task was first seen Running
 	running    map[types.UID]bool
+	unreach    map[string]time.Time // task ns/name (uid) -> when first seen Unreachable
 	snapshots  int
+}
+
+// unreachableSince returns when each task was first seen Unreachable.
+func (c *checker) unreachableSince() map[string]time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]time.Time, len(c.unreach))
+	for k, v := range c.unreach {
+		out[k] = v
+	}
+	return out
 }
 
 type violation struct {
@@ -84,7 +96,7 @@ type admittedTask struct {
 func newChecker(kube kubernetes.Interface, agora versioned.Interface, logf func(string, ...any)) *checker {
 	return &checker{kube: kube, agora: agora, logf: logf, tolerated: map[string]int{},
 		offers: map[string]*offerRecord{}, admitted: map[types.UID]admittedTask{},
-		podsOfTask: map[types.UID]map[types.UID]bool{}, running: map[types.UID]bool{}}
+		podsOfTask: map[types.UID]map[types.UID]bool{}, running: map[types.UID]bool{}, unreach: map[string]time.Time{}}
 }
 
 func (c *checker) violate(inv, format string, args ...any) {
@@ -226,6 +238,14 @@ func (c *checker) onTask(typ watch.EventType, obj any) {
 		return
 	}
 	key := t.Namespace + "/" + t.Name
+	if t.Status.Phase == agorav1alpha1.TaskUnreachable {
+		c.mu.Lock()
+		id := key + " (" + string(t.UID) + ")"
+		if _, ok := c.unreach[id]; !ok {
+			c.unreach[id] = time.Now()
+		}
+		c.mu.Unlock()
+	}
 	if t.Status.Phase == agorav1alpha1.TaskRunning {
 		c.mu.Lock()
 		if !c.running[t.UID] {
