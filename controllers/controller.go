@@ -359,6 +359,8 @@ func (l *allocationLoop) Start(ctx context.Context) error {
 	logger.Info("model rebuilt from the API; allocating", "interval", c.opts.AllocationInterval)
 	t := time.NewTicker(c.opts.AllocationInterval)
 	defer t.Stop()
+	// A new leader offers at once: frameworks have waited through the failover already.
+	c.cycle(ctx)
 	for {
 		select {
 		case <-ctx.Done():
