@@ -18,6 +18,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -125,6 +126,13 @@ func (f *LeaderFence) observeWrite(start time.Time, holder string, err error) {
 	}
 }
 
+// close stops every write from now on.
+func (f *LeaderFence) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.renewed = time.Time{}
+}
+
 // WrapTransport fences every request but reads; for rest.Config.Wrap.
 func (f *LeaderFence) WrapTransport(rt http.RoundTripper) http.RoundTripper {
 	return fencedTransport{fence: f, next: rt}
@@ -148,8 +156,16 @@ func (t fencedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.next.RoundTrip(req)
 }
 
-// fencedLock is the leader-election lock that tells the fence about its writes, and that never
-// releases a Lease another process holds.
+// fencedLock is the leader-election lock that tells the fence about its writes, never releases
+// a Lease another process holds, and never lets a process lead twice.
+//
+// Leading twice is what client-go allows and Agora must not: a leader paused past its Lease
+// resumes inside its renew loop; if the Lease was released meanwhile (its successor shut down),
+// or expired unclaimed, the renewal simply takes it again, and the process goes on with the
+// model it had before the pause, missing whatever its successor admitted. So once this process
+// has led, a Get that shows another holder (or none), or a renewal attempted after the fence
+// window, lapses it for good: its writes of the Lease fail, client-go reports leadership lost,
+// the process exits, and a new process rebuilds its model from the API before it leads.
 type fencedLock struct {
 	resourcelock.Interface
 	fence *LeaderFence
@@ -157,6 +173,8 @@ type fencedLock struct {
 	mu         sync.Mutex
 	lastHolder string // holder in the last record read with Get
 	read       bool
+	led        bool // a write of the Lease with this process as holder succeeded
+	lapsed     bool // it led, and then lost the Lease: it never leads again
 }
 
 func (l *fencedLock) Get(ctx context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
@@ -164,20 +182,59 @@ func (l *fencedLock) Get(ctx context.Context) (*resourcelock.LeaderElectionRecor
 	if err == nil {
 		l.mu.Lock()
 		l.lastHolder, l.read = rec.HolderIdentity, true
+		if l.led && rec.HolderIdentity != l.fence.identity {
+			l.lapsed = true
+			l.fence.close()
+		}
 		l.mu.Unlock()
 	}
 	return rec, raw, err
 }
 
+// ErrLeadershipLapsed is returned for a Lease write by a process whose leadership lapsed.
+var ErrLeadershipLapsed = errors.New("this process's leadership lapsed (another process held the leader Lease, or it went unrenewed past the renew deadline); only a new process, which rebuilds its model from the API, may lead")
+
+// claim checks a write of the Lease with this process as holder.
+func (l *fencedLock) claim() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.led && !l.lapsed && l.fence.Check("PUT", "lease") != nil {
+		l.lapsed = true // the renewal comes too late: someone may have led in between
+		l.fence.close()
+	}
+	if l.lapsed {
+		return ErrLeadershipLapsed
+	}
+	return nil
+}
+
+func (l *fencedLock) wrote(start time.Time, holder string, err error) {
+	l.fence.observeWrite(start, holder, err)
+	if err == nil && holder == l.fence.identity {
+		l.mu.Lock()
+		l.led = true
+		l.mu.Unlock()
+	}
+}
+
 func (l *fencedLock) Create(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
+	if ler.HolderIdentity == l.fence.identity {
+		if err := l.claim(); err != nil {
+			return err
+		}
+	}
 	start := l.fence.clock.Now()
 	err := l.Interface.Create(ctx, ler)
-	l.fence.observeWrite(start, ler.HolderIdentity, err)
+	l.wrote(start, ler.HolderIdentity, err)
 	return err
 }
 
 func (l *fencedLock) Update(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
-	if ler.HolderIdentity != l.fence.identity {
+	if ler.HolderIdentity == l.fence.identity {
+		if err := l.claim(); err != nil {
+			return err
+		}
+	} else {
 		// A release (client-go's ReleaseOnCancel). This process stops writing first: a standby
 		// may take the Lease one second after it sees the release.
 		l.fence.observeWrite(l.fence.clock.Now(), ler.HolderIdentity, nil)
@@ -193,7 +250,7 @@ func (l *fencedLock) Update(ctx context.Context, ler resourcelock.LeaderElection
 	}
 	start := l.fence.clock.Now()
 	err := l.Interface.Update(ctx, ler)
-	l.fence.observeWrite(start, ler.HolderIdentity, err)
+	l.wrote(start, ler.HolderIdentity, err)
 	return err
 }
 

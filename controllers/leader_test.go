@@ -106,35 +106,93 @@ func TestLeaderFence(t *testing.T) {
 	mustFence("resumed after a pause past the lease", http.MethodPatch)
 	mustPass("resumed after a pause past the lease", http.MethodGet)
 
-	// The renewal fails (the successor holds the Lease): still fenced.
-	inner.err = errors.New("the object has been modified")
-	if err := lock.Update(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"}); err == nil {
-		t.Fatal("scripted lock did not fail")
+	// Its renewal, late, lapses it for good, whether or not the Lease still names it: someone
+	// may have led in between, and its model would miss what they admitted.
+	if err := lock.Update(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"}); !errors.Is(err, ErrLeadershipLapsed) {
+		t.Fatalf("a renewal after the fence window: %v, want ErrLeadershipLapsed", err)
 	}
-	mustFence("after a failed renewal", http.MethodPost)
+	if err := lock.Update(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"}); !errors.Is(err, ErrLeadershipLapsed) {
+		t.Fatalf("a second try: %v, want ErrLeadershipLapsed", err)
+	}
+	mustFence("lapsed", http.MethodPost)
 
 	// A failed renewal inside the window does not end the window early, nor extend it.
-	inner.err = nil
-	if err := lock.Update(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"}); err != nil {
+	fence2 := NewLeaderFence("me", 10*time.Second, clk)
+	inner2 := &scriptedLock{}
+	lock2 := &fencedLock{Interface: inner2, fence: fence2}
+	rt = fence2.WrapTransport(wire)
+	if err := lock2.Create(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"}); err != nil {
 		t.Fatal(err)
 	}
 	clk.Step(5 * time.Second)
-	inner.err = errors.New("timeout")
-	_ = lock.Update(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"})
+	inner2.err = errors.New("timeout")
+	_ = lock2.Update(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"})
 	mustPass("a failed renewal 5 s after a good one", http.MethodPost)
 	clk.Step(5 * time.Second)
 	mustFence("10 s after the last good renewal", http.MethodPost)
 
 	// Releasing the Lease (shutdown) ends leadership at once.
-	inner.err = nil
-	if err := lock.Update(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"}); err != nil {
+	fence3 := NewLeaderFence("me", 10*time.Second, clk)
+	lock3 := &fencedLock{Interface: &scriptedLock{}, fence: fence3}
+	rt = fence3.WrapTransport(wire)
+	if err := lock3.Create(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"}); err != nil {
 		t.Fatal(err)
 	}
-	mustPass("renewed", http.MethodPost)
-	if err := lock.Update(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: ""}); err != nil {
+	mustPass("acquired", http.MethodPost)
+	if err := lock3.Update(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: ""}); err != nil {
 		t.Fatal(err)
 	}
 	mustFence("released", http.MethodPost)
+}
+
+// scriptedRecordLock is a scriptedLock whose Get returns a record with the given holder.
+type scriptedRecordLock struct {
+	scriptedLock
+	holder string
+}
+
+func (l *scriptedRecordLock) Get(context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
+	return &resourcelock.LeaderElectionRecord{HolderIdentity: l.holder}, []byte(l.holder), nil
+}
+
+// TestLeaderNeverLeadsTwice: a leader paused past its Lease resumes inside client-go's renew
+// loop; the successor meanwhile released the Lease (it shut down), so the renewal's Get sees no
+// holder and client-go would take the Lease again, keeping the model from before the pause
+// (chaos, the long run: an Offer for a whole node on which the successor had admitted four
+// tasks). Once another holder, or none, was seen, this process never writes the Lease as its
+// holder again.
+func TestLeaderNeverLeadsTwice(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	for name, holder := range map[string]string{"released by the successor": "", "held by the successor": "successor"} {
+		t.Run(name, func(t *testing.T) {
+			fence := NewLeaderFence("me", 10*time.Second, clk)
+			inner := &scriptedRecordLock{holder: "me"}
+			lock := &fencedLock{Interface: inner, fence: fence}
+			ctx := context.Background()
+			if err := lock.Create(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := lock.Get(ctx); err != nil { // its own record: nothing lapses
+				t.Fatal(err)
+			}
+			if err := lock.Update(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"}); err != nil {
+				t.Fatalf("renewing its own Lease: %v", err)
+			}
+			inner.holder = holder
+			if _, _, err := lock.Get(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := lock.Update(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"}); !errors.Is(err, ErrLeadershipLapsed) {
+				t.Fatalf("taking the Lease again: %v, want ErrLeadershipLapsed", err)
+			}
+			if err := lock.Create(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"}); !errors.Is(err, ErrLeadershipLapsed) {
+				t.Fatalf("creating the Lease again: %v, want ErrLeadershipLapsed", err)
+			}
+			if err := fence.Check(http.MethodPost, "/"); err == nil {
+				t.Fatal("still writing after seeing the Lease held by another (or by none)")
+			}
+		})
+	}
 }
 
 // TestLeaderLockDoesNotReleaseAnothersLease: client-go releases the Lease on shutdown even after
