@@ -619,3 +619,63 @@ func TestRescindWrittenBeforeReoffer(t *testing.T) {
 		t.Fatalf("saw offers %v after %s: expected expiry to re-offer the node several times", seen, first.Name)
 	}
 }
+
+// An offer rescinded while its create is still in flight is not forgotten. The Offer reconciler
+// found no object yet, took the offer for deleted by its framework and let the cycle offer the
+// node again; then the create landed, and the node was in two live Offers (review of the
+// rescind-before-reoffer change). Offer creates are slowed down here, and the framework fails
+// over (another instance takes its Lease) while the first offer's create is in flight.
+func TestRescindDuringCreate(t *testing.T) {
+	offerCreateDelay.Store(int64(3 * time.Second))
+	slowOfferCreates.Store(1)                             // the first offer's create only
+	offerDeleteDelay.Store(int64(700 * time.Millisecond)) // and its removal takes a while
+	t.Cleanup(func() { offerCreateDelay.Store(0); slowOfferCreates.Store(0); offerDeleteDelay.Store(0) })
+	e := newTestEnv(t, Options{})
+	node := e.label + "-n"
+	e.addNode(node, "4", "8Gi")
+	lease := func(holder string) {
+		if err := writeLease(e.ctx, types.NamespacedName{Namespace: e.ns, Name: "f"}, holder, time.Now(), 600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lease("old")
+	e.addFramework("f", nil)
+	e.eventually(20*time.Second, "an offer made in memory whose object is not created yet", func() (bool, string) {
+		var list agorav1alpha1.OfferList
+		if err := k8s.List(e.ctx, &list, client.InNamespace(e.ns)); err != nil || len(list.Items) > 0 {
+			return false, fmt.Sprint("objects: ", len(list.Items), err)
+		}
+		e.ctrl.m.mu.Lock()
+		defer e.ctrl.m.mu.Unlock()
+		for _, st := range e.ctrl.m.offers {
+			if st.key.Namespace == e.ns {
+				return true, ""
+			}
+		}
+		return false, "no offer in memory"
+	})
+	lease("new") // the offer in flight was made to "old": rescinded (FrameworkFailedOver)
+
+	deadline := time.Now().Add(8 * time.Second)
+	sawNew := false
+	for time.Now().Before(deadline) {
+		var list agorav1alpha1.OfferList
+		if err := k8s.List(e.ctx, &list, client.InNamespace(e.ns)); err != nil {
+			t.Fatal(err)
+		}
+		var live []string
+		for _, o := range list.Items {
+			if o.DeletionTimestamp.IsZero() && offerCPU(&o, node) > 0 {
+				live = append(live, o.Name+"("+o.Spec.FrameworkInstance+")")
+				sawNew = sawNew || o.Spec.FrameworkInstance == "new"
+			}
+		}
+		if len(live) > 1 {
+			t.Fatalf("node %s in %d live offers at once: %v", node, len(live), live)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !sawNew {
+		t.Fatal("no offer to the new instance")
+	}
+}

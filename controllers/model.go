@@ -61,6 +61,9 @@ type offerState struct {
 	admittedRes map[string]allocator.Resources
 	// instance is the framework instance (Lease holder) the offer was made to.
 	instance string
+	// creating is true while the cycle's create of the Offer object is in flight: a reconcile
+	// that finds no object then must wait, not conclude the object is gone.
+	creating bool
 	// unwrittenSince is when the model first took back something the Offer object still shows
 	// (a rescind or an expiry not yet written); zero while the object is up to date. Until it is
 	// written, what was taken back is not offered again (see rescindsUnwrittenLocked).

@@ -88,10 +88,15 @@ func (r *offerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		offer = nil
 	}
 	live, expiring := c.offerLiveness(req.NamespacedName)
-	if offer == nil && live {
-		// The model made this offer but the cache has not seen it yet: a Task's watch event can
-		// arrive before its Offer's. Ask the API before treating the offer as gone, or a task
-		// on a brand-new offer would be rejected and the offer given back.
+	if offer == nil && c.offerCreating(req.NamespacedName) {
+		return ctrl.Result{RequeueAfter: 50 * time.Millisecond}, nil // its create has not returned yet
+	}
+	if offer == nil && c.offerKnown(req.NamespacedName) {
+		// The model has this offer but the cache has not seen it yet: a Task's watch event can
+		// arrive before its Offer's, and a create that landed after a rescind may not be in the
+		// cache yet. Ask the API before treating the offer as gone, or a task on a brand-new
+		// offer would be rejected and the offer given back, or a rescinded offer's resources
+		// offered again while its object is still there.
 		o := &agorav1alpha1.Offer{}
 		if err := c.reader.Get(ctx, req.NamespacedName, o); err == nil {
 			offer = o
@@ -149,6 +154,21 @@ func (r *offerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		return ctrl.Result{}, c.release(ctx, offer)
 	}
 	return c.syncOffer(ctx, offer, now)
+}
+
+// offerCreating reports whether the cycle's create of the Offer under key is in flight.
+func (c *Controller) offerCreating(key types.NamespacedName) bool {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	st := c.m.offers[key]
+	return st != nil && st.creating
+}
+
+// offerKnown reports whether the model has a record of the Offer under key.
+func (c *Controller) offerKnown(key types.NamespacedName) bool {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	return c.m.offers[key] != nil
 }
 
 // offerLiveness reports whether the model holds an offer under key that it has not seen go, and
@@ -565,7 +585,10 @@ func (c *Controller) syncOffer(ctx context.Context, offer *agorav1alpha1.Offer, 
 			keep = append(keep, n)
 		}
 		if len(keep) < len(offer.Spec.Nodes) {
-			patch := client.MergeFrom(offer.DeepCopy())
+			// The list is replaced whole, so the patch is conditional on the version it was
+			// computed from: from a cache that missed an earlier partial rescind it would put a
+			// node back that was already taken out (and perhaps offered to someone else).
+			patch := client.MergeFromWithOptions(offer.DeepCopy(), client.MergeFromWithOptimisticLock{})
 			offer.Spec.Nodes = keep
 			if err := c.client.Patch(ctx, offer, patch); err != nil {
 				return ctrl.Result{}, client.IgnoreNotFound(err)

@@ -55,15 +55,24 @@ var (
 	// offerDeleteDelay holds back each Offer delete of the controller under test (a slow API
 	// server), so tests can see what happens while a rescind is not yet written.
 	offerDeleteDelay atomic.Int64
+	// offerCreateDelay holds back the next slowOfferCreates Offer creates likewise.
+	offerCreateDelay atomic.Int64
+	slowOfferCreates atomic.Int64
 )
 
-// slowOfferDeletes is the controller's client with offerDeleteDelay applied.
+// slowOfferDeletes is the controller's client with offerDeleteDelay and offerCreateDelay applied.
 func slowOfferDeletes(cfg *rest.Config, opts client.Options) (client.Client, error) {
 	c, err := client.NewWithWatch(cfg, opts)
 	if err != nil {
 		return nil, err
 	}
 	return interceptor.NewClient(c, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if _, ok := obj.(*agorav1alpha1.Offer); ok && slowOfferCreates.Add(-1) >= 0 {
+				time.Sleep(time.Duration(offerCreateDelay.Load()))
+			}
+			return c.Create(ctx, obj, opts...)
+		},
 		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
 			if _, ok := obj.(*agorav1alpha1.Offer); ok {
 				time.Sleep(time.Duration(offerDeleteDelay.Load()))
