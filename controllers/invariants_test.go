@@ -615,8 +615,8 @@ func TestRescindWrittenBeforeReoffer(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if len(seen) < 3 {
-		t.Fatalf("saw offers %v after %s: expected expiry to re-offer the node several times", seen, first.Name)
+	if len(seen) < 2 {
+		t.Fatalf("saw offers %v after %s: expected expiry to re-offer the node", seen, first.Name)
 	}
 }
 

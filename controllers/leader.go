@@ -49,6 +49,24 @@ type LeaderElection struct {
 	RetryPeriod time.Duration
 }
 
+// Validate checks the timing against what the fence needs. The Lease records its duration in
+// whole seconds (client-go truncates it), and standbys wait exactly that long; the leader stops
+// writing RenewDeadline after its last renewal began, so that must come at least a second
+// before a standby can take over. client-go itself needs RenewDeadline > 1.2 × RetryPeriod.
+func (le LeaderElection) Validate() error {
+	lease := le.LeaseDuration.Truncate(time.Second)
+	switch {
+	case le.RetryPeriod <= 0:
+		return fmt.Errorf("--leader-elect-retry-period (%s) must be positive", le.RetryPeriod)
+	case float64(le.RenewDeadline) <= 1.2*float64(le.RetryPeriod):
+		return fmt.Errorf("--leader-elect-renew-deadline (%s) must be more than 1.2 × --leader-elect-retry-period (%s)", le.RenewDeadline, le.RetryPeriod)
+	case lease < 2*time.Second || le.RenewDeadline > lease-time.Second:
+		return fmt.Errorf("--leader-elect-lease-duration (%s, counted in whole seconds: %s) must be at least 2s and at least 1s more than --leader-elect-renew-deadline (%s), so that a leader stops writing before a standby may take over",
+			le.LeaseDuration, lease, le.RenewDeadline)
+	}
+	return nil
+}
+
 // LeaderFence keeps a deposed leader from writing. client-go's leader election does not fence:
 // a leader that was paused (SIGSTOP, a long GC or VM pause, a network partition) past its
 // LeaseDuration resumes believing it leads, and its workers write next to the new leader until
@@ -62,8 +80,10 @@ type LeaderElection struct {
 // has passed since that start on this process's monotonic clock, no one else holds the Lease.
 // Every write to the API server (any request but GET) passes through Check just before it is
 // sent; a write outside the window fails with ErrNotLeader and is never sent. Reads are not
-// fenced. What remains is a pause between the check and the bytes leaving the process
-// (microseconds), which only a check by the API server itself could close.
+// fenced. What remains is a request that passed the check and is then held up (in the HTTP/2
+// connection, the network or kube-apiserver) for longer than the margin LeaseDuration -
+// RenewDeadline, and pauses the monotonic clock does not count (a suspended VM); only a check
+// by the API server itself could close those.
 type LeaderFence struct {
 	identity string
 	window   time.Duration

@@ -254,3 +254,25 @@ func TestLeaderLockDoesNotReleaseAnothersLease(t *testing.T) {
 		t.Fatalf("releasing its own Lease: %v", err)
 	}
 }
+
+func TestLeaderElectionValidate(t *testing.T) {
+	for name, tc := range map[string]struct {
+		lease, renew, retry time.Duration
+		ok                  bool
+	}{
+		"defaults":                         {4 * time.Second, 3 * time.Second, 500 * time.Millisecond, true},
+		"kube-scheduler's":                 {15 * time.Second, 10 * time.Second, 2 * time.Second, true},
+		"lease rounds down under renew":    {3500 * time.Millisecond, 3 * time.Second, 500 * time.Millisecond, false},
+		"under a second of margin":         {1500 * time.Millisecond, 1200 * time.Millisecond, 500 * time.Millisecond, false},
+		"renew too close to retry":         {4 * time.Second, 2 * time.Second, 1900 * time.Millisecond, false},
+		"no retry":                         {4 * time.Second, 3 * time.Second, 0, false},
+		"sub-second lease (standbys at 0)": {900 * time.Millisecond, 600 * time.Millisecond, 100 * time.Millisecond, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := LeaderElection{LeaseDuration: tc.lease, RenewDeadline: tc.renew, RetryPeriod: tc.retry}.Validate()
+			if (err == nil) != tc.ok {
+				t.Fatalf("Validate() = %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
+}

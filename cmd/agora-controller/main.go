@@ -118,9 +118,8 @@ func run() error {
 		RetryPeriod:                   &leaderTiming.RetryPeriod,
 	}
 	if leaderElect {
-		if leaderTiming.RetryPeriod <= 0 || leaderTiming.RenewDeadline <= leaderTiming.RetryPeriod || leaderTiming.LeaseDuration <= leaderTiming.RenewDeadline {
-			return fmt.Errorf("leader election needs 0 < --leader-elect-retry-period (%s) < --leader-elect-renew-deadline (%s) < --leader-elect-lease-duration (%s)",
-				leaderTiming.RetryPeriod, leaderTiming.RenewDeadline, leaderTiming.LeaseDuration)
+		if err := leaderTiming.Validate(); err != nil {
+			return err
 		}
 		leaderTiming.Namespace, leaderTiming.Name = leaderNamespace, leaderID
 		// The lock writes with the unfenced config; every other write of this process goes

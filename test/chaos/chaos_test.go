@@ -311,6 +311,11 @@ func (e *env) supervise(ctx context.Context, procs []*proc) {
 			}
 			if time.Since(since) >= supervisorDelay {
 				e.record("supervisor-restart", "%s exited (%v); started again", p.name, p.exitError())
+				// A controller exits, by design, when it loses the leader Lease; anything
+				// else of Agora's that exits by itself crashed.
+				if strings.HasPrefix(p.name, "agora-") && !strings.Contains(tailOf(p.logPath, 4096), "leader election lost") {
+					e.ck.violate("crash", "%s exited by itself (%v); the end of its log:\n%s", p.name, p.exitError(), tailOf(p.logPath, 2048))
+				}
 				_ = p.start()
 				delete(downSince, p)
 			}
@@ -342,6 +347,20 @@ func (e *env) unreachableInSkew() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// tailOf returns the last n bytes of a file.
+func tailOf(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > n {
+		_, _ = f.Seek(st.Size()-n, io.SeekStart)
+	}
+	b, _ := io.ReadAll(f)
+	return string(b)
 }
 
 // rerunJobs starts the batch and gang jobs again (same Framework names, so names are reused)

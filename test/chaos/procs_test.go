@@ -47,11 +47,15 @@ func newProc(dir, name, bin string, args ...string) *proc {
 // start starts the process, unless it runs already (a fault's restart and the supervisor's may
 // race).
 func (p *proc) start() error {
-	if p.running() {
-		return nil
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.done != nil {
+		select {
+		case <-p.done:
+		default:
+			return nil // running
+		}
+	}
 	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
@@ -66,7 +70,7 @@ func (p *proc) start() error {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
 	done := make(chan struct{})
-	p.cmd, p.done, p.stopped = cmd, done, false
+	p.cmd, p.done, p.stopped, p.exitErr = cmd, done, false, nil
 	go func() {
 		err := cmd.Wait()
 		p.mu.Lock()
