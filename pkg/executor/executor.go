@@ -155,6 +155,9 @@ type Executor struct {
 	// cached Task and fail with a conflict (read your own writes).
 	writtenMu sync.Mutex
 	written   map[taskKey]*agorav1alpha1.Task
+	// nameWaits counts, per task, the looks at a name a pod of an earlier Task still holds
+	// (guarded by writtenMu), for the back-off between them.
+	nameWaits map[taskKey]int
 
 	// shared holds the all-nodes caches of SharedWatches mode; nil otherwise.
 	shared *sharedCaches
@@ -205,10 +208,11 @@ func New(cfg *rest.Config, opts Options) (*Executor, error) {
 			workqueue.NewTypedItemExponentialFailureRateLimiter[taskKey](10*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[taskKey]{Name: "agora-executor"},
 		),
-		metrics: opts.Metrics,
-		clock:   opts.Clock,
-		agents:  map[string]*agent{},
-		written: map[taskKey]*agorav1alpha1.Task{},
+		metrics:   opts.Metrics,
+		clock:     opts.Clock,
+		agents:    map[string]*agent{},
+		written:   map[taskKey]*agorav1alpha1.Task{},
+		nameWaits: map[taskKey]int{},
 	}
 	if e.metrics == nil {
 		e.metrics = NewMetrics() // unregistered; keeps the code free of nil checks
@@ -406,6 +410,24 @@ func (e *Executor) remember(key taskKey, t *agorav1alpha1.Task) {
 func (e *Executor) forget(key taskKey) {
 	e.writtenMu.Lock()
 	delete(e.written, key)
+	delete(e.nameWaits, key)
+	e.writtenMu.Unlock()
+}
+
+// nameWait returns how long to wait before looking again at a task whose name a pod of an
+// earlier Task holds (1 s, doubling to 30 s), and whether this is the first wait.
+func (e *Executor) nameWait(key taskKey) (time.Duration, bool) {
+	e.writtenMu.Lock()
+	defer e.writtenMu.Unlock()
+	n := e.nameWaits[key]
+	e.nameWaits[key] = n + 1
+	return min(nameHeldRecheck<<min(n, 5), 30*time.Second), n == 0
+}
+
+// nameFree ends a task's wait for its name.
+func (e *Executor) nameFree(key taskKey) {
+	e.writtenMu.Lock()
+	delete(e.nameWaits, key)
 	e.writtenMu.Unlock()
 }
 

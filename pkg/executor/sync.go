@@ -163,6 +163,7 @@ func (e *Executor) launch(ctx context.Context, key taskKey, task *agorav1alpha1.
 	created, err := e.kube.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	switch {
 	case err == nil:
+		e.nameFree(key)
 		e.metrics.podsCreated.Inc()
 		logger.V(2).Info("Created pod", "pod", klog.KObj(created))
 		pod = created
@@ -469,7 +470,7 @@ func claimsTask(pod *corev1.Pod, task *agorav1alpha1.Task) bool {
 }
 
 // nameHeldRecheck is how soon a task whose name a pod of an earlier Task still holds is looked at
-// again.
+// again the first time; the wait doubles up to 30 s.
 const nameHeldRecheck = time.Second
 
 // waitForName clears a pod that holds the task's name without running it (a pod of an earlier
@@ -480,7 +481,11 @@ func (e *Executor) waitForName(ctx context.Context, key taskKey, pod *corev1.Pod
 	if err := e.clearPod(ctx, pod); err != nil {
 		return err
 	}
-	e.queue.AddAfter(key, nameHeldRecheck)
+	wait, first := e.nameWait(key)
+	if first {
+		klog.FromContext(ctx).Info("Waiting for a pod of an earlier Task of the same name to go", "pod", klog.KObj(pod), "node", pod.Spec.NodeName)
+	}
+	e.queue.AddAfter(key, wait)
 	return nil
 }
 
