@@ -28,9 +28,11 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
@@ -523,6 +525,27 @@ func (c *Controller) createOffer(ctx context.Context, obj *agorav1alpha1.Offer) 
 
 func ptrTo[T any](v T) *T { return &v }
 
+// listPaged lists all of a kind from r into list, 500 at a time, as one snapshot (the API
+// server serves a continued list at the first page's resourceVersion).
+func listPaged(ctx context.Context, r client.Reader, list client.ObjectList) error {
+	var items []runtime.Object
+	cont := ""
+	for {
+		if err := r.List(ctx, list, client.Limit(500), client.Continue(cont)); err != nil {
+			return err
+		}
+		got, err := apimeta.ExtractList(list)
+		if err != nil {
+			return err
+		}
+		items = append(items, got...)
+		if cont = list.GetContinue(); cont == "" {
+			break
+		}
+	}
+	return apimeta.SetList(list, items)
+}
+
 // rebuild fills the model from the cache before the first cycle: nodes, frameworks, the
 // admitted tasks that still hold resources, then the outstanding Offers with exactly what no
 // admitted task took of them (their status.admitted, written before each admission), oldest
@@ -530,6 +553,12 @@ func ptrTo[T any](v T) *T { return &v }
 // that no longer fits (the node's capacity changed while no controller ran) is rescinded.
 func (c *Controller) rebuild(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("rebuild")
+	// Offer IDs (and so Offer names) start above the clock at leadership, not at process start:
+	// a standby started before the leader it replaces would otherwise hand out IDs that leader
+	// used for Offers already deleted, and a late Task naming one would meet a new Offer.
+	c.m.mu.Lock()
+	c.m.alloc.SkipOfferIDsTo(allocator.OfferID(time.Now().UnixMicro()))
+	c.m.mu.Unlock()
 	var fws agorav1alpha1.FrameworkList
 	if err := c.cache.List(ctx, &fws); err != nil {
 		return err
@@ -551,9 +580,14 @@ func (c *Controller) rebuild(ctx context.Context) error {
 		c.m.frameworks[frameworkID(fw.Namespace, fw.Name)].instance = lv.holder
 		c.m.mu.Unlock()
 	}
+	// Tasks and Offers are read from the API, not the cache: a standby's cache may lag behind
+	// the last admissions and offers of the leader it replaces (its watches were cut by the same
+	// fault that ended that leader), and a model rebuilt from it would offer what they hold.
+	// The fence makes the old leader stop writing before this one may lead, so a read now sees
+	// everything it wrote. Paged, as one consistent snapshot.
 	var tasks agorav1alpha1.TaskList
-	if err := c.cache.List(ctx, &tasks); err != nil {
-		return err
+	if err := listPaged(ctx, c.reader, &tasks); err != nil {
+		return fmt.Errorf("list tasks: %w", err)
 	}
 	// usedFromOffer sums, per offer and node, what tasks that still exist took of it: the
 	// fallback for an Offer written before status.admitted existed.
@@ -597,7 +631,7 @@ func (c *Controller) rebuild(ctx context.Context) error {
 		}
 	}
 	var offers agorav1alpha1.OfferList
-	if err := c.cache.List(ctx, &offers); err != nil {
+	if err := listPaged(ctx, c.reader, &offers); err != nil {
 		return err
 	}
 	// Oldest first (offer IDs grow), so that when what remains no longer fits, the newer offer

@@ -180,3 +180,8 @@ func (a *Allocator) RestoreOffer(o Offer) (rejected []string, err error) {
 	a.sorter.Allocated(Client(fw.slot), total)
 	return rejected, nil
 }
+
+// SkipOfferIDsTo makes the next offer ID at least id (IDs never go back).
+func (a *Allocator) SkipOfferIDsTo(id OfferID) {
+	a.nextOfferID = max(a.nextOfferID, id)
+}
