@@ -471,7 +471,10 @@ start_agora() {
     c=${c#./cmd/}
     ports=()
     if [[ "${c}" == agora-controller ]]; then
-      extra=${AGORA_CONTROLLER_ARGS:-}
+      # One replica: no leader election (a leader that misses its 3 s renew deadline on a busy
+      # machine exits, and nothing here would start it again). AGORA_CONTROLLER_ARGS come later
+      # and win.
+      extra="--leader-elect=false ${AGORA_CONTROLLER_ARGS:-}"
       # Its defaults (127.0.0.1:9482/9483) are fixed ports; a second cluster on this machine would
       # collide, so give it free ones (shown by `status`).
       local mport pport
