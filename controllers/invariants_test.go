@@ -553,11 +553,7 @@ func TestFrameworkFailoverFencesTheOldInstance(t *testing.T) {
 	e := newTestEnv(t, Options{})
 	node := e.label + "-n"
 	e.addNode(node, "4", "8Gi")
-	lease := func(holder string) {
-		if err := writeLease(e.ctx, types.NamespacedName{Namespace: e.ns, Name: "f"}, holder, time.Now(), 600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	lease := func(holder string) { e.frameworkLease("f", holder) }
 	lease("old")
 	e.addFramework("f", nil)
 	o := e.waitOfferWhere("f", "an offer to instance old", func(x *agorav1alpha1.Offer) bool { return x.Spec.FrameworkInstance == "old" })
@@ -633,11 +629,7 @@ func TestRescindDuringCreate(t *testing.T) {
 	e := newTestEnv(t, Options{})
 	node := e.label + "-n"
 	e.addNode(node, "4", "8Gi")
-	lease := func(holder string) {
-		if err := writeLease(e.ctx, types.NamespacedName{Namespace: e.ns, Name: "f"}, holder, time.Now(), 600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	lease := func(holder string) { e.frameworkLease("f", holder) }
 	lease("old")
 	e.addFramework("f", nil)
 	e.eventually(20*time.Second, "an offer made in memory whose object is not created yet", func() (bool, string) {

@@ -244,6 +244,14 @@ func (e *testEnv) addNode(name, cpu, mem string) *corev1.Node {
 	return n
 }
 
+// frameworkLease writes framework name's Lease as held by instance holder, fresh for 10 minutes.
+func (e *testEnv) frameworkLease(name, holder string) {
+	e.t.Helper()
+	if err := writeLease(e.ctx, types.NamespacedName{Namespace: e.ns, Name: name}, holder, time.Now(), 600); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 // renewLease writes the executor Lease of a node.
 func (e *testEnv) renewLease(node string, at time.Time, seconds int32) {
 	e.t.Helper()
