@@ -87,11 +87,11 @@ func (r *offerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		}
 		offer = nil
 	}
-	live, expiring := c.offerLiveness(req.NamespacedName)
-	if offer == nil && c.offerCreating(req.NamespacedName) {
+	known, creating, live, expiring := c.offerLiveness(req.NamespacedName)
+	if offer == nil && creating {
 		return ctrl.Result{RequeueAfter: 50 * time.Millisecond}, nil // its create has not returned yet
 	}
-	if offer == nil && c.offerKnown(req.NamespacedName) {
+	if offer == nil && known {
 		// The model has this offer but the cache has not seen it yet: a Task's watch event can
 		// arrive before its Offer's, and a create that landed after a rescind may not be in the
 		// cache yet. Ask the API before treating the offer as gone, or a task on a brand-new
@@ -156,31 +156,20 @@ func (r *offerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	return c.syncOffer(ctx, offer, now)
 }
 
-// offerCreating reports whether the cycle's create of the Offer under key is in flight.
-func (c *Controller) offerCreating(key types.NamespacedName) bool {
+// offerLiveness reports what the model knows of the Offer under key: whether it has a record
+// of it at all, whether the cycle's create of it is in flight, whether it holds the offer and
+// has not seen it go, and whether it has reached its expireTime.
+func (c *Controller) offerLiveness(key types.NamespacedName) (known, creating, live, expiring bool) {
 	c.m.mu.Lock()
 	defer c.m.mu.Unlock()
 	st := c.m.offers[key]
-	return st != nil && st.creating
-}
-
-// offerKnown reports whether the model has a record of the Offer under key.
-func (c *Controller) offerKnown(key types.NamespacedName) bool {
-	c.m.mu.Lock()
-	defer c.m.mu.Unlock()
-	return c.m.offers[key] != nil
-}
-
-// offerLiveness reports whether the model holds an offer under key that it has not seen go, and
-// whether it has reached its expireTime.
-func (c *Controller) offerLiveness(key types.NamespacedName) (live, expiring bool) {
-	c.m.mu.Lock()
-	defer c.m.mu.Unlock()
-	st := c.m.offers[key]
-	if st == nil || st.gone != "" {
-		return false, false
+	if st == nil {
+		return false, false, false, false
 	}
-	return true, !c.clock.Now().Before(st.expire)
+	if st.gone != "" {
+		return true, st.creating, false, false
+	}
+	return true, st.creating, true, !c.clock.Now().Before(st.expire)
 }
 
 // admissionWriters bounds the Task status writes one offer's reconcile has in flight at once.
