@@ -592,25 +592,7 @@ func TestRescindWrittenBeforeReoffer(t *testing.T) {
 		fw.Spec.OfferTimeout = &metav1.Duration{Duration: time.Second}
 	})
 	first := e.waitOffer("f")
-	seen := map[string]bool{}
-	deadline := time.Now().Add(6 * time.Second)
-	for time.Now().Before(deadline) {
-		var list agorav1alpha1.OfferList
-		if err := k8s.List(e.ctx, &list, client.InNamespace(e.ns)); err != nil {
-			t.Fatal(err)
-		}
-		var live []string
-		for _, o := range list.Items {
-			seen[o.Name] = true
-			if o.DeletionTimestamp.IsZero() && offerCPU(&o, node) > 0 {
-				live = append(live, o.Name)
-			}
-		}
-		if len(live) > 1 {
-			t.Fatalf("node %s in %d live offers at once: %v", node, len(live), live)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	seen, _ := e.watchNodeOfferedOnce(node, 6*time.Second)
 	if len(seen) < 2 {
 		t.Fatalf("saw offers %v after %s: expected expiry to re-offer the node", seen, first.Name)
 	}
@@ -648,26 +630,38 @@ func TestRescindDuringCreate(t *testing.T) {
 	})
 	lease("new") // the offer in flight was made to "old": rescinded (FrameworkFailedOver)
 
-	deadline := time.Now().Add(8 * time.Second)
+	_, live := e.watchNodeOfferedOnce(node, 8*time.Second)
 	sawNew := false
-	for time.Now().Before(deadline) {
-		var list agorav1alpha1.OfferList
-		if err := k8s.List(e.ctx, &list, client.InNamespace(e.ns)); err != nil {
-			t.Fatal(err)
-		}
-		var live []string
-		for _, o := range list.Items {
-			if o.DeletionTimestamp.IsZero() && offerCPU(&o, node) > 0 {
-				live = append(live, o.Name+"("+o.Spec.FrameworkInstance+")")
-				sawNew = sawNew || o.Spec.FrameworkInstance == "new"
-			}
-		}
-		if len(live) > 1 {
-			t.Fatalf("node %s in %d live offers at once: %v", node, len(live), live)
-		}
-		time.Sleep(10 * time.Millisecond)
+	for _, o := range live {
+		sawNew = sawNew || o.Spec.FrameworkInstance == "new"
 	}
 	if !sawNew {
 		t.Fatal("no offer to the new instance")
 	}
+}
+
+// watchNodeOfferedOnce lists the test's Offers every 10 ms for d and fails the test the moment
+// node is in two live Offers (no deletionTimestamp) at once. It returns the names of every Offer
+// seen, and the Offers seen live on node.
+func (e *testEnv) watchNodeOfferedOnce(node string, d time.Duration) (seen map[string]bool, live map[string]agorav1alpha1.Offer) {
+	e.t.Helper()
+	seen, live = map[string]bool{}, map[string]agorav1alpha1.Offer{}
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var list agorav1alpha1.OfferList
+		if err := k8s.List(e.ctx, &list, client.InNamespace(e.ns)); err != nil {
+			e.t.Fatal(err)
+		}
+		var now []string
+		for _, o := range list.Items {
+			seen[o.Name] = true
+			if o.DeletionTimestamp.IsZero() && offerCPU(&o, node) > 0 {
+				now = append(now, o.Name+"("+o.Spec.FrameworkInstance+")")
+				live[o.Name] = o
+			}
+		}
+		if len(now) > 1 {
+			e.t.Fatalf("node %s in %d live offers at once: %v", node, len(now), now)
+		}
+	}
+	return seen, live
 }
