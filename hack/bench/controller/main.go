@@ -47,7 +47,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -58,6 +57,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/agora-sched/agora/hack/bench/internal/benchproc"
 	"github.com/agora-sched/agora/hack/bench/internal/procstat"
 	"github.com/agora-sched/agora/pkg/client/clientset/versioned"
 	"github.com/agora-sched/agora/test/testcluster"
@@ -161,7 +161,7 @@ func run() error {
 	}
 
 	procs := procstat.Children(c.BinDir, "kube-apiserver", "etcd", "kwok")
-	exPort, err := freePort()
+	exPort, err := benchproc.FreePort()
 	if err != nil {
 		return err
 	}
@@ -176,7 +176,7 @@ func run() error {
 	procs["agora-executor"] = ex.pid()
 	log.Printf("agora-executor ready in %s, serving %d nodes", ex.readyAfter.Round(time.Millisecond), *nodes)
 
-	ctrlPort, err := freePort()
+	ctrlPort, err := benchproc.FreePort()
 	if err != nil {
 		return err
 	}
@@ -217,14 +217,3 @@ rules:
   users: ["` + controllerUser + `"]
 - level: None
 `
-
-// freePort asks the kernel for a free loopback port. It is free when this returns; the process
-// that is given it binds it a moment later.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}

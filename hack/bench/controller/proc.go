@@ -20,6 +20,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/agora-sched/agora/hack/bench/internal/benchproc"
 	"io"
 	"net/http"
 	"os"
@@ -66,10 +67,10 @@ func startProcess(ctx context.Context, name, bin, dir string, args []string, rea
 	for {
 		select {
 		case <-p.done:
-			return nil, fmt.Errorf("%s exited; last lines of its log:\n%s", name, tailFile(logPath, 20))
+			return nil, fmt.Errorf("%s exited; last lines of its log:\n%s", name, benchproc.TailFile(logPath, 20))
 		case <-ctx.Done():
 			p.stop()
-			return nil, fmt.Errorf("%s not ready in time (%v); last lines of its log:\n%s", name, last, tailFile(logPath, 20))
+			return nil, fmt.Errorf("%s not ready in time (%v); last lines of its log:\n%s", name, last, benchproc.TailFile(logPath, 20))
 		case <-time.After(100 * time.Millisecond):
 		}
 		if last = ready(); last == nil {
@@ -95,18 +96,6 @@ func (p *process) stop() {
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	}
-}
-
-func tailFile(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 func httpOK(url string) error {

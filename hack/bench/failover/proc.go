@@ -22,7 +22,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
+	"github.com/agora-sched/agora/hack/bench/internal/benchproc"
 	"net/http"
 	"os"
 	"os/exec"
@@ -46,7 +46,7 @@ type process struct {
 // startController starts agora-controller as the given kubeconfig user, with its metrics on a
 // free loopback port and a debug log with nanosecond timestamps (the cycle lines).
 func (b *bench) startController(name, kubeconfig string, extra ...string) (*process, error) {
-	port, err := freePort()
+	port, err := benchproc.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +150,7 @@ func (p *process) waitFor(ctx context.Context, what string, cond func() error) e
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("agora-controller %s exited while waiting for %s; last lines of its log:\n%s", p.name, what, tailFile(p.logPath, 20))
+			return fmt.Errorf("agora-controller %s exited while waiting for %s; last lines of its log:\n%s", p.name, what, benchproc.TailFile(p.logPath, 20))
 		case <-ctx.Done():
 			return fmt.Errorf("agora-controller %s: %s: %v (%w)", p.name, what, last, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
@@ -166,26 +166,6 @@ func (p *process) waitPool(ctx context.Context, n int) error {
 		}
 		return nil
 	})
-}
-
-// freePort asks the kernel for a free loopback port. It is free when this returns; the
-// controller that is given it binds it a moment later.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func tailFile(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // ---- the controller's log ------------------------------------------------------------------------

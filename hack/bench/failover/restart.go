@@ -26,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/agora-sched/agora/hack/bench/internal/benchproc"
 	"github.com/agora-sched/agora/hack/bench/internal/procstat"
 )
 
@@ -113,7 +114,7 @@ func (b *bench) timeStart(ctx context.Context, p *process, rs *restartSample) er
 	// on its way through the watch.
 	offerAt, err := b.seen.firstOffer(waitCtx, p.started, p.started.UnixMicro())
 	if err != nil {
-		return fmt.Errorf("agora-controller %s: %w; last lines of its log:\n%s", p.name, err, tailFile(p.logPath, 20))
+		return fmt.Errorf("agora-controller %s: %w; last lines of its log:\n%s", p.name, err, benchproc.TailFile(p.logPath, 20))
 	}
 	rs.offer = offerAt.Sub(p.started)
 	mem := procstat.Memory(map[string]int{p.name: p.pid()})[p.name]
