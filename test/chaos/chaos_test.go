@@ -15,7 +15,7 @@ limitations under the License.
 */
 
 // Package chaos runs Agora under random faults and checks the invariants of docs/architecture.md
-// from the API alone. See RELIABILITY.md.
+// from the API alone, with the checker of test/invariants. See RELIABILITY.md.
 package chaos
 
 import (
@@ -42,6 +42,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/test/invariants"
 	"github.com/agora-sched/agora/test/testcluster"
 )
 
@@ -67,7 +68,7 @@ var (
 type env struct {
 	t      *testing.T
 	c      *testcluster.Cluster
-	ck     *checker
+	ck     *invariants.Checker
 	rng    *rand.Rand
 	dir    string
 	ctrls  []*proc
@@ -166,8 +167,8 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	e.ck = newChecker(c.Kube, c.Agora, t.Logf)
-	go e.ck.run(ctx, 500*time.Millisecond)
+	e.ck = invariants.New(c.Kube, c.Agora, t.Logf)
+	go e.ck.Run(ctx, 500*time.Millisecond)
 
 	// Processes: executor, two controllers (own users, so the audit log tells them apart),
 	// kube-scheduler for foreign pods, frameworks.
@@ -257,10 +258,10 @@ func TestChaos(t *testing.T) {
 		t.Errorf("reading the audit log: %v", err)
 	}
 	for _, v := range checkLeaderFencing(events, ctrlUsers, leaderLease) {
-		e.ck.violate("4/fencing", "%s", v)
+		e.ck.Violate("4/fencing", "%s", v)
 	}
 	for _, v := range e.unreachableInSkew() {
-		e.ck.violate("5/skew", "%s", v)
+		e.ck.Violate("5/skew", "%s", v)
 	}
 	e.summary(seed)
 	vs := e.ck.Violations()
@@ -314,7 +315,7 @@ func (e *env) supervise(ctx context.Context, procs []*proc) {
 				// A controller exits, by design, when it loses the leader Lease; anything
 				// else of Agora's that exits by itself crashed.
 				if strings.HasPrefix(p.name, "agora-") && !strings.Contains(tailOf(p.logPath, 4096), "leader election lost") {
-					e.ck.violate("crash", "%s exited by itself (%v); the end of its log:\n%s", p.name, p.exitError(), tailOf(p.logPath, 2048))
+					e.ck.Violate("crash", "%s exited by itself (%v); the end of its log:\n%s", p.name, p.exitError(), tailOf(p.logPath, 2048))
 				}
 				_ = p.start()
 				delete(downSince, p)
@@ -330,7 +331,7 @@ func (e *env) unreachableInSkew() []string {
 	skews, disruptions := append([]window(nil), e.skews...), append([]window(nil), e.disruptions...)
 	e.mu.Unlock()
 	var out []string
-	for task, at := range e.ck.unreachableSince() {
+	for task, at := range e.ck.UnreachableSince() {
 		explained := false
 		for _, d := range disruptions {
 			explained = explained || d.contains(at)
@@ -822,11 +823,9 @@ func (e *env) summary(seed int64) {
 	e.mu.Lock()
 	faults := append([]faultRecord(nil), e.faults...)
 	e.mu.Unlock()
-	e.ck.mu.Lock()
-	offerTimes := append([]time.Time(nil), e.ck.offerTimes...)
-	runTimes := append([]time.Time(nil), e.ck.runTimes...)
-	snaps, tol := e.ck.snapshots, fmt.Sprint(e.ck.tolerated)
-	e.ck.mu.Unlock()
+	st := e.ck.Stats()
+	offerTimes, runTimes := st.OfferTimes, st.RunTimes
+	snaps, tol := st.Snapshots, fmt.Sprint(st.Tolerated)
 	next := func(ts []time.Time, after time.Time) (time.Duration, bool) {
 		for _, x := range ts {
 			if x.After(after) {

@@ -14,40 +14,39 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package chaos
+package invariants
 
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	resourcehelper "k8s.io/component-helpers/resource"
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/pkg/client/clientset/versioned"
 )
 
-// checker is the independent judge: it knows the cluster only through the API server (consistent
-// list snapshots and watches), never through a controller's memory.
-type checker struct {
+// Checker is the independent judge: it knows the cluster only through the API server (consistent
+// list snapshots and watches), never through a controller's memory. Make one with New and start
+// it with Run; it is safe for concurrent use.
+type Checker struct {
 	kube  kubernetes.Interface
 	agora versioned.Interface
 	logf  func(string, ...any)
 
 	mu         sync.Mutex
-	violations []violation
+	violations []Violation
 	tolerated  map[string]int // transient excess explained by terminating pods, by invariant
 
 	offers     map[string]*offerRecord          // ns/name -> first incarnation's record
@@ -60,8 +59,8 @@ type checker struct {
 	snapshots  int
 }
 
-// unreachableSince returns when each task was first seen Unreachable.
-func (c *checker) unreachableSince() map[string]time.Time {
+// UnreachableSince returns when each task was first seen Unreachable, keyed by "ns/name (uid)".
+func (c *Checker) UnreachableSince() map[string]time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make(map[string]time.Time, len(c.unreach))
@@ -71,7 +70,28 @@ func (c *checker) unreachableSince() map[string]time.Time {
 	return out
 }
 
-type violation struct {
+// Stats is what the checker has observed so far, besides violations.
+type Stats struct {
+	// OfferTimes are when each new Offer was seen, in order.
+	OfferTimes []time.Time
+	// RunTimes are when each task was first seen Running, in order.
+	RunTimes []time.Time
+	// Snapshots counts the consistent snapshots checked.
+	Snapshots int
+	// Tolerated counts, by invariant, the transient excesses explained by terminating pods.
+	Tolerated map[string]int
+}
+
+// Stats returns a copy of what the checker has observed so far, taken at one instant.
+func (c *Checker) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Stats{OfferTimes: append([]time.Time(nil), c.offerTimes...), RunTimes: append([]time.Time(nil), c.runTimes...),
+		Snapshots: c.snapshots, Tolerated: maps.Clone(c.tolerated)}
+}
+
+// Violation is one breach of an invariant, recorded once however long it lasts.
+type Violation struct {
 	At        time.Time
 	Invariant string
 	Detail    string
@@ -93,16 +113,20 @@ type admittedTask struct {
 	Resources                   corev1.ResourceList
 }
 
-func newChecker(kube kubernetes.Interface, agora versioned.Interface, logf func(string, ...any)) *checker {
-	return &checker{kube: kube, agora: agora, logf: logf, tolerated: map[string]int{},
+// New returns a Checker that reads the cluster through kube and agora and logs each violation,
+// as it is found, through logf.
+func New(kube kubernetes.Interface, agora versioned.Interface, logf func(string, ...any)) *Checker {
+	return &Checker{kube: kube, agora: agora, logf: logf, tolerated: map[string]int{},
 		offers: map[string]*offerRecord{}, admitted: map[types.UID]admittedTask{},
 		podsOfTask: map[types.UID]map[types.UID]bool{}, running: map[types.UID]bool{}, unreach: map[string]time.Time{}}
 }
 
-func (c *checker) violate(inv, format string, args ...any) {
+// Violate records a violation of invariant inv (a breach the caller judged itself, e.g. a crash);
+// the same invariant and detail are recorded only once.
+func (c *Checker) Violate(inv, format string, args ...any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	v := violation{At: time.Now(), Invariant: inv, Detail: fmt.Sprintf(format, args...)}
+	v := Violation{At: time.Now(), Invariant: inv, Detail: fmt.Sprintf(format, args...)}
 	// One record per distinct finding: a breach that lasts is reported once.
 	for _, o := range c.violations {
 		if o.Invariant == v.Invariant && o.Detail == v.Detail {
@@ -113,15 +137,16 @@ func (c *checker) violate(inv, format string, args ...any) {
 	c.logf("VIOLATION %s at %s: %s", inv, v.At.Format("15:04:05.000"), v.Detail)
 }
 
-func (c *checker) Violations() []violation {
+// Violations returns every violation recorded so far, in the order they were found.
+func (c *Checker) Violations() []Violation {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]violation(nil), c.violations...)
+	return append([]Violation(nil), c.violations...)
 }
 
-// run watches Offers, Tasks and Pods (for the history invariants 3 and 4) and takes a consistent
-// snapshot every interval (invariants 1 and 2), until ctx ends.
-func (c *checker) run(ctx context.Context, interval time.Duration) {
+// Run watches Offers, Tasks and Pods (for the history invariants 3 and 4) and takes a consistent
+// snapshot every interval (invariants 1 and 2); it blocks until ctx ends.
+func (c *Checker) Run(ctx context.Context, interval time.Duration) {
 	go c.watchLoop(ctx, func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 		return c.agora.SchedulingV1alpha1().Offers("").Watch(ctx, o)
 	}, c.onOffer)
@@ -150,7 +175,7 @@ func (c *checker) run(ctx context.Context, interval time.Duration) {
 // created and deleted while the watch was down is seen, not reported as never made. Only if
 // that version is too old (compacted, 410 Gone) does it start afresh, with ADDED events for
 // every existing object.
-func (c *checker) watchLoop(ctx context.Context, open func(context.Context, metav1.ListOptions) (watch.Interface, error), on func(watch.EventType, any)) {
+func (c *Checker) watchLoop(ctx context.Context, open func(context.Context, metav1.ListOptions) (watch.Interface, error), on func(watch.EventType, any)) {
 	rv := ""
 	for ctx.Err() == nil {
 		w, err := open(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
@@ -181,7 +206,7 @@ func (c *checker) watchLoop(ctx context.Context, open func(context.Context, meta
 	}
 }
 
-func (c *checker) onOffer(typ watch.EventType, obj any) {
+func (c *Checker) onOffer(typ watch.EventType, obj any) {
 	o, ok := obj.(*agorav1alpha1.Offer)
 	if !ok {
 		return
@@ -192,7 +217,7 @@ func (c *checker) onOffer(typ watch.EventType, obj any) {
 	r := c.offers[key]
 	if r == nil || r.UID != o.UID {
 		if r != nil {
-			c.violations = append(c.violations, violation{At: time.Now(), Invariant: "3",
+			c.violations = append(c.violations, Violation{At: time.Now(), Invariant: "3",
 				Detail: fmt.Sprintf("offer name %s reused (uid %s then %s): admission by name cannot tell them apart", key, r.UID, o.UID)})
 		}
 		r = &offerRecord{UID: o.UID, Framework: o.Spec.Framework, Created: o.CreationTimestamp.Time, Expire: o.Spec.ExpireTime.Time,
@@ -232,7 +257,7 @@ func chargedPhase(p agorav1alpha1.TaskPhase) bool {
 	return false
 }
 
-func (c *checker) onTask(typ watch.EventType, obj any) {
+func (c *Checker) onTask(typ watch.EventType, obj any) {
 	t, ok := obj.(*agorav1alpha1.Task)
 	if !ok {
 		return
@@ -280,34 +305,34 @@ func (c *checker) onTask(typ watch.EventType, obj any) {
 	desc := fmt.Sprintf("task %s (uid %s, phase %s, created %s) on node %s, offer %s", key, t.UID, t.Status.Phase,
 		t.CreationTimestamp.Format(time.RFC3339), t.Spec.NodeName, t.Spec.OfferName)
 	if rec == nil {
-		c.violate("3", "%s: admitted against an offer the checker never saw", desc)
+		c.Violate("3", "%s: admitted against an offer the checker never saw", desc)
 		return
 	}
 	// creationTimestamps have one-second resolution: only a whole second past the limit counts.
 	if !rec.Deleted.IsZero() && t.CreationTimestamp.After(rec.Deleted) {
-		c.violate("3", "%s: admitted although created after the offer was deleted (%s)", desc, rec.Deleted.Format(time.RFC3339))
+		c.Violate("3", "%s: admitted although created after the offer was deleted (%s)", desc, rec.Deleted.Format(time.RFC3339))
 	}
 	if t.CreationTimestamp.After(rec.Expire) {
-		c.violate("3", "%s: admitted although created after the offer's expireTime %s", desc, rec.Expire.Format(time.RFC3339))
+		c.Violate("3", "%s: admitted although created after the offer's expireTime %s", desc, rec.Expire.Format(time.RFC3339))
 	}
 	offered, ok := rec.Offered[t.Spec.NodeName]
 	if !ok {
-		c.violate("3", "%s: node is not one of the offer's nodes", desc)
+		c.Violate("3", "%s: node is not one of the offer's nodes", desc)
 		return
 	}
 	if gone := rec.NodeGoneAt[t.Spec.NodeName]; !gone.IsZero() && t.CreationTimestamp.After(gone.Add(time.Second)) {
-		c.violate("3", "%s: admitted although created after its node left the offer (%s)", desc, gone.Format(time.RFC3339Nano))
+		c.Violate("3", "%s: admitted although created after its node left the offer (%s)", desc, gone.Format(time.RFC3339Nano))
 	}
 	if t.Status.Framework != "" && rec.Framework != t.Status.Framework {
-		c.violate("3", "%s: charged to framework %s but the offer is framework %s's", desc, t.Status.Framework, rec.Framework)
+		c.Violate("3", "%s: charged to framework %s but the offer is framework %s's", desc, t.Status.Framework, rec.Framework)
 	}
 	if name, over := exceeds(sum, offered); over {
-		c.violate("3", "%s: tasks admitted on offer %s node %s take %s %s, the offer offered %s", desc, t.Spec.OfferName,
+		c.Violate("3", "%s: tasks admitted on offer %s node %s take %s %s, the offer offered %s", desc, t.Spec.OfferName,
 			t.Spec.NodeName, name, fmtQ(sum, name), fmtQ(offered, name))
 	}
 }
 
-func (c *checker) onPod(typ watch.EventType, obj any) {
+func (c *Checker) onPod(typ watch.EventType, obj any) {
 	p, ok := obj.(*corev1.Pod)
 	if !ok {
 		return
@@ -331,14 +356,14 @@ func (c *checker) onPod(typ watch.EventType, obj any) {
 		c.mu.Unlock()
 		if n > 1 {
 			sort.Strings(uids)
-			c.violate("4", "task uid %s (%s/%s) has had %d pods: %v", ref.UID, p.Namespace, ref.Name, n, uids)
+			c.Violate("4", "task uid %s (%s/%s) has had %d pods: %v", ref.UID, p.Namespace, ref.Name, n, uids)
 		}
 	}
 }
 
 // snapshot lists Pods at the API's current revision and Nodes, Tasks and Offers at exactly that
 // revision (etcd revisions are global), so that the sums below see one instant of the cluster.
-func (c *checker) snapshot(ctx context.Context) error {
+func (c *Checker) snapshot(ctx context.Context) error {
 	pods, err := c.kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err
@@ -359,214 +384,12 @@ func (c *checker) snapshot(ctx context.Context) error {
 	c.mu.Lock()
 	c.snapshots++
 	c.mu.Unlock()
-	checkSnapshot(time.Now(), nodes.Items, pods.Items, tasks.Items, offers.Items, c.violate, c.tolerate)
+	checkSnapshot(time.Now(), nodes.Items, pods.Items, tasks.Items, offers.Items, c.Violate, c.tolerate)
 	return nil
 }
 
-func (c *checker) tolerate(inv string) {
+func (c *Checker) tolerate(inv string) {
 	c.mu.Lock()
 	c.tolerated[inv]++
 	c.mu.Unlock()
-}
-
-// terminatingGrace is how long a pod with a deletionTimestamp, whose Task is terminal, may make a
-// node look overcommitted before it counts as a violation: kwok removes a deleted pod within
-// about a second (hack/kwok/pod-delete.yaml honours no grace period).
-const terminatingGrace = 5 * time.Second
-
-// checkSnapshot holds invariants 1 and 2 on one consistent view. Per node it sums:
-//   - every non-terminal pod (foreign or Agora's, terminating ones included) whose owner Task is
-//     not itself charged, counted like kube-scheduler (PodRequests);
-//   - every charged task (Staging, Starting, Running, Unreachable), which covers its own pod;
-//   - what remains of every offer not being deleted: the offered amount minus the admitted tasks
-//     on that offer and node (the lower of that and status.remaining, as the controller may lag).
-//
-// and compares with the node's allocatable, for every resource the node has except pods.
-func checkSnapshot(now time.Time, nodes []corev1.Node, pods []corev1.Pod, tasks []agorav1alpha1.Task, offers []agorav1alpha1.Offer,
-	violate func(inv, format string, args ...any), tolerate func(inv string)) {
-	type use struct {
-		total, terminating corev1.ResourceList
-		parts              []string
-		offers             int
-	}
-	usage := map[string]*use{}
-	get := func(n string) *use {
-		u := usage[n]
-		if u == nil {
-			u = &use{total: corev1.ResourceList{}, terminating: corev1.ResourceList{}}
-			usage[n] = u
-		}
-		return u
-	}
-	taskByUID := map[types.UID]*agorav1alpha1.Task{}
-	takenFromOffer := map[string]corev1.ResourceList{} // ns/offer/node
-	for i := range tasks {
-		t := &tasks[i]
-		taskByUID[t.UID] = t
-		if wasAdmitted(t.Status.Phase) {
-			k := t.Namespace + "/" + t.Spec.OfferName + "/" + t.Spec.NodeName
-			if takenFromOffer[k] == nil {
-				takenFromOffer[k] = corev1.ResourceList{}
-			}
-			addTo(takenFromOffer[k], t.Spec.Resources)
-		}
-		if chargedPhase(t.Status.Phase) {
-			u := get(t.Spec.NodeName)
-			addTo(u.total, t.Spec.Resources)
-			u.parts = append(u.parts, fmt.Sprintf("task %s/%s %s %s (created %s)", t.Namespace, t.Name, t.Status.Phase, fmtRL(t.Spec.Resources),
-				t.CreationTimestamp.Format("15:04:05")))
-		}
-	}
-	for i := range pods {
-		p := &pods[i]
-		if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			continue
-		}
-		owner := ""
-		for _, ref := range p.OwnerReferences {
-			if ref.Kind == "Task" {
-				if t := taskByUID[ref.UID]; t != nil && chargedPhase(t.Status.Phase) {
-					owner = "charged"
-				} else if t != nil {
-					owner = "task " + string(t.Status.Phase)
-				} else {
-					owner = "task gone"
-				}
-			}
-		}
-		if owner == "charged" {
-			continue
-		}
-		req := resourcehelper.PodRequests(p, resourcehelper.PodResourcesOptions{})
-		u := get(p.Spec.NodeName)
-		addTo(u.total, req)
-		state := "running"
-		if p.DeletionTimestamp != nil {
-			state = "terminating since " + p.DeletionTimestamp.Format("15:04:05")
-			if owner != "" && now.Sub(p.DeletionTimestamp.Time) < terminatingGrace {
-				addTo(u.terminating, req)
-			}
-		}
-		if owner == "" {
-			owner = "foreign"
-		}
-		u.parts = append(u.parts, fmt.Sprintf("pod %s/%s (%s, %s) %s (created %s)", p.Namespace, p.Name, owner, state, fmtRL(req),
-			p.CreationTimestamp.Format("15:04:05")))
-	}
-	for i := range offers {
-		o := &offers[i]
-		if o.DeletionTimestamp != nil {
-			continue
-		}
-		status := map[string]corev1.ResourceList{}
-		for _, r := range o.Status.Remaining {
-			status[r.NodeName] = r.Resources
-		}
-		for _, n := range o.Spec.Nodes {
-			rem := subtractClamped(n.Resources, takenFromOffer[o.Namespace+"/"+o.Name+"/"+n.NodeName])
-			if s, ok := status[n.NodeName]; ok || len(o.Status.Remaining) > 0 {
-				rem = minRL(rem, s)
-			}
-			u := get(n.NodeName)
-			addTo(u.total, rem)
-			u.offers++
-			u.parts = append(u.parts, fmt.Sprintf("offer %s/%s (framework %s, created %s, expires %s) remaining %s", o.Namespace, o.Name,
-				o.Spec.Framework, o.CreationTimestamp.Format("15:04:05"), o.Spec.ExpireTime.Format("15:04:05"), fmtRL(rem)))
-		}
-	}
-	for i := range nodes {
-		n := &nodes[i]
-		u := usage[n.Name]
-		if u == nil {
-			continue
-		}
-		for name, alloc := range n.Status.Allocatable {
-			if name == corev1.ResourcePods {
-				continue
-			}
-			used := u.total[name]
-			if used.Cmp(alloc) <= 0 {
-				continue
-			}
-			inv := "1"
-			if u.offers >= 2 {
-				inv = "2"
-			}
-			// Excess explained entirely by pods kwok is about to remove: a bounded transient.
-			withoutTerm := used.DeepCopy()
-			withoutTerm.Sub(u.terminating[name])
-			if withoutTerm.Cmp(alloc) <= 0 {
-				tolerate(inv)
-				continue
-			}
-			sort.Strings(u.parts)
-			violate(inv, "node %s: %s in use %s > allocatable %s:\n    %s", n.Name, name, used.String(), alloc.String(), strings.Join(u.parts, "\n    "))
-		}
-	}
-}
-
-func addTo(dst, src corev1.ResourceList) {
-	for k, v := range src {
-		q := dst[k]
-		q.Add(v)
-		dst[k] = q
-	}
-}
-
-func subtractClamped(a, b corev1.ResourceList) corev1.ResourceList {
-	out := corev1.ResourceList{}
-	for k, v := range a {
-		q := v.DeepCopy()
-		if s, ok := b[k]; ok {
-			q.Sub(s)
-		}
-		if q.Sign() < 0 {
-			q = resource.Quantity{}
-		}
-		out[k] = q
-	}
-	return out
-}
-
-func minRL(a, b corev1.ResourceList) corev1.ResourceList {
-	out := corev1.ResourceList{}
-	for k, v := range a {
-		q, ok := b[k]
-		if !ok {
-			// status.remaining omits a resource that is used up
-			out[k] = resource.Quantity{}
-			continue
-		}
-		if q.Cmp(v) < 0 {
-			out[k] = q.DeepCopy()
-		} else {
-			out[k] = v.DeepCopy()
-		}
-	}
-	return out
-}
-
-func exceeds(used, limit corev1.ResourceList) (corev1.ResourceName, bool) {
-	for k, v := range used {
-		l := limit[k]
-		if v.Cmp(l) > 0 {
-			return k, true
-		}
-	}
-	return "", false
-}
-
-func fmtQ(rl corev1.ResourceList, n corev1.ResourceName) string {
-	q := rl[n]
-	return q.String()
-}
-
-func fmtRL(rl corev1.ResourceList) string {
-	var parts []string
-	for _, n := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-		if q, ok := rl[n]; ok {
-			parts = append(parts, string(n)+"="+q.String())
-		}
-	}
-	return strings.Join(parts, ",")
 }
