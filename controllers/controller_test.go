@@ -802,3 +802,59 @@ func TestReleaseThenSuppress(t *testing.T) {
 	}
 	e.waitEvent(o.Name, agorav1alpha1.ReasonReleased)
 }
+
+// TestFinalizerSetAtCreate: a framework may create a Task with the executor's finalizer on (the
+// SDK does, to save the executor a write). A task that never gets a pod must not hang on it:
+// the controller removes it from a task it rejects and from one deleted before admission.
+func TestFinalizerSetAtCreate(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	node := e.label + "-n"
+	e.addNode(node, "4", "8Gi")
+	e.addFramework("f", func(fw *agorav1alpha1.Framework) { fw.Spec.RefuseDuration = &metav1.Duration{Duration: time.Hour} })
+	o := e.waitOffer("f")
+	create := func(name, offer string) {
+		tk := e.newTask(name, offer, node, "1", "1Gi")
+		tk.Finalizers = []string{agorav1alpha1.TaskFinalizer}
+		if err := k8s.Create(e.ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone := func(name string) func() (bool, string) {
+		return func() (bool, string) {
+			tk := &agorav1alpha1.Task{}
+			err := k8s.Get(e.ctx, client.ObjectKey{Namespace: e.ns, Name: name}, tk)
+			if err == nil {
+				return false, fmt.Sprintf("%s %v", tk.Status.Phase, tk.Finalizers)
+			}
+			return isNotFound(err), err.Error()
+		}
+	}
+
+	create("rejected", "no-such-offer")
+	e.eventually(20*time.Second, "rejected task without the finalizer", func() (bool, string) {
+		tk := e.task("rejected")
+		return tk.Status.Phase == agorav1alpha1.TaskError && len(tk.Finalizers) == 0, fmt.Sprintf("%s %v", tk.Status.Phase, tk.Finalizers)
+	})
+	if err := k8s.Delete(e.ctx, e.task("rejected")); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually(20*time.Second, "rejected task deleted", gone("rejected"))
+
+	// Created and deleted while no controller runs: it is still undecided when one starts.
+	e.stopController()
+	create("deleted-pending", o.Name)
+	if err := k8s.Delete(e.ctx, e.task("deleted-pending")); err != nil {
+		t.Fatal(err)
+	}
+	if tk := e.task("deleted-pending"); tk.DeletionTimestamp == nil || tk.Status.Phase != "" {
+		t.Fatalf("want it pending and held by the finalizer: %s %v", tk.Status.Phase, tk.DeletionTimestamp)
+	}
+	e.startController()
+	e.eventually(20*time.Second, "task deleted before admission gone", gone("deleted-pending"))
+
+	// An admitted one keeps it: it is the executor's to remove.
+	create("admitted", o.Name)
+	if tk := e.waitPhase("admitted", agorav1alpha1.TaskStaging); len(tk.Finalizers) != 1 {
+		t.Errorf("admitted task's finalizers %v, want the executor's", tk.Finalizers)
+	}
+}

@@ -441,14 +441,8 @@ func (c *Controller) removeFinalizer(ctx context.Context, obj client.Object, fin
 	return err == nil, client.IgnoreNotFound(err)
 }
 
-// setTaskPhase writes a terminal or admission phase into a Task's status. A Task that is gone
-// is no error; gone reports it.
-func (c *Controller) setTaskPhase(ctx context.Context, t *agorav1alpha1.Task, phase agorav1alpha1.TaskPhase, reason, msg string) (gone bool, err error) {
-	_, gone, err = c.writeTaskPhase(ctx, t, phase, reason, msg)
-	return gone, err
-}
-
-// writeTaskPhase is setTaskPhase returning the Task as written.
+// writeTaskPhase writes a terminal or admission phase into a Task's status and returns the Task
+// as written. A Task that is gone is no error; gone reports it.
 func (c *Controller) writeTaskPhase(ctx context.Context, t *agorav1alpha1.Task, phase agorav1alpha1.TaskPhase, reason, msg string) (written *agorav1alpha1.Task, gone bool, err error) {
 	t = t.DeepCopy()
 	t.Status.Phase, t.Status.Reason, t.Status.Message = phase, reason, msg

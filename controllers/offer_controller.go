@@ -29,6 +29,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -119,8 +120,19 @@ func (r *offerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	}
 	pending := make([]*agorav1alpha1.Task, 0, len(tasks.Items))
 	for i := range tasks.Items {
-		if tasks.Items[i].Status.Phase == "" && tasks.Items[i].DeletionTimestamp.IsZero() {
-			pending = append(pending, &tasks.Items[i])
+		t := &tasks.Items[i]
+		switch {
+		case t.Status.Phase != "":
+		case t.DeletionTimestamp.IsZero():
+			pending = append(pending, t)
+		default:
+			// Deleted before admission: it never ran and never will, so the executor's
+			// finalizer (set at create by a framework) has nothing to wait for. The patch is
+			// guarded by the resourceVersion read here: a task admitted meanwhile is the
+			// executor's to finish.
+			if _, err := c.removeFinalizer(ctx, t, agorav1alpha1.TaskFinalizer); err != nil && !apierrors.IsConflict(err) {
+				return ctrl.Result{}, err
+			}
 		}
 	}
 	sort.Slice(pending, func(i, j int) bool {
@@ -211,7 +223,13 @@ func (c *Controller) writeDecisions(ctx context.Context, offer *agorav1alpha1.Of
 					t = t.DeepCopy()
 					t.Status.Framework = d.framework
 				}
-				gone, err := c.setTaskPhase(ctx, t, d.phase, d.reason, d.msg)
+				written, gone, err := c.writeTaskPhase(ctx, t, d.phase, d.reason, d.msg)
+				if err == nil && !gone && d.phase == agorav1alpha1.TaskError {
+					// A rejected task runs nowhere: nothing is left for the executor's finalizer
+					// (which a framework may set at create) to wait for, and the node may have
+					// no executor to remove it.
+					_, err = c.removeFinalizer(ctx, written, agorav1alpha1.TaskFinalizer)
+				}
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {

@@ -67,6 +67,7 @@ type flags struct {
 	renewInterval  time.Duration
 	identity       string
 	workers        int
+	startingDelay  time.Duration
 	resync         time.Duration
 	qps            float64
 	burst          int
@@ -85,6 +86,7 @@ func parseFlags(args []string) (*flags, error) {
 	fs.DurationVar(&f.leaseDuration, "lease-duration", executor.DefaultLeaseDuration, "leaseDurationSeconds written into each node Lease.")
 	fs.DurationVar(&f.renewInterval, "lease-renew-interval", executor.DefaultRenewInterval, "How often each node Lease is renewed (plus up to 20% jitter).")
 	fs.StringVar(&f.identity, "identity", "", "holderIdentity of the Leases. Default <hostname>_<pid>.")
+	fs.DurationVar(&f.startingDelay, "starting-delay", executor.DefaultStartingDelay, "How long a task's new pod may take to run before the task is reported Starting; a pod that runs sooner goes from Staging straight to Running (one Task write fewer). 0: report Starting as soon as the pod is created.")
 	fs.IntVar(&f.workers, "workers", executor.DefaultWorkers, "Tasks worked on concurrently (shared by all nodes served).")
 	fs.DurationVar(&f.resync, "resync-period", 10*time.Minute, "Re-examine every cached Task and Pod this often (0: never). A safety net; everything is event-driven.")
 	fs.Float64Var(&f.qps, "kube-api-qps", 50, "Client-side rate limit of API requests per second (raise it in simulation mode with many nodes).")
@@ -109,6 +111,15 @@ func parseFlags(args []string) (*flags, error) {
 	return f, nil
 }
 
+// startingDelay maps the flag to Options.StartingDelay, where 0 means the default and a negative
+// value "at once".
+func startingDelay(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
+}
+
 func run(args []string) error {
 	f, err := parseFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -130,6 +141,7 @@ func run(args []string) error {
 		RenewInterval: f.renewInterval,
 		Identity:      f.identity,
 		Workers:       f.workers,
+		StartingDelay: startingDelay(f.startingDelay),
 		ResyncPeriod:  f.resync,
 		Metrics:       metrics,
 	}

@@ -58,7 +58,7 @@ func TestFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if f.nodeName != "" || f.nodeSelector != "type=kwok" || f.leaseNamespace != agorav1alpha1.SystemNamespace ||
-		f.leaseDuration != 40*time.Second || f.renewInterval != 10*time.Second || f.metricsAddr != "0" {
+		f.leaseDuration != 90*time.Second || f.renewInterval != 30*time.Second || f.startingDelay != 2*time.Second || f.metricsAddr != "0" {
 		t.Errorf("defaults: %+v", f)
 	}
 	t.Setenv("NODE_NAME", "node-7")
@@ -224,7 +224,7 @@ func TestBinarySimulationModeSurvivesSIGKILL(t *testing.T) {
 	for _, want := range []string{`agora_executor_nodes 2`, `agora_executor_pods_created_total 2`,
 		`agora_executor_api_requests_total{resource="pods",verb="create"} 2`} {
 		if !strings.Contains(string(body), want) {
-			t.Errorf("/metrics lacks %q", want)
+			t.Errorf("/metrics lacks %q:\n%s", want, grepLines(string(body), "agora_executor_api_requests_total"))
 		}
 	}
 	uidA, uidB := podUID("a"), podUID("b")
@@ -265,4 +265,15 @@ func TestBinarySimulationModeSurvivesSIGKILL(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Error("agora-executor did not exit within 30s of SIGTERM")
 	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -20,7 +20,7 @@ limitations under the License.
 //
 // # What it does, per node
 //
-//   - Registers the node by renewing the Lease executor-<node> in agora-system (every 10s, 40s
+//   - Registers the node by renewing the Lease executor-<node> in agora-system (every 30s, 90s
 //     duration); the controller offers a node only while that Lease is fresh.
 //   - Watches the Tasks whose spec.nodeName is the node (a field selector, which the Task CRD
 //     allows through selectableFields) in all namespaces, and the Pods on the node that carry
@@ -32,8 +32,9 @@ limitations under the License.
 //     when the template says nothing; more than the Task has is phase Error, reason
 //     InvalidTemplate), owner reference to the Task, labels naming task and framework, and the
 //     executor's pod finalizer (agorav1alpha1.PodFinalizer, below).
-//   - Mirrors the Pod into the status: Starting (pod created; status.podUID recorded with it),
-//     Running, Finished (exit 0), Failed (exit code and the container's or kubelet's reason:
+//   - Mirrors the Pod into the status: Starting (pod created but not running after
+//     --starting-delay, 2s by default; a pod that runs sooner goes from Staging straight to
+//     Running, one write fewer), Running (status.podUID is recorded with the first of these), Finished (exit 0), Failed (exit code and the container's or kubelet's reason:
 //     OOMKilled, an image that cannot be pulled, OutOfcpu...), Lost with reason PodDeleted when
 //     someone else deletes the pod, Lost with reason PodNotFound when the pod left the API past
 //     the pod finalizer, and Failed with reason PodRejected, quoting the API server, when the pod
@@ -54,20 +55,26 @@ limitations under the License.
 //
 // # The Task finalizer (scheduling.agora.dev/task on the Task)
 //
-// The executor adds TaskFinalizer itself, the first time it acts on a Staging task and before
-// it creates the pod; it removes it once the task is terminal and the pod no longer runs. So:
+// The executor makes sure a Staging task holds TaskFinalizer before it creates the pod, and
+// removes it once the task is terminal and the pod no longer runs. The Go SDK creates every Task
+// with the finalizer already on, so that the executor has nothing to write before the pod
+// create; for a Task created without it (kubectl), the executor adds it. The controller removes
+// it from a task it rejects (Error) and from a task deleted before admission: neither ever gets
+// a pod. So:
 //
 //   - Kill = delete the Task. The executor deletes the pod with the template's
 //     terminationGracePeriodSeconds, waits until the pod stopped, writes Killed (reason
 //     TaskKilled, or FrameworkTeardown / FailoverTimeout when the framework is gone or timed out),
 //     releases the pod, then removes the finalizer and the Task disappears. A Task that got its finalizer but no pod
 //     yet is Killed at once.
-//   - A Task deleted before the executor ever saw it has no finalizer and no pod: it goes at
-//     once, which is the immediate kill of a task that never started. The executor's finalizer
-//     write then fails (the Task is gone or being deleted), so no pod is ever created for it.
-//   - The controller does not have to take part in kills. Had the controller added the finalizer
-//     at admission instead, every kill of a task the executor had not reached yet would wait for
-//     an executor that might be down.
+//   - A Task created without the finalizer and deleted before the executor ever saw it has no
+//     pod: it goes at once, which is the immediate kill of a task that never started. The
+//     executor's finalizer write then fails (the Task is gone or being deleted), so no pod is
+//     ever created for it. One created with the finalizer (the SDK's) is Killed by the executor
+//     when it sees the delete (no pod: at once), or let go by the controller if it was never
+//     admitted; its kill waits for the node's executor like that of a running task, and a node
+//     that is lost frees it (the controller removes the finalizer of a lost node's tasks).
+//   - The controller takes part in kills only for tasks it never admitted.
 //   - Terminal tasks carry no finalizer, so deleting a finished task needs no executor; its
 //     leftover pod is deleted by garbage collection (owner reference) or, where no
 //     kube-controller-manager runs (the local cluster), by the executor when it sees a pod whose
@@ -91,7 +98,7 @@ limitations under the License.
 // So the pod of a task that is not terminal cannot leave the API unseen, and a Staging task
 // whose pod create does not meet AlreadyExists never had a pod (or the executor recorded its end,
 // and then it is not Staging): launching it is safe after any crash. A pod that exists is
-// adopted; once status.podUID is recorded (with the Starting write, no extra write) only that
+// adopted; once status.podUID is recorded (with the first status write, no extra write) only that
 // pod is ever mirrored or adopted, and any other pod claiming the task is released and deleted.
 // The one way around the finalizer is removing it by hand (or a pod made by an executor older
 // than it): a Starting, Running or Unreachable task whose pod is then missing from the API is

@@ -45,8 +45,8 @@ var (
 	completes = func(after string) map[string]string { return map[string]string{"agora.dev/complete-after": after} }
 )
 
-// A Task goes Staging -> Starting -> Running -> Finished when kwok completes its pod; the pod is
-// what the contract says; the Lease is there.
+// A Task goes Staging -> Running -> Finished when kwok completes its pod (no Starting: the pod
+// ran within StartingDelay); the pod is what the contract says; the Lease is there.
 func TestTaskFinishes(t *testing.T) {
 	integration(t)
 	ns := newNamespace(t, nil)
@@ -56,7 +56,7 @@ func TestTaskFinishes(t *testing.T) {
 	stageTask(t, ns, "ok", taskSpec{annotations: completes("2s")})
 	task := waitSettled(t, ns, "ok", finished)
 
-	if diff := cmp.Diff([]agorav1alpha1.TaskPhase{staged, starting, runningP, finished}, rec.get("ok")); diff != "" {
+	if diff := cmp.Diff([]agorav1alpha1.TaskPhase{staged, runningP, finished}, rec.get("ok")); diff != "" {
 		t.Errorf("phases (-want +got):\n%s", diff)
 	}
 	if task.Status.ExitCode == nil || *task.Status.ExitCode != 0 || task.Status.Reason != agorav1alpha1.ReasonCompleted {
@@ -131,7 +131,7 @@ func TestTaskFails(t *testing.T) {
 		!strings.Contains(task.Status.Message, `container "main" exited with code 42`) {
 		t.Errorf("exit42: %s exit %v", describe(task), task.Status.ExitCode)
 	}
-	if diff := cmp.Diff([]agorav1alpha1.TaskPhase{staged, starting, runningP, failed}, rec.get("exit42")); diff != "" {
+	if diff := cmp.Diff([]agorav1alpha1.TaskPhase{staged, runningP, failed}, rec.get("exit42")); diff != "" {
 		t.Errorf("phases (-want +got):\n%s", diff)
 	}
 	task = waitSettled(t, ns, "oom", failed)
@@ -170,7 +170,7 @@ func TestKillRunningTask(t *testing.T) {
 	if p, _ := rec.deletedIn("svc"); p != killed {
 		t.Errorf("the Task disappeared in phase %q, want Killed", p)
 	}
-	if diff := cmp.Diff([]agorav1alpha1.TaskPhase{staged, starting, runningP, killed}, rec.get("svc")); diff != "" {
+	if diff := cmp.Diff([]agorav1alpha1.TaskPhase{staged, runningP, killed}, rec.get("svc")); diff != "" {
 		t.Errorf("phases (-want +got):\n%s", diff)
 	}
 	if reason := rec.lastReason("svc"); reason != agorav1alpha1.ReasonTaskKilled {

@@ -86,6 +86,11 @@ func startExecutor(t *testing.T, opts Options) *runningExecutor {
 	if opts.Workers == 0 {
 		opts.Workers = 4
 	}
+	if opts.StartingDelay == 0 {
+		// kwok runs a pod at once, so a task goes Staging -> Running with no Starting between;
+		// a delay this long keeps it so on a loaded machine too.
+		opts.StartingDelay = 30 * time.Second
+	}
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
 	}
@@ -166,6 +171,7 @@ type taskSpec struct {
 	node        string
 	resources   corev1.ResourceList
 	annotations map[string]string // on the pod template: kwok's agora.dev/* stage triggers
+	finalizers  []string          // on the Task, as the SDK sets TaskFinalizer at create
 	edit        func(*corev1.PodSpec)
 }
 
@@ -193,7 +199,7 @@ func createTask(t *testing.T, ns, name string, s taskSpec) *agorav1alpha1.Task {
 	}
 	task := &agorav1alpha1.Task{
 		TypeMeta:   metav1.TypeMeta{APIVersion: agorav1alpha1.SchemeGroupVersion.String(), Kind: "Task"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Finalizers: s.finalizers},
 		Spec: agorav1alpha1.TaskSpec{
 			OfferName: "offer-1",
 			NodeName:  s.node,

@@ -293,7 +293,7 @@ func TestUnreachableReturns(t *testing.T) {
 	if task.Status.Reason != "" || !strings.Contains(task.Status.Message, "is running on node kwok-node-0") || task.Status.PodUID != string(runningPod.UID) {
 		t.Errorf("running: %s podUID %s, want the pod %s", describe(task), task.Status.PodUID, runningPod.UID)
 	}
-	if diff := cmp.Diff([]agorav1alpha1.TaskPhase{staged, starting, runningP, agorav1alpha1.TaskUnreachable, runningP}, rec.get("running")); diff != "" {
+	if diff := cmp.Diff([]agorav1alpha1.TaskPhase{staged, runningP, agorav1alpha1.TaskUnreachable, runningP}, rec.get("running")); diff != "" {
 		t.Errorf("running: phases (-want +got):\n%s", diff)
 	}
 	waitSettled(t, ns, "done", finished)

@@ -52,7 +52,8 @@ const (
 //	Task gone                          -> release and delete a pod it left behind
 //	being deleted (kill)               -> delete the pod; once it stopped: Killed; release the
 //	                                      pod; drop the Task finalizer
-//	phase "" or Error                  -> not admitted: not ours, nothing to do
+//	phase "" (deleted or not), or
+//	Error without the finalizer        -> not admitted: the controller's, nothing to do
 //	terminal                           -> make sure the pod is stopped; release it; drop the
 //	                                      Task finalizer
 //	has its pod, being deleted         -> someone else deletes it: Lost (PodDeleted), or
@@ -61,7 +62,10 @@ const (
 //	                                      Finished, Failed); Unreachable goes back to that
 //	Staging (or Unreachable before any
 //	pod was recorded), no pod          -> build the pod (Error if the template cannot fit),
-//	                                      add the finalizer, create the pod, Starting + podUID
+//	                                      add the finalizer (unless the framework created the
+//	                                      Task with it), create the pod; Running + podUID once
+//	                                      it runs, or Starting + podUID if it has not run
+//	                                      within Options.StartingDelay
 //	Starting/Running/Unreachable,
 //	pod not in the API                 -> Lost (PodNotFound); never a second pod
 //
@@ -105,13 +109,18 @@ func (e *Executor) sync(ctx context.Context, key taskKey) error {
 		pod = nil // not this task's pod
 	}
 
+	phase := task.Status.Phase
+	if phase == "" {
+		// Not admitted (yet): the controller decides, and it also lets go of a task deleted
+		// before admission (a framework may have created it with the finalizer on).
+		return nil
+	}
 	if task.DeletionTimestamp != nil {
 		return e.kill(ctx, key, task, pod)
 	}
-	phase := task.Status.Phase
 	switch {
-	case phase == "" || phase == agorav1alpha1.TaskError && !hasFinalizer(task):
-		return nil // not admitted (yet): the controller decides
+	case phase == agorav1alpha1.TaskError && !hasFinalizer(task):
+		return nil // rejected at admission: the controller's
 	case phase.IsTerminal():
 		return e.finish(ctx, key, task, pod)
 	case pod != nil:
@@ -134,6 +143,13 @@ func (e *Executor) sync(ctx context.Context, key taskKey) error {
 // if it has been deleted since: it is adopted, never replaced.
 func (e *Executor) launch(ctx context.Context, key taskKey, task *agorav1alpha1.Task) error {
 	logger := klog.FromContext(ctx).WithValues("task", klog.KObj(task), "node", key.node)
+	if e.createdPod(key) {
+		// This process created the pod a moment ago and the pod cache has not caught up (the
+		// task stays Staging until the pod runs): the pod's event brings the task back. Creating
+		// again would only meet AlreadyExists, at a price to the API server.
+		e.queue.AddAfter(key, time.Second)
+		return nil
+	}
 	pod, err := BuildPod(task)
 	if err != nil {
 		var inv *InvalidTemplateError
@@ -164,6 +180,9 @@ func (e *Executor) launch(ctx context.Context, key taskKey, task *agorav1alpha1.
 	switch {
 	case err == nil:
 		e.nameFree(key)
+		e.writtenMu.Lock()
+		e.created[key] = podCreated{uid: created.UID, at: e.clock.Now()}
+		e.writtenMu.Unlock()
 		e.metrics.podsCreated.Inc()
 		logger.V(2).Info("Created pod", "pod", klog.KObj(created))
 		pod = created
@@ -219,6 +238,10 @@ func (e *Executor) mirror(ctx context.Context, key taskKey, task *agorav1alpha1.
 	} else {
 		st = mirrorStatus(task.Status, pod, metav1.NewTime(e.clock.Now()))
 	}
+	if wait := e.startingWait(key, task, pod, st); wait > 0 {
+		e.queue.AddAfter(key, wait) // unless the pod's next event brings the task back sooner
+		return nil
+	}
 	var err error
 	if !hasFinalizer(task) && !st.Phase.IsTerminal() {
 		// A live pod always has its Task held (someone may have removed the finalizer by hand).
@@ -239,6 +262,17 @@ func (e *Executor) mirror(ctx context.Context, key taskKey, task *agorav1alpha1.
 		return e.holdPod(ctx, pod)
 	}
 	return nil
+}
+
+// startingWait is how much longer the Starting write of a Staging task waits for its pod to run
+// (Options.StartingDelay from the pod's creation): a pod that runs by then is reported Running
+// at once, with no Starting in between. Zero when there is nothing to wait for.
+func (e *Executor) startingWait(key taskKey, task *agorav1alpha1.Task, pod *corev1.Pod, st agorav1alpha1.TaskStatus) time.Duration {
+	if task.Status.Phase != agorav1alpha1.TaskStaging || st.Phase != agorav1alpha1.TaskStarting ||
+		pod.DeletionTimestamp != nil || e.opts.StartingDelay <= 0 {
+		return 0
+	}
+	return e.opts.StartingDelay - e.clock.Since(e.podCreatedAt(key, pod))
 }
 
 // holdPod adds PodFinalizer to a live pod that lacks it: a strategic merge patch, which merges
@@ -598,6 +632,9 @@ func (e *Executor) writeStatus(ctx context.Context, key taskKey, task *agorav1al
 		return task, err
 	}
 	e.metrics.statusWrites.WithLabelValues(string(st.Phase)).Inc()
+	e.writtenMu.Lock()
+	delete(e.created, key) // no longer Staging: nothing waits on the pod's creation time
+	e.writtenMu.Unlock()
 	klog.FromContext(ctx).V(3).Info("Task status", "task", klog.KObj(t), "phase", st.Phase, "reason", st.Reason)
 	e.remember(key, out)
 	return out, nil

@@ -32,8 +32,9 @@ A framework implements [Scheduler] and hands it to a [Driver]. The Driver
     takes an offer back, OfferNodesRescinded (optional, [OfferNodesRescinder]) when it takes
     some nodes out of one, StatusUpdate whenever a task's phase changes, Error for what goes
     wrong in the background,
-  - and offers the framework's verbs: [Driver.Launch] (create tasks on offers, then release what
-    they did not take), [Driver.Decline], [Driver.Kill], [Driver.Suppress], [Driver.Revive],
+  - and offers the framework's verbs: [Driver.Launch] (create tasks on offers, 16 creates in flight,
+    each Task with agora-executor's finalizer already on so that the executor writes nothing to it
+    before the pod; then release what they did not take), [Driver.Decline], [Driver.Kill], [Driver.Suppress], [Driver.Revive],
     [Driver.Reconcile] and [Driver.Teardown].
 
 # Restarts

@@ -490,25 +490,67 @@ func (d *Driver) Launch(ctx context.Context, offers []*agorav1alpha1.Offer, task
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	api := d.agora.SchedulingV1alpha1().Tasks(d.cfg.Namespace)
-	for _, ti := range tasks {
-		offer, ok := byNode[ti.NodeName]
-		if !ok {
-			errs = append(errs, fmt.Errorf("task %s: node %q is in none of the offers", ti.Name, ti.NodeName))
-			continue
-		}
-		if err := d.fencedErr(); err != nil {
-			return errors.Join(append(errs, err)...)
-		}
-		if _, err := api.Create(ctx, d.buildTask(ti, offer), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			errs = append(errs, fmt.Errorf("creating task %s: %w", ti.Name, err))
-		}
+	if err := d.createTasks(ctx, byNode, tasks); err != nil {
+		errs = append(errs, err)
+	}
+	if err := d.fencedErr(); err != nil {
+		return errors.Join(append(errs, err)...)
 	}
 	for _, o := range offers {
 		if err := d.release(ctx, o.Name); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	return errors.Join(errs...)
+}
+
+// launchWriters is how many Task creates one Launch has in flight. An offer of many nodes is
+// answered with as many tasks; created one after another, a round trip each, they would hold
+// the offer (and the framework's callback goroutine) for seconds behind a busy API server.
+const launchWriters = 16
+
+// createTasks creates the tasks, each on the offer that holds its node, launchWriters at a
+// time, and returns once every create has returned (the release that follows must come after
+// them: the controller admits what was created before the release). A task whose node is in
+// none of the offers is an error; the others are still created. Once the Driver is superseded,
+// nothing more is created.
+func (d *Driver) createTasks(ctx context.Context, byNode map[string]string, tasks []TaskInfo) error {
+	api := d.agora.SchedulingV1alpha1().Tasks(d.cfg.Namespace)
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		work = make(chan *agorav1alpha1.Task)
+	)
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
+	for range min(launchWriters, len(tasks)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range work {
+				if d.fencedErr() != nil {
+					continue // Launch reports it once
+				}
+				if _, err := api.Create(ctx, t, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+					fail(fmt.Errorf("creating task %s: %w", t.Name, err))
+				}
+			}
+		}()
+	}
+	for _, ti := range tasks {
+		offer, ok := byNode[ti.NodeName]
+		if !ok {
+			fail(fmt.Errorf("task %s: node %q is in none of the offers", ti.Name, ti.NodeName))
+			continue
+		}
+		work <- d.buildTask(ti, offer)
+	}
+	close(work)
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
@@ -555,6 +597,10 @@ func (d *Driver) buildTask(ti TaskInfo, offer string) *agorav1alpha1.Task {
 			Namespace: d.cfg.Namespace, Name: ti.Name,
 			Labels: lbls, Annotations: annotations,
 			OwnerReferences: d.ownerRefs(),
+			// The executor's finalizer from the start: it would otherwise add it with a write
+			// of its own before it creates the pod, on the path of every task. The controller
+			// removes it from a task it rejects or that is deleted before admission.
+			Finalizers: []string{agorav1alpha1.TaskFinalizer},
 		},
 		Spec: agorav1alpha1.TaskSpec{
 			OfferName: offer, NodeName: ti.NodeName,
