@@ -109,6 +109,11 @@ bench-failover: ## leader SIGKILL -> first offer at 1,000 kwok nodes; restart ->
 	hack/tools.sh etcd kube-apiserver kubectl kwok
 	go run ./hack/bench/failover $(BENCH_FAILOVER_ARGS)
 
+.PHONY: bench-vs-kube-scheduler
+bench-vs-kube-scheduler: ## kube-scheduler placing Pods vs Agora launching Tasks, side by side on 1,000 kwok nodes (BENCHMARKS.md; flags in BENCH_VS_ARGS, e.g. -workload short).
+	hack/tools.sh etcd kube-apiserver kubectl kwok kube-scheduler
+	go run ./hack/bench/vs-kube-scheduler $(BENCH_VS_ARGS)
+
 ##@ Helm chart and image (charts/agora, Dockerfile; docs/install.md)
 
 .PHONY: helm

@@ -116,3 +116,26 @@ func Memory(pids map[string]int) map[string]Mem {
 	}
 	return out
 }
+
+// LoadAvg is the load average line, e.g. "load average 1.20 0.90 0.70".
+func LoadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return "load average " + strings.Join(f[:3], " ")
+	}
+	return "load average unknown"
+}
+
+// CPUModel is the processor's model name from /proc/cpuinfo, or "unknown cpu".
+func CPUModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown cpu"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown cpu"
+}

@@ -1,0 +1,148 @@
+/*
+Copyright 2026 The Agora Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package benchproc
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Process is a binary under test, run as a child of this process with its output in a file.
+type Process struct {
+	Name       string
+	LogPath    string
+	ReadyAfter time.Duration
+
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Start runs bin with args, its output in dir/<name>.log, and polls ready every 100 ms until it
+// returns nil. The process is killed with this one if this one dies without stopping it. When
+// ready does not come before ctx ends, or the process exits first, it is stopped and the error
+// holds the end of its log.
+func Start(ctx context.Context, name, bin, dir string, args []string, ready func() error) (*Process, error) {
+	logPath := filepath.Join(dir, name+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close() // the child has its own descriptor
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	p := &Process{Name: name, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	var last error
+	for {
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("%s exited; last lines of its log:\n%s", name, TailFile(logPath, 20))
+		case <-ctx.Done():
+			p.Stop()
+			return nil, fmt.Errorf("%s not ready in time (%v); last lines of its log:\n%s", name, last, TailFile(logPath, 20))
+		case <-time.After(100 * time.Millisecond):
+		}
+		if last = ready(); last == nil {
+			p.ReadyAfter = time.Since(start)
+			return p, nil
+		}
+	}
+}
+
+// Pid is the process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Exited reports whether the process has exited.
+func (p *Process) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Stop sends SIGTERM to the process (by its pid) and waits up to 30 s for it to exit, then kills
+// it. It is safe to call more than once.
+func (p *Process) Stop() {
+	if p.Exited() {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Gauge reads a Prometheus text endpoint and returns the sum of the samples named name (any
+// labels).
+func Gauge(url, name string) (float64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	var v float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		if f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
+			v += f
+		}
+	}
+	return v, sc.Err()
+}
+
+// HTTPOK returns nil when GET url answers 200.
+func HTTPOK(url string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return nil
+}
