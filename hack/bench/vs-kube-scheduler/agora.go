@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -35,6 +34,7 @@ import (
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/hack/bench/internal/benchproc"
+	"github.com/agora-sched/agora/hack/bench/internal/procstat"
 	"github.com/agora-sched/agora/pkg/sdk"
 	"github.com/agora-sched/agora/test/invariants"
 )
@@ -57,31 +57,31 @@ func (b *bench) runAgora(ctx context.Context, res *result) error {
 		res.namespaces = append(res.namespaces, ns)
 	}
 
-	startCtx, cancelStart := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancelStart()
+	// Each is restarted should it exit during the run, as its DaemonSet or Deployment would (the
+	// controller exits when it loses its leader Lease); the report says so.
 	exPort, err := benchproc.FreePort()
 	if err != nil {
 		return err
 	}
 	exAddr := fmt.Sprintf("127.0.0.1:%d", exPort)
-	ex, err := benchproc.Start(startCtx, "agora-executor-"+res.label, b.exBin, b.work,
-		append([]string{"--kubeconfig", b.kubeconfigs[userExecutor], "--metrics-bind-address=" + exAddr}, strings.Fields(*executorArgs)...),
-		func() error { return benchproc.HTTPOK("http://" + exAddr + "/readyz") })
-	if err != nil {
+	ex := &keeper{name: "agora-executor", label: res.label, bin: b.exBin, dir: b.work,
+		args:  append([]string{"--kubeconfig", b.kubeconfigs[userExecutor], "--metrics-bind-address=" + exAddr}, strings.Fields(*executorArgs)...),
+		ready: func() error { return benchproc.HTTPOK("http://" + exAddr + "/readyz") }}
+	res.procs = append(res.procs, ex)
+	if err := ex.start(ctx); err != nil {
 		return err
 	}
-	res.procs = append(res.procs, ex)
-	log.Printf("agora-executor ready in %s, serving %d nodes (one simulated process for N DaemonSet pods: %s)", ex.ReadyAfter.Round(time.Millisecond), *nodes, *executorArgs)
+	log.Printf("agora-executor ready in %s, serving %d nodes (one simulated process for N DaemonSet pods: %s)", ex.proc().ReadyAfter.Round(time.Millisecond), *nodes, *executorArgs)
 
 	ctrlPort, err := benchproc.FreePort()
 	if err != nil {
 		return err
 	}
 	ctrlMetrics := fmt.Sprintf("http://127.0.0.1:%d/metrics", ctrlPort)
-	ctl, err := benchproc.Start(startCtx, "agora-controller-"+res.label, b.ctrlBin, b.work,
-		append([]string{"--kubeconfig", b.kubeconfigs[userController], fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", ctrlPort),
+	ctl := &keeper{name: "agora-controller", label: res.label, bin: b.ctrlBin, dir: b.work,
+		args: append([]string{"--kubeconfig", b.kubeconfigs[userController], fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", ctrlPort),
 			"--health-probe-bind-address=0", "--node-selector=type=kwok"}, strings.Fields(*controllerArgs)...),
-		func() error {
+		ready: func() error {
 			// Ready once it leads and its pool holds every node (their Leases seen fresh).
 			n, err := benchproc.Gauge(ctrlMetrics, "agora_pool_nodes")
 			if err != nil {
@@ -91,12 +91,14 @@ func (b *bench) runAgora(ctx context.Context, res *result) error {
 				return fmt.Errorf("pool has %v nodes", n)
 			}
 			return nil
-		})
-	if err != nil {
+		}}
+	res.procs = append(res.procs, ctl)
+	if err := ctl.start(ctx); err != nil {
 		return err
 	}
-	res.procs = append(res.procs, ctl)
-	log.Printf("agora-controller ready in %s (pool of %d nodes)", ctl.ReadyAfter.Round(time.Millisecond), *nodes)
+	log.Printf("agora-controller ready in %s (pool of %d nodes)", ctl.proc().ReadyAfter.Round(time.Millisecond), *nodes)
+	go ex.keep(ctx)
+	go ctl.keep(ctx)
 
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
@@ -119,7 +121,8 @@ func (b *bench) runAgora(ctx context.Context, res *result) error {
 		if !ok || !ours[t.Namespace] {
 			return
 		}
-		res.tr.seen(t.Name, t.Status.Phase == agorav1alpha1.TaskRunning, t.Status.Phase == agorav1alpha1.TaskFinished)
+		ph := t.Status.Phase
+		res.tr.seen(t.Name, ph != "" && ph != agorav1alpha1.TaskError, ph == agorav1alpha1.TaskRunning, ph == agorav1alpha1.TaskFinished)
 	})
 	if err != nil {
 		return err
@@ -130,9 +133,8 @@ func (b *bench) runAgora(ctx context.Context, res *result) error {
 	fwCfg.QPS, fwCfg.Burst = -1, 0 // as the kube run's pod creators: the bench's clients are not throttled
 	fwCfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &createTimes{rt: rt, tr: res.tr} })
 
-	procs := maps.Clone(b.procs)
-	procs["agora-controller"], procs["agora-executor"] = ctl.Pid(), ex.Pid()
-	before := b.snap(procs)
+	before := b.snap(b.procs)
+	ctlBefore, exBefore := ctl.cpu(), ex.cpu()
 	profiled := b.profileWhenBusy(ctx, res)
 	var fws []*filler
 	var drivers sync.WaitGroup
@@ -163,7 +165,14 @@ func (b *bench) runAgora(ctx context.Context, res *result) error {
 		}
 		return s
 	})
-	b.finish(res, procs, before)
+	b.finish(res, b.procs, before)
+	res.cpu["agora-controller"], res.cpu["agora-executor"] = ctl.cpu()-ctlBefore, ex.cpu()-exBefore
+	res.peakMiB["agora-controller"], res.peakMiB["agora-executor"] = ctl.peak(), ex.peak()
+	for _, k := range []*keeper{ctl, ex} {
+		if n, why := k.exits(); n > 0 {
+			res.notes = append(res.notes, fmt.Sprintf("%s exited %d times during the run and was restarted (last: %s)", k.name, n, why))
+		}
+	}
 	<-profiled
 	stopRun()
 	drivers.Wait()
@@ -310,4 +319,119 @@ func (f *filler) suppressOrRevive(d *sdk.Driver) {
 	if err != nil && f.ctx.Err() == nil {
 		log.Printf("%s: framework %s: %v", f.label, f.ns, err)
 	}
+}
+
+// keeper runs one process under test for a run and restarts it when it exits by itself, as a
+// Deployment or DaemonSet would. Its CPU and peak RSS add up over every process it ran.
+type keeper struct {
+	name, label, bin, dir string
+	args                  []string
+	ready                 func() error
+
+	mu       sync.Mutex
+	cur      *benchproc.Process
+	starts   int
+	stopping bool
+	deadCPU  float64 // CPU seconds of the processes that exited
+	deadPeak float64
+	lastWhy  string
+}
+
+// start starts the process and waits (up to 3 minutes) until it is ready.
+func (k *keeper) start(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	k.mu.Lock()
+	k.starts++
+	name := fmt.Sprintf("%s-%s", k.name, k.label)
+	if k.starts > 1 {
+		name += fmt.Sprintf("-%d", k.starts)
+	}
+	k.mu.Unlock()
+	p, err := benchproc.Start(ctx, name, k.bin, k.dir, k.args, k.ready)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.cur = p
+	if k.stopping {
+		go p.Stop()
+	}
+	return nil
+}
+
+// keep restarts the process whenever it exits, until Stop or ctx ends.
+func (k *keeper) keep(ctx context.Context) {
+	for {
+		p := k.proc()
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.Done():
+		}
+		k.mu.Lock()
+		cpu, peak := p.Usage()
+		k.deadCPU += cpu
+		k.deadPeak = max(k.deadPeak, peak)
+		if k.stopping {
+			k.mu.Unlock()
+			return
+		}
+		last := benchproc.TailFile(p.LogPath, 1)
+		if len(last) > 200 {
+			last = last[:200] + "..."
+		}
+		k.lastWhy = fmt.Sprintf("%s; its log's last line: %s", p.ExitStatus(), last)
+		k.mu.Unlock()
+		log.Printf("%s: %s exited by itself (%s); restarting it. Last lines of its log:\n%s", k.label, k.name, p.ExitStatus(), benchproc.TailFile(p.LogPath, 5))
+		if err := k.start(ctx); err != nil {
+			log.Printf("%s: restarting %s: %v", k.label, k.name, err)
+			return
+		}
+	}
+}
+
+func (k *keeper) proc() *benchproc.Process {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.cur
+}
+
+// Stop stops the process for good.
+func (k *keeper) Stop() {
+	k.mu.Lock()
+	k.stopping = true
+	p := k.cur
+	k.mu.Unlock()
+	if p != nil {
+		p.Stop()
+	}
+}
+
+// cpu is the CPU seconds of every process run so far.
+func (k *keeper) cpu() float64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cur == nil {
+		return k.deadCPU
+	}
+	return k.deadCPU + procstat.CPUSeconds(map[string]int{k.name: k.cur.Pid()})[k.name]
+}
+
+// peak is the largest peak RSS (MiB) of the processes run so far.
+func (k *keeper) peak() float64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cur == nil {
+		return k.deadPeak
+	}
+	return max(k.deadPeak, procstat.Memory(map[string]int{k.name: k.cur.Pid()})[k.name].Peak)
+}
+
+// exits is how many times the process exited by itself, and the last line of the last one's log.
+func (k *keeper) exits() (int, string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.starts - 1, k.lastWhy
 }

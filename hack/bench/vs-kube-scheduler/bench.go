@@ -22,7 +22,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,7 +36,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 
-	"github.com/agora-sched/agora/hack/bench/internal/benchproc"
 	"github.com/agora-sched/agora/hack/bench/internal/procstat"
 	"github.com/agora-sched/agora/hack/bench/internal/progress"
 	"github.com/agora-sched/agora/pkg/client/clientset/versioned"
@@ -85,7 +84,7 @@ type result struct {
 	namespaces   []string
 	complete     bool // every item reached Running (and, short, finished)
 	notes        []string
-	procs        []*benchproc.Process // started for the run; cleanup stops them
+	procs        []interface{ Stop() } // started for the run; cleanup stops them, last first
 }
 
 func (b *bench) procPid(name string) map[string]int {
@@ -224,18 +223,20 @@ func (b *bench) profileWhenBusy(ctx context.Context, res *result) <-chan struct{
 
 // ---- item tracking ------------------------------------------------------------------------------
 
-// tracker notes, per item, when its create returned, when it was first seen Running and when it
-// finished. Items are named item-<index> (Pods) or item-<index>-<attempt> (Tasks).
+// tracker notes, per item, when its create returned, when it was first seen placed (a Pod bound
+// to a node; a Task admitted), Running and finished. Items are named item-<index> (Pods) or
+// item-<index>-<attempt> (Tasks).
 type tracker struct {
-	mu                            sync.Mutex
-	created, running, finished    []time.Time
-	nCreated, nRunning, nFinished atomic.Int64
-	createdNames                  map[string]bool
+	mu                                 sync.Mutex
+	created, placed, running, finished []time.Time
+	nCreated, nRunning, nFinished      atomic.Int64
+	nPlaced                            atomic.Int64
+	createdNames                       map[string]bool
 }
 
 func newTracker(n int) *tracker {
-	return &tracker{created: make([]time.Time, n), running: make([]time.Time, n), finished: make([]time.Time, n),
-		createdNames: map[string]bool{}}
+	return &tracker{created: make([]time.Time, n), placed: make([]time.Time, n), running: make([]time.Time, n),
+		finished: make([]time.Time, n), createdNames: map[string]bool{}}
 }
 
 func itemName(i int) string { return fmt.Sprintf("item-%06d", i) }
@@ -269,14 +270,17 @@ func (t *tracker) wasCreated(name string) bool {
 	return t.createdNames[name]
 }
 
-// seen notes a watch event of the item named name: whether it reads running, or finished
+// seen notes a watch event of the item named name: whether it reads placed, running, or finished
 // (succeeded). An item seen finished without a Running seen counts as running then.
-func (t *tracker) seen(name string, running, finished bool) {
+func (t *tracker) seen(name string, placed, running, finished bool) {
 	i := t.itemOf(name)
 	if i < 0 {
 		return
 	}
 	now := time.Now()
+	if placed || running || finished {
+		t.mark(t.placed, &t.nPlaced, i, now)
+	}
 	if running || finished {
 		t.mark(t.running, &t.nRunning, i, now)
 	}
@@ -300,22 +304,34 @@ func (t *tracker) progress() string {
 
 // stats are the run's speed numbers.
 type stats struct {
-	firstCreate, lastRunning, lastFinished time.Time
-	toRunning                              float64 // items/s
-	p50, p99                               time.Duration
-	makespan                               time.Duration
-	completedPerSec                        float64
+	firstCreate, lastCreate, lastRunning, lastFinished time.Time
+	toRunning                                          float64 // items/s
+	creates                                            float64 // items created per second (first -> last create)
+	p50, p99                                           time.Duration
+	placedP50, placedToRunP50                          time.Duration // create -> placed, placed -> Running
+	makespan                                           time.Duration
+	completedPerSec                                    float64
 }
 
 func (t *tracker) stats() stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var s stats
-	var lat []time.Duration
+	var lat, toPlaced, placedToRun []time.Duration
 	for i := range t.created {
-		c, r, f := t.created[i], t.running[i], t.finished[i]
+		c, p, r, f := t.created[i], t.placed[i], t.running[i], t.finished[i]
 		if !c.IsZero() && (s.firstCreate.IsZero() || c.Before(s.firstCreate)) {
 			s.firstCreate = c
+		}
+		if c.After(s.lastCreate) {
+			s.lastCreate = c
+		}
+		// A watch event may arrive before the create call returns to its caller.
+		if !c.IsZero() && !p.IsZero() {
+			toPlaced = append(toPlaced, max(p.Sub(c), 0))
+		}
+		if !p.IsZero() && !r.IsZero() {
+			placedToRun = append(placedToRun, r.Sub(p))
 		}
 		if r.After(s.lastRunning) {
 			s.lastRunning = r
@@ -324,12 +340,14 @@ func (t *tracker) stats() stats {
 			s.lastFinished = f
 		}
 		if !c.IsZero() && !r.IsZero() {
-			// A watch event may arrive before the create call returns to its caller.
 			lat = append(lat, max(r.Sub(c), 0))
 		}
 	}
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	s.p50, s.p99 = quantile(lat, 0.50), quantile(lat, 0.99)
+	s.placedP50, s.placedToRunP50 = quantile(toPlaced, 0.50), quantile(placedToRun, 0.50)
+	if n := t.nCreated.Load(); n > 1 && s.lastCreate.After(s.firstCreate) {
+		s.creates = float64(n) / s.lastCreate.Sub(s.firstCreate).Seconds()
+	}
 	if n := t.nRunning.Load(); n > 0 && s.lastRunning.After(s.firstCreate) {
 		s.toRunning = float64(n) / s.lastRunning.Sub(s.firstCreate).Seconds()
 	}
@@ -340,7 +358,10 @@ func (t *tracker) stats() stats {
 	return s
 }
 
-func quantile(sorted []time.Duration, q float64) time.Duration {
+// quantile sorts d and returns its q-quantile.
+func quantile(d []time.Duration, q float64) time.Duration {
+	sorted := slices.Clone(d)
+	slices.Sort(sorted)
 	if len(sorted) == 0 {
 		return 0
 	}

@@ -104,7 +104,7 @@ func (b *bench) runKube(ctx context.Context, res *result) error {
 		if !ok {
 			return
 		}
-		res.tr.seen(p.Name, p.Status.Phase == corev1.PodRunning, p.Status.Phase == corev1.PodSucceeded)
+		res.tr.seen(p.Name, p.Spec.NodeName != "", p.Status.Phase == corev1.PodRunning, p.Status.Phase == corev1.PodSucceeded)
 	})
 	if err != nil {
 		return err

@@ -100,6 +100,9 @@ var metrics = []metric{
 	{name: "throughput to Running (items/s)", get: func(r *result) float64 { return r.tr.stats().toRunning }, fmt: "%.1f"},
 	{name: "create -> Running p50 (s)", get: func(r *result) float64 { return r.tr.stats().p50.Seconds() }, fmt: "%.2f"},
 	{name: "create -> Running p99 (s)", get: func(r *result) float64 { return r.tr.stats().p99.Seconds() }, fmt: "%.2f"},
+	{name: "items created per second (32 pod creators; the SDK frameworks' Launch)", get: func(r *result) float64 { return r.tr.stats().creates }, fmt: "%.1f"},
+	{name: "create -> placed p50 (s) (Pod bound; Task admitted)", get: func(r *result) float64 { return r.tr.stats().placedP50.Seconds() }, fmt: "%.2f"},
+	{name: "placed -> Running p50 (s)", get: func(r *result) float64 { return r.tr.stats().placedToRunP50.Seconds() }, fmt: "%.2f"},
 	{name: "makespan (s)", short: true, get: func(r *result) float64 { return r.tr.stats().makespan.Seconds() }, fmt: "%.1f"},
 	{name: "completed items/s", short: true, get: func(r *result) float64 { return r.tr.stats().completedPerSec }, fmt: "%.1f"},
 	{name: "kube-apiserver CPU-s per item", get: func(r *result) float64 { return r.perItem(r.cpu["kube-apiserver"]) }, fmt: "%.4f"},
@@ -146,15 +149,17 @@ func (b *bench) writeReport(w io.Writer, results []*result) {
 		*nodes, *nodeCPU, *nodeMemory, *nodePods, *items, *itemCPU, *itemMemory, what, *rounds, strings.Join(sideLabels(), ", "))
 	fmt.Fprintf(w, "kube-scheduler: clientConnection qps %g burst %d, %d unthrottled pod creators. "+
 		"Agora: agora-controller at its chart defaults %s; one agora-executor in simulation mode for all %d nodes, standing for %d DaemonSet pods (chart: qps 50, burst 100, 8 workers each), with `%s`; "+
-		"SDK frameworks (unthrottled clients) fill each offer and suppress when done; invariants checked every 2 s.\n",
+		"SDK frameworks (unthrottled clients) fill each offer and suppress when done. "+
+		"During Agora runs the invariants checker (test/invariants) watches Offers, Tasks and Pods and lists Nodes, Pods, Tasks and Offers every 2 s: its reads load kube-apiserver on Agora's side only.\n",
 		*schedQPS, *schedBurst, *clients, argsNote(*controllerArgs), *nodes, *nodes, *executorArgs)
-	fmt.Fprintf(w, "Machine: %d cores, %s; kube-apiserver at rest %.2f cores. Writes from the audit log (all users, write verbs); kwok writes as %q.\n\n",
+	fmt.Fprintf(w, "Machine: %d cores, %s; kube-apiserver at rest %.2f cores. Writes from the audit log (all users, write verbs); kwok writes as %q. "+
+		"create = the create call returned to its client; placed = a Pod seen bound to a node, a Task seen admitted (Staging or later); Running = first seen by a watch.\n\n",
 		runtime.NumCPU(), procstat.CPUModel(), b.idleCPU, b.adminUser)
 
 	fmt.Fprintln(w, "### Runs")
 	fmt.Fprintln(w)
-	head := "| run | Running | items/s to Running | p50 | p99 |"
-	sep := "|---|---|---|---|---|"
+	head := "| run | Running | created/s | items/s to Running | p50 | p99 | placed p50 |"
+	sep := "|---|---|---|---|---|---|---|"
 	if short {
 		head += " finished | makespan | completed/s |"
 		sep += "---|---|---|"
@@ -165,7 +170,8 @@ func (b *bench) writeReport(w io.Writer, results []*result) {
 	fmt.Fprintln(w, sep)
 	for _, r := range results {
 		s := r.tr.stats()
-		row := fmt.Sprintf("| %s | %d/%d | %.1f | %.2f | %.2f |", r.label, r.tr.nRunning.Load(), r.items, s.toRunning, s.p50.Seconds(), s.p99.Seconds())
+		row := fmt.Sprintf("| %s | %d/%d | %.1f | %.1f | %.2f | %.2f | %.2f |", r.label, r.tr.nRunning.Load(), r.items, s.creates, s.toRunning,
+			s.p50.Seconds(), s.p99.Seconds(), s.placedP50.Seconds())
 		if short {
 			row += fmt.Sprintf(" %d | %.1f | %.1f |", r.tr.nFinished.Load(), s.makespan.Seconds(), s.completedPerSec)
 		}
@@ -221,7 +227,7 @@ func (b *bench) writeReport(w io.Writer, results []*result) {
 	}
 	row := "| invariant violations (all runs) |"
 	for _, l := range labels {
-		if l == "kube" {
+		if l == "kube" || len(bySide[l]) == 0 {
 			row += " - |"
 			continue
 		}
@@ -276,9 +282,12 @@ func (b *bench) writeReport(w io.Writer, results []*result) {
 		row := fmt.Sprintf("| %s | %s | %s |", user, k.resource, k.verb)
 		for _, l := range labels {
 			v := median(bySide[l], func(r *result) float64 { return r.perItem(float64(r.writes[k])) })
-			if v == 0 {
+			switch {
+			case math.IsNaN(v):
+				row += " - |"
+			case v == 0:
 				row += " |"
-			} else {
+			default:
 				row += fmt.Sprintf(" %.3f |", v)
 			}
 		}

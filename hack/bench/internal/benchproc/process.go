@@ -146,3 +146,28 @@ func HTTPOK(url string) error {
 	}
 	return nil
 }
+
+// Done is closed once the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Usage is the CPU seconds (user + system) and peak RSS in MiB of a process that has exited,
+// from its rusage; zeros while it runs.
+func (p *Process) Usage() (cpu, peakMiB float64) {
+	if !p.Exited() || p.cmd.ProcessState == nil {
+		return 0, 0
+	}
+	st := p.cmd.ProcessState
+	cpu = (st.UserTime() + st.SystemTime()).Seconds()
+	if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+		peakMiB = float64(ru.Maxrss) / 1024 // KiB on Linux
+	}
+	return cpu, peakMiB
+}
+
+// ExitStatus says how the process ended (e.g. "exit status 1", "signal: killed"); "" while it runs.
+func (p *Process) ExitStatus() string {
+	if !p.Exited() || p.cmd.ProcessState == nil {
+		return ""
+	}
+	return p.cmd.ProcessState.String()
+}
