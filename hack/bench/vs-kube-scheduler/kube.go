@@ -200,7 +200,7 @@ func waitEmpty(ctx context.Context, what string, count func(context.Context) (in
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%d %s left after 5 minutes (%v)", n, what, err)
+			return fmt.Errorf("%d %s left (%w; last count error: %v)", n, what, context.Cause(ctx), err)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}

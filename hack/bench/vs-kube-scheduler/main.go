@@ -20,6 +20,7 @@ limitations under the License.
 //
 //	go run ./hack/bench/vs-kube-scheduler -workload long  -nodes 1000 -items 10000
 //	go run ./hack/bench/vs-kube-scheduler -workload short -nodes 1000 -items 20000 -duration 10s
+//	make bench-vs-kube-scheduler BENCH_VS_ARGS="-workload short -pprof /tmp/vs-pprof"
 //
 // It starts one control plane (test/testcluster: etcd, kube-apiserver with an audit log of every
 // write, kwok, N kwok nodes; loopback, free ports), builds agora-controller and agora-executor
@@ -28,9 +29,10 @@ limitations under the License.
 // quiet again.
 //
 //   - kube: kube-scheduler (bin/kube-scheduler, a separate process, its own user, leader election
-//     off, clientConnection QPS/burst from -sched-qps/-sched-burst) places P plain Pods (no
-//     nodeName, restartPolicy Never, requests = limits) that 32 unthrottled clients of this
-//     process create in a fresh namespace. kube-scheduler runs only during its run.
+//     off, clientConnection QPS/burst from -sched-qps/-sched-burst: 1000/2000 as a tuned
+//     deployment; -sched-qps 50 -sched-burst 100 is its default) places P plain Pods (no
+//     nodeName, restartPolicy Never, requests = limits) that -clients (32) unthrottled clients of
+//     this process create in a fresh namespace. kube-scheduler runs only during its run.
 //   - agora-<F>fw: agora-executor (simulation mode: one process serves every kwok node and renews
 //     each node's own Lease, as the DaemonSet's pods would; its client limits and workers scaled
 //     to what N pods would have together, capped: -executor-args) and agora-controller (chart
@@ -40,7 +42,10 @@ limitations under the License.
 //     (split evenly) as Tasks: each fills every offered node with as many of its remaining items
 //     as fit, Launch releases the rest, and it suppresses offers once nothing is left to launch
 //     (and revives when a rejected task must be launched again). The invariants checker
-//     (test/invariants) watches the whole run: a run with violations is reported as such.
+//     (test/invariants) watches the whole run: a run with violations is reported as such. Should
+//     the controller or the executor exit during the run (the controller does when it loses its
+//     leader Lease on a loaded machine), it is started again, as its Deployment or DaemonSet
+//     would, and the report says so.
 //
 // Workloads: long (items run until the end of the run; default P 10,000) and short (each
 // completes -duration after it runs, through kwok's agora.dev/complete-after stage; default P
