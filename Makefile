@@ -114,6 +114,11 @@ bench-vs-kube-scheduler: ## kube-scheduler placing Pods vs Agora launching Tasks
 	hack/tools.sh etcd kube-apiserver kubectl kwok kube-scheduler
 	go run ./hack/bench/vs-kube-scheduler $(BENCH_VS_ARGS)
 
+.PHONY: bench-apiwrites
+bench-apiwrites: ## kube-apiserver CPU per write: Pod create/status vs Task create/status/finalizer, for Task CRD schema variants (BENCHMARKS.md; ~10 min).
+	hack/tools.sh etcd kube-apiserver kubectl
+	go run ./hack/bench/apiwrites $(BENCH_APIWRITES_ARGS)
+
 ##@ Helm chart and image (charts/agora, Dockerfile; docs/install.md)
 
 .PHONY: helm
