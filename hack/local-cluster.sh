@@ -7,7 +7,7 @@
 #
 #   up [--nodes N] [--node-cpu C] [--node-memory M] [--node-gpu G] [--no-crds] [--no-agora]
 #        defaults: 4 nodes, 8 CPU, 32Gi, 0 GPU (GPU = extended resource nvidia.com/gpu);
-#        --no-crds skips config/crd/bases, --no-agora skips building/starting Agora's binaries
+#        --no-crds skips config/crd (CRDs and their policies), --no-agora skips building/starting Agora's binaries
 #   down     stop everything `up` started (by recorded pid only) and delete the cluster state
 #   status   what runs (pid, port) and the node count; exits 1 when the cluster is not up
 #
@@ -30,6 +30,7 @@ LOGDIR="${LOCAL}/logs"
 KUBECONFIG_FILE="${LOCAL}/kubeconfig"
 KWOK_STAGES="${ROOT}/hack/kwok"
 CRD_DIR="${ROOT}/config/crd/bases"
+CRD_POLICY_DIR="${ROOT}/config/crd/policy"
 
 # Stop order for `down`: the clients of the apiserver first, then the apiserver, then its store.
 # (Stopping kube-apiserver and etcd at once has left a port held for minutes.)
@@ -390,6 +391,9 @@ install_crds() {
   kc wait --for=condition=Established --timeout=60s ${names} >/dev/null ||
     die "the CRDs were not Established within 60s"
   log "CRDs installed and Established: $(tr '\n' ' ' <<<"${names}" | sed 's#customresourcedefinition.apiextensions.k8s.io/##g')"
+  # The admission policies that go with them (the whole Task spec immutable).
+  kc apply --server-side --force-conflicts -f "${CRD_POLICY_DIR}" >/dev/null ||
+    die "installing the CRDs' admission policies from ${CRD_POLICY_DIR} failed"
 }
 
 node_manifests() {

@@ -248,9 +248,18 @@ type Task struct {
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	// spec is what to run and on which offered resources. Immutable.
+	// Immutability of spec is kept in two places. This CEL rule keeps what admission and
+	// accounting read (offerName, nodeName, resources); the ValidatingAdmissionPolicy
+	// agora-task-spec-immutable (config/crd/policy, installed with the CRDs) keeps the whole
+	// spec. The rule is narrow because the API server evaluates a CRD's CEL rules on every
+	// status write too, and comparing the whole pod template there costs a status write 14% of
+	// its kube-apiserver CPU; the policy matches writes to the Task itself, not to tasks/status
+	// (BENCHMARKS.md, "What one write costs kube-apiserver").
+
+	// spec is what to run and on which offered resources. Immutable: delete the Task and create
+	// a new one.
 	// +required
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec is immutable: delete the Task and create a new one"
+	// +kubebuilder:validation:XValidation:rule="self.offerName == oldSelf.offerName && self.nodeName == oldSelf.nodeName && self.resources == oldSelf.resources",message="spec is immutable: delete the Task and create a new one"
 	Spec TaskSpec `json:"spec"`
 
 	// status is what happened to it.

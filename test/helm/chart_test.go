@@ -91,6 +91,8 @@ func defaultObjects(t *testing.T) []string {
 		"CustomResourceDefinition//frameworks.scheduling.agora.dev",
 		"CustomResourceDefinition//offers.scheduling.agora.dev",
 		"CustomResourceDefinition//tasks.scheduling.agora.dev",
+		"ValidatingAdmissionPolicy//agora-task-spec-immutable",
+		"ValidatingAdmissionPolicyBinding//agora-task-spec-immutable",
 		"ServiceAccount/agora-system/agora-controller",
 		"ServiceAccount/agora-system/agora-executor",
 		"Deployment/agora-system/agora-controller",
@@ -247,17 +249,18 @@ func TestTemplateSwitches(t *testing.T) {
 		"CRDs managed elsewhere": {
 			args: []string{"--set", "crds.install=false"},
 			check: func(t *testing.T, objs objects) {
-				if crds := ofKind(objs, "CustomResourceDefinition"); len(crds) != 0 {
-					t.Errorf("CRDs rendered: %v", keys(crds))
+				// The CRDs' admission policies go with them.
+				if crds := ofKind(objs, "CustomResourceDefinition", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"); len(crds) != 0 {
+					t.Errorf("CRDs or their policies rendered: %v", keys(crds))
 				}
 			},
 		},
 		"CRDs deleted on uninstall": {
 			args: []string{"--set", "crds.keep=false"},
 			check: func(t *testing.T, objs objects) {
-				crds := ofKind(objs, "CustomResourceDefinition")
-				if len(crds) != 3 {
-					t.Fatalf("want 3 CRDs, got %v", keys(crds))
+				crds := ofKind(objs, "CustomResourceDefinition", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+				if len(crds) != 5 {
+					t.Fatalf("want 3 CRDs and the Task spec policy with its binding, got %v", keys(crds))
 				}
 				for _, o := range crds {
 					if _, ok := o.GetAnnotations()["helm.sh/resource-policy"]; ok {
@@ -504,6 +507,15 @@ func kustomize(t *testing.T, dir string) objects {
 	if err != nil {
 		t.Fatalf("kubectl kustomize %s: %v", dir, err)
 	}
+	// kubectl's kustomize does not know the admission-policy kinds are cluster-scoped and gives
+	// them config/default's namespace; kubectl apply sends them without it (its REST mapping
+	// says cluster-scoped), which TestInstallOnLocalCluster's server-side dry run of
+	// config/default shows.
+	for _, o := range objs {
+		if strings.HasPrefix(o.GetKind(), "ValidatingAdmissionPolicy") {
+			o.SetNamespace("")
+		}
+	}
 	return objs
 }
 
@@ -538,7 +550,8 @@ func TestKustomize(t *testing.T) {
 		}
 	}
 	for _, o := range def {
-		if o.GetKind() != "Namespace" && o.GetKind() != "CustomResourceDefinition" && !strings.HasPrefix(o.GetKind(), "Cluster") && o.GetNamespace() != namespace {
+		if o.GetKind() != "Namespace" && o.GetKind() != "CustomResourceDefinition" && !strings.HasPrefix(o.GetKind(), "Cluster") &&
+			!strings.HasPrefix(o.GetKind(), "ValidatingAdmissionPolicy") && o.GetNamespace() != namespace {
 			t.Errorf("%s is not in %s", key(o), namespace)
 		}
 	}

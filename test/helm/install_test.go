@@ -239,6 +239,8 @@ func TestInstallOnLocalCluster(t *testing.T) {
 		case slices.Contains(testNamespaces, ns) || slices.Contains(testNamespaces, strings.TrimPrefix(obj, "Namespace//")):
 			// the test's own (a namespace never finishes terminating without kube-controller-manager)
 		case kind == "CustomResourceDefinition" && find(manifest, kind, strings.TrimPrefix(obj, "CustomResourceDefinition//")) != nil:
+		case strings.HasPrefix(kind, "ValidatingAdmissionPolicy") && find(manifest, kind, strings.TrimPrefix(obj, kind+"//")) != nil:
+			// the CRDs' policies are kept with them
 		case obj == "APIService//"+agorav1alpha1.GroupVersion.Version+"."+agorav1alpha1.GroupVersion.Group:
 			// kube-apiserver registers it by itself while the group's CRDs exist
 		default:
@@ -301,6 +303,21 @@ func runFramework(t *testing.T, ctx context.Context, c *cluster, fw, admin clien
 	if err != nil || pod.Spec.NodeName != node || pod.Status.Phase != corev1.PodSucceeded {
 		t.Errorf("task pod: %v %v", pod, err)
 	}
+	// Its spec is immutable, the pod template included, even for a cluster admin (the chart's
+	// agora-task-spec-immutable policy; the CRD's own rule covers offerName, nodeName and
+	// resources; a framework may not update Tasks at all).
+	eventually(t, ctx, 30*time.Second, "a change of the task's template to be refused", procs, func() (bool, string) {
+		tk, err := admin.agora.SchedulingV1alpha1().Tasks(teamA).Get(ctx, task.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		tk.Spec.Template.Spec.Containers[0].Image += "-changed"
+		_, err = admin.agora.SchedulingV1alpha1().Tasks(teamA).Update(ctx, tk, metav1.UpdateOptions{})
+		if err == nil {
+			return false, "the template change was accepted"
+		}
+		return apierrors.IsInvalid(err) && strings.Contains(err.Error(), "spec is immutable"), err.Error()
+	})
 	// Deleting a finished Task (kill) is the framework's to do.
 	if err := fw.agora.SchedulingV1alpha1().Tasks(teamA).Delete(ctx, task.Name, metav1.DeleteOptions{}); err != nil {
 		t.Errorf("deleting its Task: %v", err)

@@ -18,6 +18,7 @@ package integration
 
 import (
 	"bytes"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -274,6 +275,36 @@ func TestUpdatesRejected(t *testing.T) {
 	changed := tk.DeepCopy()
 	changed.Spec.NodeName = "node-2"
 	expectInvalid(t, k8sClient.Update(ctx, changed), "spec is immutable")
+
+	// The pod template is immutable too: the CRD's own rule does not look at it (it runs on
+	// status writes as well, where comparing a template is costly); the admission policy
+	// agora-task-spec-immutable does. The API server enforces a policy a moment after it is
+	// created, so the first attempts may still find it absent; each attempt changes the image.
+	var err error
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; ; i++ {
+		retemplated := tk.DeepCopy()
+		if err = k8sClient.Get(ctx, client.ObjectKeyFromObject(tk), retemplated); err != nil {
+			t.Fatal(err)
+		}
+		retemplated.Spec.Template.Spec.Containers[0].Image = fmt.Sprintf("busybox:%d", i)
+		if err = k8sClient.Update(ctx, retemplated); err != nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	expectInvalid(t, err, "spec is immutable")
+	if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(tk), tk); err != nil {
+		t.Fatal(err)
+	}
+	// A status write goes through: the policy does not match tasks/status.
+	staged := tk.DeepCopy()
+	staged.Status.Phase = agorav1alpha1.TaskStaging
+	if err := k8sClient.Status().Update(ctx, staged); err != nil {
+		t.Errorf("status write with the policy installed: %v", err)
+	} else {
+		tk = staged
+	}
 
 	// Metadata stays mutable: a framework labels its tasks after the fact.
 	labelled := tk.DeepCopy()

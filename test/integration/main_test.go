@@ -28,12 +28,14 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/test/testcluster"
 )
 
 var (
@@ -101,6 +103,18 @@ func run(m *testing.M) int {
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "client: %v\n", err)
+		return 1
+	}
+
+	// The policies installed with the CRDs (kubectl apply -k config/crd, the chart): the whole
+	// Task spec is immutable only with them.
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "client: %v\n", err)
+		return 1
+	}
+	if err := testcluster.InstallCRDPolicies(context.Background(), kube, root); err != nil {
+		fmt.Fprintf(os.Stderr, "install the CRDs' admission policies: %v\n", err)
 		return 1
 	}
 

@@ -18,7 +18,8 @@ limitations under the License.
 // Agora's integration tests, end-to-end tests and benchmarks:
 //
 //   - etcd and kube-apiserver from bin/ through envtest (KUBEBUILDER_ASSETS, default <repo>/bin),
-//     loopback only, free ports, with Agora's CRDs from config/crd/bases installed;
+//     loopback only, free ports, with Agora's CRDs from config/crd/bases and their admission
+//     policies from config/crd/policy installed;
 //   - bin/kwok as the kubelet of the simulated nodes, with the project's stages in hack/kwok/
 //     (pods annotated agora.dev/complete-after finish, agora.dev/fail-after fail; see there). kwok
 //     serves no port of its own;
@@ -299,6 +300,9 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	}
 	if c.Client, err = client.New(c.Config, client.Options{Scheme: c.Scheme}); err != nil {
 		return c, err
+	}
+	if err := InstallCRDPolicies(ctx, c.Kube, root); err != nil {
+		return c, fmt.Errorf("install the CRDs' admission policies: %w", err)
 	}
 	if _, err := c.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SystemNamespace}}, metav1.CreateOptions{}); err != nil {
 		return c, fmt.Errorf("create namespace %s: %w", SystemNamespace, err)

@@ -29,13 +29,15 @@ limitations under the License.
 // median per kind and its ratio to a Pod status update.
 //
 // The Task CRD variants (-variants), applied to the installed CRD between rounds:
-//   - shipped: config/crd/bases as it is;
-//   - no-spec-rule: without the CEL rule `self == oldSelf` on spec (spec immutability), which
-//     the API server evaluates over the whole object on every status write;
-//   - cheap-spec-rule: the rule compares only offerName, nodeName and resources (the template's
-//     immutability would then be a ValidatingAdmissionPolicy's, which status writes do not meet);
-//   - opaque-template: spec.template as an object of unknown fields (no schema below it: no
-//     pruning, defaulting or validation of the pod template by the API server).
+//   - shipped: config/crd as it is: the CEL rule on spec compares offerName, nodeName and
+//     resources, and the ValidatingAdmissionPolicy agora-task-spec-immutable (config/crd/policy)
+//     keeps the whole spec on writes to the Task itself (not on tasks/status);
+//   - whole-spec-rule: as shipped before that policy: the rule `self == oldSelf` on the whole
+//     spec, which the API server evaluates on every status write too, and no policy;
+//   - no-spec-rule: no rule and no policy (spec immutability not kept at all: the floor);
+//   - opaque-template: whole-spec-rule with spec.template as an object of unknown fields (no
+//     schema below it: no pruning, defaulting or validation of the pod template by the API
+//     server).
 //
 // With -pprof DIR, one CPU profile of kube-apiserver per kind and variant (the first round) is
 // written to DIR/<variant>-<kind>.pprof.
@@ -58,9 +60,11 @@ import (
 	"syscall"
 	"time"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -78,12 +82,17 @@ var (
 	writes   = flag.Int("writes", 4000, "writes per kind and round")
 	clients  = flag.Int("clients", 32, "concurrent writers")
 	rounds   = flag.Int("rounds", 3, "rounds (every kind and variant once per round)")
-	variants = flag.String("variants", "shipped,no-spec-rule,cheap-spec-rule,opaque-template", "Task CRD variants, comma separated")
+	variants = flag.String("variants", "shipped,whole-spec-rule,no-spec-rule,opaque-template", "Task CRD variants, comma separated")
 	pprofDir = flag.String("pprof", "", "write one kube-apiserver CPU profile per kind and variant (first round) into this directory")
 	timeout  = flag.Duration("timeout", 60*time.Minute, "stop everything after this long")
 )
 
-const taskCRD = "tasks." + "scheduling.agora.dev"
+const (
+	taskCRD = "tasks." + "scheduling.agora.dev"
+	// specPolicy names the ValidatingAdmissionPolicy (and its binding) of config/crd/policy that
+	// keeps the whole Task spec immutable.
+	specPolicy = "agora-task-spec-immutable"
+)
 
 func main() {
 	flag.Parse()
@@ -101,6 +110,9 @@ type bench struct {
 	apiPid map[string]int
 	ns     string
 	shaped *apiextensionsv1.CustomResourceDefinition // the CRD as installed
+	// binding is the installed binding of the Task spec policy; variants without the policy
+	// delete it and shipped puts it back.
+	binding *admissionv1.ValidatingAdmissionPolicyBinding
 }
 
 // kind is one kind of write: prepare makes what it writes to (once per variant), write makes
@@ -146,6 +158,10 @@ func run() error {
 	if b.shaped, err = b.crds.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, taskCRD, metav1.GetOptions{}); err != nil {
 		return err
 	}
+	if b.binding, err = b.kube.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Get(ctx, specPolicy, metav1.GetOptions{}); err != nil {
+		return fmt.Errorf("the Task spec policy's binding: %w", err)
+	}
+	b.binding = &admissionv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: b.binding.Name}, Spec: b.binding.Spec}
 	if b.ns, err = c.CreateNamespace(ctx, "apiwrites-", nil); err != nil {
 		return err
 	}
@@ -262,24 +278,28 @@ func (b *bench) setVariant(ctx context.Context, v string) error {
 	want := b.shaped.DeepCopy()
 	schema := want.Spec.Versions[0].Schema.OpenAPIV3Schema
 	spec := schema.Properties["spec"]
+	wholeRule := apiextensionsv1.ValidationRules{{
+		Rule: "self == oldSelf", Message: "spec is immutable: delete the Task and create a new one",
+	}}
+	policy := false
 	switch v {
 	case "shipped":
+		policy = true
+	case "whole-spec-rule":
+		spec.XValidations = wholeRule
 	case "no-spec-rule":
 		spec.XValidations = nil
-	case "cheap-spec-rule":
-		// Immutability of what admission and accounting read; the template left to a
-		// ValidatingAdmissionPolicy, which does not run on status writes.
-		spec.XValidations = apiextensionsv1.ValidationRules{{
-			Rule:    "self.offerName == oldSelf.offerName && self.nodeName == oldSelf.nodeName && self.resources == oldSelf.resources",
-			Message: "spec is immutable: delete the Task and create a new one",
-		}}
 	case "opaque-template":
+		spec.XValidations = wholeRule
 		spec.Properties["template"] = apiextensionsv1.JSONSchemaProps{
 			Type: "object", Description: "the pod template (not checked by the API server)",
 			XPreserveUnknownFields: ptr(true), XEmbeddedResource: false,
 		}
 	default:
 		return fmt.Errorf("unknown variant %q", v)
+	}
+	if err := b.setPolicy(ctx, policy); err != nil {
+		return err
 	}
 	schema.Properties["spec"] = spec
 	cur.Spec.Versions = want.Spec.Versions
@@ -289,6 +309,21 @@ func (b *bench) setVariant(ctx context.Context, v string) error {
 	// The API server rebuilds the CRD's handler asynchronously; give it a moment, then check
 	// that creates go through.
 	time.Sleep(3 * time.Second)
+	return nil
+}
+
+// setPolicy binds the Task spec policy (on) or deletes its binding (off).
+func (b *bench) setPolicy(ctx context.Context, on bool) error {
+	bindings := b.kube.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings()
+	if !on {
+		if err := bindings.Delete(ctx, specPolicy, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		return nil
+	}
+	if _, err := bindings.Create(ctx, b.binding.DeepCopy(), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
 	return nil
 }
 
