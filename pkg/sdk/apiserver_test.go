@@ -26,6 +26,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -425,4 +426,46 @@ func TestUnreachableIsDeliveredAndNotTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.rec.waitFor(t, "status u Unreachable", "status u Killed")
+}
+
+// A launch whose offer has expired before its creates go out creates nothing that the
+// controller could only reject, says which tasks it left out (in its error, and to the scheduler
+// as Error updates), and still releases the offer.
+func TestLaunchOnExpiredOfferCreatesNothing(t *testing.T) {
+	c, ns := apiServer(t)
+	ctx := context.Background()
+	d := start(t, c, ns, Config{})
+	o := offer("expired", "n1")
+	o.Namespace = ns
+	o.Spec.FrameworkInstance = d.Identity()
+	o.Spec.ExpireTime = metav1.NewTime(time.Now().Add(-time.Second))
+	o, err := c.Agora.SchedulingV1alpha1().Offers(ns).Create(ctx, o, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.rec.waitFor(t, "offer expired")
+
+	shape := Resources("cpu", "1", "memory", "1Gi")
+	err = d.Launch(ctx, []*agorav1alpha1.Offer{o},
+		TaskInfo{Name: "late-1", NodeName: "n1", Resources: shape, Template: SleepTemplate(time.Second)},
+		TaskInfo{Name: "late-2", NodeName: "n1", Resources: shape, Template: SleepTemplate(time.Second)})
+	if !errors.Is(err, ErrOfferExpired) {
+		t.Fatalf("Launch on an expired offer: %v, want ErrOfferExpired", err)
+	}
+	got := NotCreated(err)
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"late-1", "late-2"}) {
+		t.Errorf("NotCreated = %v, want [late-1 late-2] (error: %v)", got, err)
+	}
+	if taskExists(t, c, ns, "late-1") != nil || taskExists(t, c, ns, "late-2") != nil {
+		t.Error("tasks were created on an expired offer")
+	}
+	// The scheduler hears of them as of the controller's rejection.
+	d.rec.waitFor(t, "status late-1 Error", "status late-2 Error")
+	if cur, err := c.Agora.SchedulingV1alpha1().Offers(ns).Get(ctx, o.Name, metav1.GetOptions{}); err == nil && cur.DeletionTimestamp.IsZero() {
+		t.Error("the expired offer was not released")
+	}
+	if NotCreated(nil) != nil || NotCreated(errors.New("other")) != nil {
+		t.Error("NotCreated of an error without TaskNotCreatedError returned names")
+	}
 }

@@ -425,6 +425,54 @@ func (d *Driver) Task(name string) *agorav1alpha1.Task {
 // now ([Driver.Offer], [OfferNodesRescinder]).
 var ErrNodeRescinded = errors.New("node rescinded from the offer")
 
+// ErrOfferExpired is wrapped by Launch's error for each task it did not create because the
+// task's offer had reached its expireTime before the create went out: the controller would only
+// reject the task (Error, reason OfferExpired), which costs the API server a create, a status
+// write and a finalizer patch for nothing. The scheduler hears of each such task as it would of
+// the controller's rejection: a StatusUpdate in phase Error with reason OfferExpired, for a Task
+// that exists only in that callback (as Mesos answers a launch on a stale offer with TASK_DROPPED
+// updates); a framework that relaunches rejected tasks needs nothing else. [NotCreated] lists
+// them too.
+var ErrOfferExpired = errors.New("offer expired")
+
+// TaskNotCreatedError is one task that Launch did not create, and why (Err: ErrOfferExpired).
+type TaskNotCreatedError struct {
+	Task, Offer string
+	Err         error
+}
+
+func (e *TaskNotCreatedError) Error() string {
+	return fmt.Sprintf("sdk: task %s: %v: offer %s reached its expireTime before the task's create; not created: launch it on a current offer",
+		e.Task, e.Err, e.Offer)
+}
+
+func (e *TaskNotCreatedError) Unwrap() error { return e.Err }
+
+// NotCreated returns the names of the tasks that Launch's error says it did not create (the
+// [TaskNotCreatedError]s in it), in the order Launch met them; none for a nil error.
+func NotCreated(err error) []string {
+	var out []string
+	var walk func(error)
+	walk = func(err error) {
+		if e, ok := err.(*TaskNotCreatedError); ok {
+			out = append(out, e.Task)
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}
+
 // Launch creates the tasks on the given offers, then releases the offers: whatever the tasks do
 // not take goes back to the pool (with the framework's refuseDuration filter on those nodes).
 // Each task names its node; it is charged to the offer that holds that node. A task whose name
@@ -435,7 +483,9 @@ var ErrNodeRescinded = errors.New("node rescinded from the offer")
 // when one was already released, was made to another instance of the framework, or no longer
 // holds a task's node (ErrNodeRescinded); a task whose node was never in the offers is left out
 // with an error while the others launch. The controller makes the same checks at admission, so
-// a change the Driver has not seen yet ends the task in Error instead.
+// a change the Driver has not seen yet ends the task in Error instead. A task whose offer has
+// expired by the time its create would go out (a launch of many tasks behind a busy API server)
+// is not created ([ErrOfferExpired], [NotCreated]); the others still are.
 func (d *Driver) Launch(ctx context.Context, offers []*agorav1alpha1.Offer, tasks ...TaskInfo) error {
 	if err := d.fencedErr(); err != nil {
 		return err
@@ -452,9 +502,10 @@ func (d *Driver) Launch(ctx context.Context, offers []*agorav1alpha1.Offer, task
 		return fmt.Errorf("offers %v were already released by this framework: launch on a current offer", gone)
 	}
 	var foreign []string
-	byNode := map[string]string{}    // node -> the offer that holds it now
-	wasIn := map[string]string{}     // node -> the offer that held it when the scheduler got it
-	current := map[string][]string{} // offer -> its nodes now
+	byNode := map[string]string{}     // node -> the offer that holds it now
+	expires := map[string]time.Time{} // offer -> its expireTime
+	wasIn := map[string]string{}      // node -> the offer that held it when the scheduler got it
+	current := map[string][]string{}  // offer -> its nodes now
 	for _, given := range offers {
 		o := d.currentOffer(given)
 		if !d.forThisInstance(o) || !d.forThisInstance(given) {
@@ -462,6 +513,9 @@ func (d *Driver) Launch(ctx context.Context, offers []*agorav1alpha1.Offer, task
 			continue
 		}
 		current[o.Name] = nodeNames(o)
+		if !o.Spec.ExpireTime.IsZero() {
+			expires[o.Name] = o.Spec.ExpireTime.Time
+		}
 		for _, n := range o.Spec.Nodes {
 			if _, ok := byNode[n.NodeName]; !ok {
 				byNode[n.NodeName] = o.Name
@@ -490,8 +544,12 @@ func (d *Driver) Launch(ctx context.Context, offers []*agorav1alpha1.Offer, task
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	if err := d.createTasks(ctx, byNode, tasks); err != nil {
+	dropped, err := d.createTasks(ctx, byNode, expires, tasks)
+	if err != nil {
 		errs = append(errs, err)
+	}
+	for _, t := range dropped {
+		d.AfterFunc(0, func(d *Driver) { d.sched.StatusUpdate(d, t) })
 	}
 	if err := d.fencedErr(); err != nil {
 		return errors.Join(append(errs, err)...)
@@ -512,9 +570,10 @@ const launchWriters = 16
 // createTasks creates the tasks, each on the offer that holds its node, launchWriters at a
 // time, and returns once every create has returned (the release that follows must come after
 // them: the controller admits what was created before the release). A task whose node is in
-// none of the offers is an error; the others are still created. Once the Driver is superseded,
-// nothing more is created.
-func (d *Driver) createTasks(ctx context.Context, byNode map[string]string, tasks []TaskInfo) error {
+// none of the offers is an error, and so is one whose offer has expired (expires) when its turn
+// comes (returned as dropped, in phase Error with reason OfferExpired, for the scheduler); the
+// others are still created. Once the Driver is superseded, nothing more is created.
+func (d *Driver) createTasks(ctx context.Context, byNode map[string]string, expires map[string]time.Time, tasks []TaskInfo) (dropped []*agorav1alpha1.Task, _ error) {
 	api := d.agora.SchedulingV1alpha1().Tasks(d.cfg.Namespace)
 	var (
 		mu   sync.Mutex
@@ -535,6 +594,20 @@ func (d *Driver) createTasks(ctx context.Context, byNode map[string]string, task
 				if d.fencedErr() != nil {
 					continue // Launch reports it once
 				}
+				// The controller judges the Task's creationTimestamp against expireTime. A
+				// create that goes out just before expireTime (or by a clock behind the API
+				// server's) may still be too late and is rejected; one held back by a clock
+				// ahead of it is launched again: neither books anything twice.
+				if exp, ok := expires[t.Spec.OfferName]; ok && !time.Now().Before(exp) {
+					e := &TaskNotCreatedError{Task: t.Name, Offer: t.Spec.OfferName, Err: ErrOfferExpired}
+					t.Status = agorav1alpha1.TaskStatus{Phase: agorav1alpha1.TaskError, Reason: agorav1alpha1.ReasonOfferExpired,
+						Message: e.Error(), Framework: d.cfg.Name}
+					mu.Lock()
+					dropped = append(dropped, t)
+					mu.Unlock()
+					fail(e)
+					continue
+				}
 				if _, err := api.Create(ctx, t, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 					fail(fmt.Errorf("creating task %s: %w", t.Name, err))
 				}
@@ -551,7 +624,7 @@ func (d *Driver) createTasks(ctx context.Context, byNode map[string]string, task
 	}
 	close(work)
 	wg.Wait()
-	return errors.Join(errs...)
+	return dropped, errors.Join(errs...)
 }
 
 // currentOffer is the Driver's latest view of an offer the scheduler hands back: the controller
