@@ -47,11 +47,11 @@ func (b *bench) cleanup(ctx context.Context, res *result) error {
 		if res.side.frameworks > 0 {
 			tasks := b.agora.SchedulingV1alpha1().Tasks(ns)
 			if err := waitEmpty(ctx, "Tasks in "+ns, func(ctx context.Context) (int, error) {
-				l, err := tasks.List(ctx, metav1.ListOptions{})
+				l, err := tasks.List(ctx, metav1.ListOptions{Limit: 1})
 				if err != nil {
 					return 0, err
 				}
-				return len(l.Items), nil
+				return listCount(len(l.Items), l.RemainingItemCount), nil
 			}, func(ctx context.Context) error {
 				return tasks.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
 			}); err != nil {
@@ -64,11 +64,11 @@ func (b *bench) cleanup(ctx context.Context, res *result) error {
 		if res.side.frameworks > 0 {
 			fws := b.agora.SchedulingV1alpha1().Frameworks(ns)
 			if err := waitEmpty(ctx, "Frameworks in "+ns, func(ctx context.Context) (int, error) {
-				l, err := fws.List(ctx, metav1.ListOptions{})
+				l, err := fws.List(ctx, metav1.ListOptions{Limit: 1})
 				if err != nil {
 					return 0, err
 				}
-				return len(l.Items), nil
+				return listCount(len(l.Items), l.RemainingItemCount), nil
 			}, func(ctx context.Context) error {
 				return fws.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
 			}); err != nil {
