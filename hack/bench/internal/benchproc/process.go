@@ -17,15 +17,13 @@ limitations under the License.
 package benchproc
 
 import (
-	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -34,17 +32,17 @@ import (
 type Process struct {
 	Name       string
 	LogPath    string
-	ReadyAfter time.Duration
+	Started    time.Time     // just before the process was started
+	ReadyAfter time.Duration // Started -> ready first returned nil (Start); 0 after Spawn
 
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
-// Start runs bin with args, its output in dir/<name>.log, and polls ready every 100 ms until it
-// returns nil. The process is killed with this one if this one dies without stopping it. When
-// ready does not come before ctx ends, or the process exits first, it is stopped and the error
-// holds the end of its log.
-func Start(ctx context.Context, name, bin, dir string, args []string, ready func() error) (*Process, error) {
+// Spawn runs bin with args, its output in dir/<name>.log, and returns as soon as the process has
+// started, without waiting for it to be ready. The process is killed with this one if this one
+// dies without stopping it.
+func Spawn(name, bin, dir string, args []string) (*Process, error) {
 	logPath := filepath.Join(dir, name+".log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -55,7 +53,7 @@ func Start(ctx context.Context, name, bin, dir string, args []string, ready func
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	p := &Process{Name: name, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
-	start := time.Now()
+	p.Started = time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -63,18 +61,29 @@ func Start(ctx context.Context, name, bin, dir string, args []string, ready func
 		_ = cmd.Wait()
 		close(p.done)
 	}()
+	return p, nil
+}
+
+// Start is Spawn, then polls ready every 100 ms until it returns nil. When ready does not come
+// before ctx ends, or the process exits first, it is stopped and the error holds the end of its
+// log.
+func Start(ctx context.Context, name, bin, dir string, args []string, ready func() error) (*Process, error) {
+	p, err := Spawn(name, bin, dir, args)
+	if err != nil {
+		return nil, err
+	}
 	var last error
 	for {
 		select {
 		case <-p.done:
-			return nil, fmt.Errorf("%s exited; last lines of its log:\n%s", name, TailFile(logPath, 20))
+			return nil, fmt.Errorf("%s exited; last lines of its log:\n%s", name, TailFile(p.LogPath, 20))
 		case <-ctx.Done():
 			p.Stop()
-			return nil, fmt.Errorf("%s not ready in time (%v); last lines of its log:\n%s", name, last, TailFile(logPath, 20))
+			return nil, fmt.Errorf("%s not ready in time (%v); last lines of its log:\n%s", name, last, TailFile(p.LogPath, 20))
 		case <-time.After(100 * time.Millisecond):
 		}
 		if last = ready(); last == nil {
-			p.ReadyAfter = time.Since(start)
+			p.ReadyAfter = time.Since(p.Started)
 			return p, nil
 		}
 	}
@@ -95,43 +104,21 @@ func (p *Process) Exited() bool {
 
 // Stop sends SIGTERM to the process (by its pid) and waits up to 30 s for it to exit, then kills
 // it. It is safe to call more than once.
-func (p *Process) Stop() {
+func (p *Process) Stop() { p.StopWith(syscall.SIGTERM) }
+
+// StopWith is Stop with sig in place of SIGTERM, e.g. SIGKILL to time a crash. sig should be one
+// that ends the process: one that does not (SIGSTOP) leaves it to be killed after 30 s.
+func (p *Process) StopWith(sig os.Signal) {
 	if p.Exited() {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.cmd.Process.Signal(sig)
 	select {
 	case <-p.done:
 	case <-time.After(30 * time.Second):
 		_ = p.cmd.Process.Kill()
 		<-p.done
 	}
-}
-
-// Gauge reads a Prometheus text endpoint and returns the sum of the samples named name (any
-// labels).
-func Gauge(url, name string) (float64, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	var v float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		if f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
-			v += f
-		}
-	}
-	return v, sc.Err()
 }
 
 // HTTPOK returns nil when GET url answers 200.
@@ -141,6 +128,7 @@ func HTTPOK(url string) error {
 		return err
 	}
 	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body) // read to the end, so that the connection is used again
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: %s", url, resp.Status)
 	}
