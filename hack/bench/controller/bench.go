@@ -34,6 +34,7 @@ import (
 	watchtools "k8s.io/client-go/tools/watch"
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/hack/bench/internal/benchproc"
 	"github.com/agora-sched/agora/hack/bench/internal/procstat"
 	"github.com/agora-sched/agora/hack/bench/internal/progress"
 	"github.com/agora-sched/agora/pkg/client/clientset/versioned"
@@ -44,7 +45,7 @@ type bench struct {
 	c        *testcluster.Cluster
 	agora    versioned.Interface
 	ctrlAddr string
-	ctl      *process
+	ctl      *benchproc.Process
 	procs    map[string]int
 	auditLog string
 	machine  machine
@@ -67,8 +68,8 @@ type snapshot struct {
 	at        time.Time
 	cpu       map[string]float64
 	mem       map[string]procstat.Mem
-	apiserver metricSet
-	ctrl      metricSet
+	apiserver benchproc.Metrics
+	ctrl      benchproc.Metrics
 	load      string
 }
 
@@ -78,10 +79,10 @@ func (b *bench) snap(ctx context.Context) (snapshot, error) {
 	if err != nil {
 		return s, fmt.Errorf("kube-apiserver /metrics: %w", err)
 	}
-	if s.apiserver, err = parseMetrics(bytesReader(raw)); err != nil {
+	if s.apiserver, err = benchproc.ParseMetrics(bytesReader(raw)); err != nil {
 		return s, err
 	}
-	if s.ctrl, err = scrape("http://" + b.ctrlAddr + "/metrics"); err != nil {
+	if s.ctrl, err = benchproc.Scrape("http://" + b.ctrlAddr + "/metrics"); err != nil {
 		return s, fmt.Errorf("agora-controller /metrics: %w", err)
 	}
 	return s, nil
@@ -168,7 +169,7 @@ func (b *bench) run(ctx, sigCtx context.Context) error {
 		}
 	}
 	stopWatches()
-	b.ctl.stop() // flushes nothing, but its log is complete once it exited
+	b.ctl.Stop() // flushes nothing, but its log is complete once it exited
 	return b.report(windows, partial)
 }
 

@@ -166,15 +166,15 @@ func run() error {
 		return err
 	}
 	exAddr := fmt.Sprintf("127.0.0.1:%d", exPort)
-	ex, err := startProcess(ctx, "agora-executor", filepath.Join(work, "agora-executor"), work,
+	ex, err := benchproc.Start(ctx, "agora-executor", filepath.Join(work, "agora-executor"), work,
 		append([]string{"--kubeconfig", c.Kubeconfig, "--metrics-bind-address=" + exAddr}, strings.Fields(*executorArgs)...),
-		func() error { return httpOK("http://" + exAddr + "/readyz") })
+		func() error { return benchproc.HTTPOK("http://" + exAddr + "/readyz") })
 	if err != nil {
 		return err
 	}
-	defer ex.stop()
-	procs["agora-executor"] = ex.pid()
-	log.Printf("agora-executor ready in %s, serving %d nodes", ex.readyAfter.Round(time.Millisecond), *nodes)
+	defer ex.Stop()
+	procs["agora-executor"] = ex.Pid()
+	log.Printf("agora-executor ready in %s, serving %d nodes", ex.ReadyAfter.Round(time.Millisecond), *nodes)
 
 	ctrlPort, err := benchproc.FreePort()
 	if err != nil {
@@ -184,14 +184,14 @@ func run() error {
 	ctrlArgs := []string{"--kubeconfig", ctrlKubeconfig, "--metrics-bind-address=" + ctrlAddr, "--health-probe-bind-address=0",
 		"--node-selector=type=kwok", "--zap-log-level=debug", "--zap-time-encoding=rfc3339nano"}
 	ctrlArgs = append(ctrlArgs, strings.Fields(*controllerArgs)...)
-	ctl, err := startProcess(ctx, "agora-controller", ctrlBin, work, ctrlArgs,
+	ctl, err := benchproc.Start(ctx, "agora-controller", ctrlBin, work, ctrlArgs,
 		func() error {
 			// Ready for the benchmark once its pool holds every node (Leases seen fresh).
-			mt, err := scrape("http://" + ctrlAddr + "/metrics")
+			n, err := benchproc.Gauge("http://"+ctrlAddr+"/metrics", "agora_pool_nodes")
 			if err != nil {
 				return err
 			}
-			if n := mt.get("agora_pool_nodes"); int(n) != *nodes {
+			if int(n) != *nodes {
 				return fmt.Errorf("pool has %v nodes", n)
 			}
 			return nil
@@ -199,9 +199,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer ctl.stop()
-	procs["agora-controller"] = ctl.pid()
-	log.Printf("agora-controller ready in %s (pool of %d nodes)", ctl.readyAfter.Round(time.Millisecond), *nodes)
+	defer ctl.Stop()
+	procs["agora-controller"] = ctl.Pid()
+	log.Printf("agora-controller ready in %s (pool of %d nodes)", ctl.ReadyAfter.Round(time.Millisecond), *nodes)
 
 	b := &bench{c: c, agora: agora, ctrlAddr: ctrlAddr, ctl: ctl, procs: procs, auditLog: auditLog, machine: m}
 	return b.run(ctx, sigCtx)

@@ -213,7 +213,7 @@ func (b *bench) report(windows []window, partial bool) error {
 	}
 	fmt.Printf("| frameworks' own writes | %d Task creates (%d failed), %d Offer deletes (releases), %d Framework creates and suppress patches |\n", creates, createErrs, deletes, 2*len(b.fws))
 
-	cs, err := cycles(b.ctl.logPath, first.from.at, first.to.at)
+	cs, err := cycles(b.ctl.LogPath, first.from.at, first.to.at)
 	if err != nil {
 		return err
 	}
@@ -240,8 +240,8 @@ func (b *bench) report(windows []window, partial bool) error {
 	if firstBig != "" {
 		fmt.Printf("| first cycle that offered the whole pool | %s |\n", firstBig)
 	}
-	hc := first.to.ctrl.get("agora_allocation_cycle_duration_seconds_count") - first.from.ctrl.get("agora_allocation_cycle_duration_seconds_count")
-	hs := first.to.ctrl.get("agora_allocation_cycle_duration_seconds_sum") - first.from.ctrl.get("agora_allocation_cycle_duration_seconds_sum")
+	hc := first.to.ctrl.Get("agora_allocation_cycle_duration_seconds_count") - first.from.ctrl.Get("agora_allocation_cycle_duration_seconds_count")
+	hs := first.to.ctrl.Get("agora_allocation_cycle_duration_seconds_sum") - first.from.ctrl.Get("agora_allocation_cycle_duration_seconds_sum")
 	if hc > 0 {
 		fmt.Printf("| agora_allocation_cycle_duration_seconds: count, mean | %.0f, %s |\n", hc, ms(hs/hc))
 	}
@@ -249,9 +249,9 @@ func (b *bench) report(windows []window, partial bool) error {
 	fmt.Printf("| **Offers per offering cycle**, mean / max (frameworks: %d) | **%.1f / %.0f** |\n", *frameworks, mean(offers), pct(offers, 100))
 	fmt.Printf("| nodes offered per offering cycle, mean / max (nodes: %d) | %.0f / %.0f |\n", *nodes, mean(offered), pct(offered, 100))
 	fmt.Printf("| nodes per Offer object, mean / max | %.1f / %.0f |\n", mean(perOffer), pct(perOffer, 100))
-	made := first.to.ctrl.get("agora_offers_made_total") - first.from.ctrl.get("agora_offers_made_total")
-	released := first.to.ctrl.get("agora_offers_released_total") - first.from.ctrl.get("agora_offers_released_total")
-	rescinded := first.to.ctrl.get("agora_offers_rescinded_total") - first.from.ctrl.get("agora_offers_rescinded_total")
+	made := first.to.ctrl.Get("agora_offers_made_total") - first.from.ctrl.Get("agora_offers_made_total")
+	released := first.to.ctrl.Get("agora_offers_released_total") - first.from.ctrl.Get("agora_offers_released_total")
+	rescinded := first.to.ctrl.Get("agora_offers_rescinded_total") - first.from.ctrl.Get("agora_offers_rescinded_total")
 	fmt.Printf("| Offers made / released / rescinded (metrics) | %.0f / %.0f / %.0f |\n", made, released, rescinded)
 
 	for _, w := range windows {
@@ -300,13 +300,13 @@ func (b *bench) report(windows []window, partial bool) error {
 		}
 		agg := map[string]float64{}
 		for _, s := range w.to.apiserver {
-			if s.name == "apiserver_request_total" {
-				agg[apiKey(s.labels)] += s.value
+			if s.Name == "apiserver_request_total" {
+				agg[apiKey(s.Labels)] += s.Value
 			}
 		}
 		for _, s := range w.from.apiserver {
-			if s.name == "apiserver_request_total" {
-				agg[apiKey(s.labels)] -= s.value
+			if s.Name == "apiserver_request_total" {
+				agg[apiKey(s.Labels)] -= s.Value
 			}
 		}
 		var rows []row
@@ -324,8 +324,8 @@ func (b *bench) report(windows []window, partial bool) error {
 
 	fmt.Printf("\nagora-controller's reconciles, admission window (controller-runtime metrics):\n\n| controller | reconciles | total time | mean |\n|---|---|---|---|\n")
 	for _, name := range []string{"framework", "offer", "task", "node"} {
-		cnt := first.to.ctrl.get("controller_runtime_reconcile_time_seconds_count", "controller", name) - first.from.ctrl.get("controller_runtime_reconcile_time_seconds_count", "controller", name)
-		sum := first.to.ctrl.get("controller_runtime_reconcile_time_seconds_sum", "controller", name) - first.from.ctrl.get("controller_runtime_reconcile_time_seconds_sum", "controller", name)
+		cnt := first.to.ctrl.Get("controller_runtime_reconcile_time_seconds_count", "controller", name) - first.from.ctrl.Get("controller_runtime_reconcile_time_seconds_count", "controller", name)
+		sum := first.to.ctrl.Get("controller_runtime_reconcile_time_seconds_sum", "controller", name) - first.from.ctrl.Get("controller_runtime_reconcile_time_seconds_sum", "controller", name)
 		if cnt > 0 {
 			fmt.Printf("| %s | %.0f | %.2f s | %s |\n", name, cnt, sum, ms(sum/cnt))
 		}
