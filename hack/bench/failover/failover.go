@@ -73,7 +73,7 @@ func (b *bench) failover(ctx context.Context) error {
 	}
 	defer func() {
 		for _, r := range replicas {
-			r.p.signal(syscall.SIGTERM)
+			r.p.Stop()
 		}
 	}()
 	nodes := len(b.c.Nodes())
@@ -96,7 +96,7 @@ func (b *bench) failover(ctx context.Context) error {
 		}
 
 		kill := time.Now()
-		leader.p.signal(syscall.SIGKILL)
+		leader.p.StopWith(syscall.SIGKILL)
 		took, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		hc, err := b.seen.newHolder(took, kill, old)
 		if err != nil {
@@ -119,7 +119,7 @@ func (b *bench) failover(ctx context.Context) error {
 			acquired: hc.at.Sub(kill), workers: since(kill, m.workers), rebuilt: since(kill, m.rebuilt), cycle: since(kill, m.cycle),
 			offer: offerAt.Sub(kill),
 		}
-		if v, _ := survivor.p.gauge("leader_election_master_status"); v != 1 {
+		if survivor.p.gauge("leader_election_master_status") != 1 {
 			return fmt.Errorf("kill %d: an Offer came, but %s does not say it leads", k, survivor.p.name)
 		}
 		b.failovers = append(b.failovers, s)
@@ -145,7 +145,7 @@ func (b *bench) failover(ctx context.Context) error {
 func (b *bench) leader(ctx context.Context, rs []*replica) (leader, other *replica, err error) {
 	for {
 		for i, r := range rs {
-			if v, _ := r.p.gauge("leader_election_master_status"); v == 1 {
+			if r.p.gauge("leader_election_master_status") == 1 {
 				return r, rs[1-i], nil
 			}
 		}

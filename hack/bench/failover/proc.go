@@ -22,25 +22,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/agora-sched/agora/hack/bench/internal/benchproc"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/agora-sched/agora/hack/bench/internal/benchproc"
 )
 
-// process is one run of agora-controller, a child of this process with its log in a file.
+// process is one run of agora-controller, a child of this process with its log in a file
+// (agora-controller-<name>.log).
 type process struct {
+	*benchproc.Process
 	name    string // e.g. "a-2": replica a, its second start
-	cmd     *exec.Cmd
-	logPath string
 	metrics string // http://127.0.0.1:<port>/metrics
-	started time.Time
-	done    chan struct{}
 }
 
 // startController starts agora-controller as the given kubeconfig user, with its metrics on a
@@ -55,90 +49,27 @@ func (b *bench) startController(name, kubeconfig string, extra ...string) (*proc
 		"--node-selector=type=kwok", "--zap-log-level=debug", "--zap-time-encoding=rfc3339nano"}
 	args = append(args, extra...)
 	args = append(args, strings.Fields(*controllerArgs)...)
-	logPath := filepath.Join(b.work, "agora-controller-"+name+".log")
-	logf, err := os.Create(logPath)
+	bp, err := benchproc.Spawn("agora-controller-"+name, b.bin, b.work, args)
 	if err != nil {
 		return nil, err
 	}
-	defer logf.Close() // the child has its own descriptor
-	cmd := exec.Command(b.bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Killed with this process if it dies without stopping it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p := &process{name: name, cmd: cmd, logPath: logPath, metrics: "http://" + addr + "/metrics", done: make(chan struct{})}
-	p.started = time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() {
-		_ = cmd.Wait()
-		close(p.done)
-	}()
+	p := &process{Process: bp, name: name, metrics: "http://" + addr + "/metrics"}
 	b.procs = append(b.procs, p)
 	return p, nil
-}
-
-func (p *process) pid() int { return p.cmd.Process.Pid }
-
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// signal sends sig and waits for the exit; after 30 s it kills.
-func (p *process) signal(sig syscall.Signal) {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
 }
 
 // stopAll stops every controller still running.
 func (b *bench) stopAll() {
 	for _, p := range b.procs {
-		p.signal(syscall.SIGTERM)
+		p.Stop()
 	}
 }
 
-// gauge reads the process's /metrics: the sum of the samples named name whose labels hold
-// every one of labels (e.g. `resource="cpu"`). ok is false while the endpoint does not answer.
-func (p *process) gauge(name string, labels ...string) (v float64, ok bool) {
-	resp, err := http.Get(p.metrics)
-	if err != nil {
-		return 0, false
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, false
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-next:
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		for _, l := range labels {
-			if !strings.Contains(line, l) {
-				continue next
-			}
-		}
-		if f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
-			v += f
-		}
-	}
-	return v, true
+// gauge reads the process's /metrics: the sum of the samples named name whose labels hold every
+// label, value pair of match (e.g. "resource", "cpu"); 0 while the endpoint does not answer.
+func (p *process) gauge(name string, match ...string) float64 {
+	v, _ := benchproc.Gauge(p.metrics, name, match...)
+	return v
 }
 
 // waitFor polls cond every 100 ms until it returns nil, the process exits or ctx ends.
@@ -149,8 +80,8 @@ func (p *process) waitFor(ctx context.Context, what string, cond func() error) e
 			return nil
 		}
 		select {
-		case <-p.done:
-			return fmt.Errorf("agora-controller %s exited while waiting for %s; last lines of its log:\n%s", p.name, what, benchproc.TailFile(p.logPath, 20))
+		case <-p.Done():
+			return fmt.Errorf("agora-controller %s exited while waiting for %s; last lines of its log:\n%s", p.name, what, benchproc.TailFile(p.LogPath, 20))
 		case <-ctx.Done():
 			return fmt.Errorf("agora-controller %s: %s: %v (%w)", p.name, what, last, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
@@ -161,7 +92,7 @@ func (p *process) waitFor(ctx context.Context, what string, cond func() error) e
 // waitPool waits until the process leads and its pool holds n nodes (their Leases seen fresh).
 func (p *process) waitPool(ctx context.Context, n int) error {
 	return p.waitFor(ctx, fmt.Sprintf("a pool of %d nodes", n), func() error {
-		if v, _ := p.gauge("agora_pool_nodes"); int(v) != n {
+		if v := p.gauge("agora_pool_nodes"); int(v) != n {
 			return fmt.Errorf("pool has %v nodes", v)
 		}
 		return nil
@@ -194,7 +125,7 @@ type milestones struct {
 func (p *process) milestones(from time.Time) (milestones, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		m, err := readMilestones(p.logPath, from)
+		m, err := readMilestones(p.LogPath, from)
 		if err != nil || !m.cycle.IsZero() || time.Now().After(deadline) {
 			return m, err
 		}

@@ -81,7 +81,7 @@ func (b *bench) restart(ctx context.Context, s size, stops []syscall.Signal) err
 	log.Printf("one agora-controller (--leader-elect=false) on %d nodes with %d admitted tasks", s.nodes, s.tasks)
 	p, err := start("", 0)
 	if p != nil {
-		defer func() { p.signal(syscall.SIGTERM) }()
+		defer func() { p.Stop() }()
 	}
 	if err != nil {
 		return err
@@ -96,7 +96,7 @@ func (b *bench) restart(ctx context.Context, s size, stops []syscall.Signal) err
 				return err
 			}
 			t0 := time.Now()
-			p.signal(sig)
+			p.StopWith(sig)
 			if p, err = start(sigName(sig), time.Since(t0)); err != nil {
 				return err
 			}
@@ -112,19 +112,19 @@ func (b *bench) timeStart(ctx context.Context, p *process, rs *restartSample) er
 	defer cancel()
 	// The new process's own: an Offer the previous one created just before it ended may still be
 	// on its way through the watch.
-	offerAt, err := b.seen.firstOffer(waitCtx, p.started, p.started.UnixMicro())
+	offerAt, err := b.seen.firstOffer(waitCtx, p.Started, p.Started.UnixMicro())
 	if err != nil {
-		return fmt.Errorf("agora-controller %s: %w; last lines of its log:\n%s", p.name, err, benchproc.TailFile(p.logPath, 20))
+		return fmt.Errorf("agora-controller %s: %w; last lines of its log:\n%s", p.name, err, benchproc.TailFile(p.LogPath, 20))
 	}
-	rs.offer = offerAt.Sub(p.started)
-	mem := procstat.Memory(map[string]int{p.name: p.pid()})[p.name]
+	rs.offer = offerAt.Sub(p.Started)
+	mem := procstat.Memory(map[string]int{p.name: p.Pid()})[p.name]
 	rs.rss, rs.peak = mem.RSS, mem.Peak
 	if err := p.waitPool(waitCtx, rs.size.nodes); err != nil {
 		return err
 	}
 	want := resource.MustParse(*taskCPU)
 	if err := p.waitFor(waitCtx, "every task charged", func() error {
-		v, _ := p.gauge("agora_framework_allocated", `resource="cpu"`)
+		v := p.gauge("agora_framework_allocated", "resource", "cpu")
 		rs.cpuTasks = v
 		if int64(v*1000+0.5) != want.MilliValue()*int64(rs.size.tasks) {
 			return fmt.Errorf("%v cores charged", v)
@@ -133,12 +133,12 @@ func (b *bench) timeStart(ctx context.Context, p *process, rs *restartSample) er
 	}); err != nil {
 		return err
 	}
-	m, err := p.milestones(p.started)
+	m, err := p.milestones(p.Started)
 	if err != nil {
 		return err
 	}
-	rs.started, rs.sources, rs.workers = since(p.started, m.started), since(p.started, m.sources), since(p.started, m.workers)
-	rs.rebuilt, rs.cycle = since(p.started, m.rebuilt), since(p.started, m.cycle)
+	rs.started, rs.sources, rs.workers = since(p.Started, m.started), since(p.Started, m.sources), since(p.Started, m.workers)
+	rs.rebuilt, rs.cycle = since(p.Started, m.rebuilt), since(p.Started, m.cycle)
 	return nil
 }
 
