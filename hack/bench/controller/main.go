@@ -99,34 +99,24 @@ func run() error {
 	ctx, cancel := context.WithTimeout(sigCtx, *timeout)
 	defer cancel()
 
-	work, err := os.MkdirTemp("", "agora-bench-controller-")
+	work, removeWork, err := benchproc.WorkDir("agora-bench-controller-", *keepLogs)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if *keepLogs {
-			log.Printf("logs kept in %s", work)
-			return
-		}
-		_ = os.RemoveAll(work)
-	}()
-	auditLog := filepath.Join(work, "audit.log")
-	policy := filepath.Join(work, "audit-policy.yaml")
-	if err := os.WriteFile(policy, []byte(auditPolicy), 0o644); err != nil {
+	defer removeWork()
+	apiFlags, auditLog, err := benchproc.AuditFlags(work, auditPolicy)
+	if err != nil {
 		return err
 	}
+	// The benchmark measures the controller, not the API server's admission throttling.
+	apiFlags["max-requests-inflight"], apiFlags["max-mutating-requests-inflight"] = "2000", "1000"
 
 	m := newMachine()
 	log.Printf("starting a control plane with %d kwok nodes (%s cpu, %s memory each); %s", *nodes, *nodeCPU, *nodeMemory, m.load())
 	c, err := testcluster.Start(ctx, testcluster.Options{
 		Nodes: *nodes, CPU: *nodeCPU, Memory: *nodeMemory, Pods: 1000,
-		APIServerFlags: map[string]string{
-			// The benchmark measures the controller, not the API server's admission throttling.
-			"max-requests-inflight": "2000", "max-mutating-requests-inflight": "1000",
-			"audit-policy-file": policy, "audit-log-path": auditLog, "audit-log-format": "json",
-			"audit-log-maxsize": "0", "audit-log-maxbackup": "0",
-		},
-		Logf: log.Printf,
+		APIServerFlags: apiFlags,
+		Logf:           log.Printf,
 	})
 	if err != nil {
 		return err

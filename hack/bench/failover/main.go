@@ -62,6 +62,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/agora-sched/agora/hack/bench/internal/benchproc"
 	"github.com/agora-sched/agora/pkg/client/clientset/versioned"
 	"github.com/agora-sched/agora/test/testcluster"
 )
@@ -136,17 +137,11 @@ func run() error {
 	ctx, cancel := context.WithTimeout(sigCtx, *timeout)
 	defer cancel()
 
-	work, err := os.MkdirTemp("", "agora-bench-failover-")
+	work, removeWork, err := benchproc.WorkDir("agora-bench-failover-", *keepLogs)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if *keepLogs {
-			log.Printf("logs kept in %s", work)
-			return
-		}
-		_ = os.RemoveAll(work)
-	}()
+	defer removeWork()
 
 	first := *failoverNodes
 	if !want["failover"] {
