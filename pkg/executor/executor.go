@@ -445,6 +445,13 @@ type podCreated struct {
 	at  time.Time
 }
 
+// recordCreated notes that this process has just created the task's pod (uid).
+func (e *Executor) recordCreated(key taskKey, uid types.UID) {
+	e.writtenMu.Lock()
+	e.created[key] = podCreated{uid: uid, at: e.clock.Now()}
+	e.writtenMu.Unlock()
+}
+
 // createdPod reports whether this process created the task's pod in the last 10 s and has not
 // written the task's status since. (After 10 s without the pod in the cache, the create is
 // tried again, meets AlreadyExists and reads the pod from the API.)

@@ -180,9 +180,7 @@ func (e *Executor) launch(ctx context.Context, key taskKey, task *agorav1alpha1.
 	switch {
 	case err == nil:
 		e.nameFree(key)
-		e.writtenMu.Lock()
-		e.created[key] = podCreated{uid: created.UID, at: e.clock.Now()}
-		e.writtenMu.Unlock()
+		e.recordCreated(key, created.UID)
 		e.metrics.podsCreated.Inc()
 		logger.V(2).Info("Created pod", "pod", klog.KObj(created))
 		pod = created
