@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log"
 	"slices"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -53,7 +54,22 @@ func (b *bench) cleanup(ctx context.Context, res *result) error {
 				}
 				return listCount(len(l.Items), l.RemainingItemCount), nil
 			}, func(ctx context.Context) error {
-				return tasks.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{})
+				// One by one, 32 at a time, as 32 users would: kube-apiserver works through a
+				// DeleteCollection with one worker (--delete-collection-workers) and gives up
+				// after its 60 s request timeout, with thousands of Tasks untouched.
+				l, err := tasks.List(ctx, metav1.ListOptions{})
+				if err != nil {
+					return err
+				}
+				var names []string
+				for _, t := range l.Items {
+					if t.DeletionTimestamp.IsZero() {
+						names = append(names, t.Name)
+					}
+				}
+				return deleteEach(ctx, names, func(ctx context.Context, name string) error {
+					return tasks.Delete(ctx, name, metav1.DeleteOptions{})
+				})
 			}); err != nil {
 				return err
 			}
@@ -100,4 +116,39 @@ func (b *bench) cleanup(ctx context.Context, res *result) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// deleteEach deletes the named objects, 32 calls in flight; an object already gone is no error.
+// It returns the first other error.
+func deleteEach(ctx context.Context, names []string, del func(context.Context, string) error) error {
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		work     = make(chan string)
+	)
+	for range min(32, len(names)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name := range work {
+				if err := del(ctx, name); err != nil && !apierrors.IsNotFound(err) {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("delete %s: %w", name, err)
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, n := range names {
+		select {
+		case work <- n:
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+	return firstErr
 }
