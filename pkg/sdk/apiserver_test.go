@@ -435,18 +435,11 @@ func TestLaunchOnExpiredOfferCreatesNothing(t *testing.T) {
 	c, ns := apiServer(t)
 	ctx := context.Background()
 	d := start(t, c, ns, Config{})
-	o := offer("expired", "n1")
-	o.Namespace = ns
-	o.Spec.FrameworkInstance = d.Identity()
-	o.Spec.ExpireTime = metav1.NewTime(time.Now().Add(-time.Second))
-	o, err := c.Agora.SchedulingV1alpha1().Offers(ns).Create(ctx, o, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := expiredOffer(t, c, ns, "expired", d.Identity())
 	d.rec.waitFor(t, "offer expired")
 
 	shape := Resources("cpu", "1", "memory", "1Gi")
-	err = d.Launch(ctx, []*agorav1alpha1.Offer{o},
+	err := d.Launch(ctx, []*agorav1alpha1.Offer{o},
 		TaskInfo{Name: "late-1", NodeName: "n1", Resources: shape, Template: SleepTemplate(time.Second)},
 		TaskInfo{Name: "late-2", NodeName: "n1", Resources: shape, Template: SleepTemplate(time.Second)})
 	if !errors.Is(err, ErrOfferExpired) {
@@ -457,6 +450,9 @@ func TestLaunchOnExpiredOfferCreatesNothing(t *testing.T) {
 	if !slices.Equal(got, []string{"late-1", "late-2"}) {
 		t.Errorf("NotCreated = %v, want [late-1 late-2] (error: %v)", got, err)
 	}
+	if strings.Count(err.Error(), "not created") != 1 {
+		t.Errorf("want one error for the offer, got: %v", err)
+	}
 	if taskExists(t, c, ns, "late-1") != nil || taskExists(t, c, ns, "late-2") != nil {
 		t.Error("tasks were created on an expired offer")
 	}
@@ -466,6 +462,52 @@ func TestLaunchOnExpiredOfferCreatesNothing(t *testing.T) {
 		t.Error("the expired offer was not released")
 	}
 	if NotCreated(nil) != nil || NotCreated(errors.New("other")) != nil {
-		t.Error("NotCreated of an error without TaskNotCreatedError returned names")
+		t.Error("NotCreated of an error without NotCreatedError returned names")
 	}
+}
+
+// A task dropped on an expired offer and launched again at once on a current one, in the same
+// callback: the scheduler must not hear the drop's Error, which would speak for the new task.
+func TestDroppedTaskRelaunchedAtOnceGetsNoError(t *testing.T) {
+	c, ns := apiServer(t)
+	ctx := context.Background()
+	d := start(t, c, ns, Config{})
+	old := expiredOffer(t, c, ns, "old", d.Identity())
+	cur := createOffer(t, c, ns, "current", d.Identity(), "n1")
+	d.rec.waitFor(t, "offer old", "offer current")
+
+	shape := Resources("cpu", "1", "memory", "1Gi")
+	ti := TaskInfo{Name: "again", NodeName: "n1", Resources: shape, Template: SleepTemplate(time.Second)}
+	done := make(chan [2]error, 1)
+	d.AfterFunc(0, func(d *Driver) {
+		first := d.Launch(ctx, []*agorav1alpha1.Offer{old}, ti)
+		done <- [2]error{first, d.Launch(ctx, []*agorav1alpha1.Offer{cur}, ti)}
+	})
+	errs := <-done
+	if !errors.Is(errs[0], ErrOfferExpired) || errs[1] != nil {
+		t.Fatalf("launches: %v, %v; want ErrOfferExpired, then nil", errs[0], errs[1])
+	}
+	if tk := taskExists(t, c, ns, "again"); tk == nil || tk.Spec.OfferName != "current" {
+		t.Fatalf("task again: %+v", tk)
+	}
+	// A later callback runs after the drop's; by then it must have been held back.
+	flushed := make(chan struct{})
+	d.AfterFunc(0, func(*Driver) { close(flushed) })
+	<-flushed
+	if d.rec.has("status again Error") {
+		t.Errorf("the dropped launch's Error reached the scheduler after the task was launched again: %q", d.rec.events)
+	}
+}
+
+func expiredOffer(t *testing.T, c *testcluster.Cluster, ns, name, instance string) *agorav1alpha1.Offer {
+	t.Helper()
+	o := offer(name, "n1")
+	o.Namespace = ns
+	o.Spec.FrameworkInstance = instance
+	o.Spec.ExpireTime = metav1.NewTime(time.Now().Add(-time.Second))
+	o, err := c.Agora.SchedulingV1alpha1().Offers(ns).Create(context.Background(), o, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }

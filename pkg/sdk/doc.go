@@ -34,9 +34,9 @@ A framework implements [Scheduler] and hands it to a [Driver]. The Driver
     wrong in the background,
   - and offers the framework's verbs: [Driver.Launch] (create tasks on offers, 16 creates in flight,
     each Task with agora-executor's finalizer already on so that the executor writes nothing to it
-    before the pod; a task whose offer has expired by its turn is not created and comes back as
-    a StatusUpdate in phase Error, reason OfferExpired, as the controller's rejection would; then
-    release what they did not take), [Driver.Decline], [Driver.Kill], [Driver.Suppress], [Driver.Revive],
+    before the pod; a task whose offer's lifetime, counted from its receipt, has run out by its
+    turn is not created and comes back as a StatusUpdate in phase Error, reason OfferExpired, as
+    the controller's rejection would ([ErrOfferExpired]); then release what they did not take), [Driver.Decline], [Driver.Kill], [Driver.Suppress], [Driver.Revive],
     [Driver.Reconcile] and [Driver.Teardown].
 
 # Restarts

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -108,6 +109,8 @@ type Driver struct {
 	fw        *agorav1alpha1.Framework
 	released  map[string]time.Time               // offers this driver deleted (not rescinds), until when to remember
 	delivered map[string][]string                // offers handed to ResourceOffers -> their nodes as last told
+	received  map[string]time.Time               // offers handed to ResourceOffers -> when, by this process's clock
+	creates   map[string]uint64                  // task name -> creates of it by this Driver that went through, until it is gone
 	phases    map[string]agorav1alpha1.TaskPhase // last phase delivered per task
 	tornDown  bool                               // Teardown was called: the deletion is no error
 	fenced    *SupersededError                   // another instance took the framework over
@@ -139,6 +142,8 @@ func New(agora versioned.Interface, kube kubernetes.Interface, cfg Config, sched
 		events:    newQueue(),
 		released:  map[string]time.Time{},
 		delivered: map[string][]string{},
+		received:  map[string]time.Time{},
+		creates:   map[string]uint64{},
 		phases:    map[string]agorav1alpha1.TaskPhase{},
 	}, nil
 }
@@ -425,37 +430,49 @@ func (d *Driver) Task(name string) *agorav1alpha1.Task {
 // now ([Driver.Offer], [OfferNodesRescinder]).
 var ErrNodeRescinded = errors.New("node rescinded from the offer")
 
-// ErrOfferExpired is wrapped by Launch's error for each task it did not create because the
-// task's offer had reached its expireTime before the create went out: the controller would only
-// reject the task (Error, reason OfferExpired), which costs the API server a create, a status
-// write and a finalizer patch for nothing. The scheduler hears of each such task as it would of
-// the controller's rejection: a StatusUpdate in phase Error with reason OfferExpired, for a Task
-// that exists only in that callback (as Mesos answers a launch on a stale offer with TASK_DROPPED
-// updates); a framework that relaunches rejected tasks needs nothing else. [NotCreated] lists
-// them too.
+// ErrOfferExpired is wrapped by Launch's error when it did not create some tasks because their
+// offer's lifetime had run out before their creates went out (a launch of many tasks behind a
+// busy API server): the controller would only reject them (Error, reason OfferExpired), which
+// costs the API server a create, a status write and a finalizer patch each, for nothing. The
+// lifetime is measured by this process's clock from when the Driver received the offer (its
+// expireTime minus its creationTimestamp), so a clock that differs from the controller's does
+// not matter; the controller's own check is the last word.
+//
+// The scheduler hears of each such task as it would of the controller's rejection: a
+// StatusUpdate in phase Error, reason OfferExpired (as Mesos answers a launch on a stale offer
+// with TASK_DROPPED updates), for a Task that exists only in that callback (it has no UID). It is
+// not delivered if a task of that name was created meanwhile (the framework relaunched it at
+// once). A framework relaunches either from those updates or from [NotCreated], not both.
 var ErrOfferExpired = errors.New("offer expired")
 
-// TaskNotCreatedError is one task that Launch did not create, and why (Err: ErrOfferExpired).
-type TaskNotCreatedError struct {
-	Task, Offer string
-	Err         error
+// NotCreatedError names the tasks of one offer that Launch did not create, and why (Err:
+// ErrOfferExpired).
+type NotCreatedError struct {
+	Offer string
+	Tasks []string
+	Err   error
 }
 
-func (e *TaskNotCreatedError) Error() string {
-	return fmt.Sprintf("sdk: task %s: %v: offer %s reached its expireTime before the task's create; not created: launch it on a current offer",
-		e.Task, e.Err, e.Offer)
+func (e *NotCreatedError) Error() string {
+	names := e.Tasks
+	more := ""
+	if len(names) > 5 {
+		names, more = names[:5], fmt.Sprintf(" and %d more", len(e.Tasks)-5)
+	}
+	return fmt.Sprintf("sdk: %d tasks not created (%s%s): %v: offer %s's lifetime ran out before their creates; launch them on a current offer",
+		len(e.Tasks), strings.Join(names, ", "), more, e.Err, e.Offer)
 }
 
-func (e *TaskNotCreatedError) Unwrap() error { return e.Err }
+func (e *NotCreatedError) Unwrap() error { return e.Err }
 
 // NotCreated returns the names of the tasks that Launch's error says it did not create (the
-// [TaskNotCreatedError]s in it), in the order Launch met them; none for a nil error.
+// [NotCreatedError]s in it); none for a nil error.
 func NotCreated(err error) []string {
 	var out []string
 	var walk func(error)
 	walk = func(err error) {
-		if e, ok := err.(*TaskNotCreatedError); ok {
-			out = append(out, e.Task)
+		if e, ok := err.(*NotCreatedError); ok {
+			out = append(out, e.Tasks...)
 			return
 		}
 		switch u := err.(type) {
@@ -502,10 +519,10 @@ func (d *Driver) Launch(ctx context.Context, offers []*agorav1alpha1.Offer, task
 		return fmt.Errorf("offers %v were already released by this framework: launch on a current offer", gone)
 	}
 	var foreign []string
-	byNode := map[string]string{}     // node -> the offer that holds it now
-	expires := map[string]time.Time{} // offer -> its expireTime
-	wasIn := map[string]string{}      // node -> the offer that held it when the scheduler got it
-	current := map[string][]string{}  // offer -> its nodes now
+	byNode := map[string]string{}       // node -> the offer that holds it now
+	deadlines := map[string]time.Time{} // offer -> when its lifetime runs out, by this clock
+	wasIn := map[string]string{}        // node -> the offer that held it when the scheduler got it
+	current := map[string][]string{}    // offer -> its nodes now
 	for _, given := range offers {
 		o := d.currentOffer(given)
 		if !d.forThisInstance(o) || !d.forThisInstance(given) {
@@ -513,8 +530,8 @@ func (d *Driver) Launch(ctx context.Context, offers []*agorav1alpha1.Offer, task
 			continue
 		}
 		current[o.Name] = nodeNames(o)
-		if !o.Spec.ExpireTime.IsZero() {
-			expires[o.Name] = o.Spec.ExpireTime.Time
+		if dl, ok := d.offerDeadline(o); ok {
+			deadlines[o.Name] = dl
 		}
 		for _, n := range o.Spec.Nodes {
 			if _, ok := byNode[n.NodeName]; !ok {
@@ -544,12 +561,21 @@ func (d *Driver) Launch(ctx context.Context, offers []*agorav1alpha1.Offer, task
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	dropped, err := d.createTasks(ctx, byNode, expires, tasks)
+	dropped, err := d.createTasks(ctx, byNode, deadlines, tasks)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	for _, t := range dropped {
-		d.AfterFunc(0, func(d *Driver) { d.sched.StatusUpdate(d, t) })
+	for _, dt := range dropped {
+		d.AfterFunc(0, func(d *Driver) {
+			d.mu.Lock()
+			relaunched := d.creates[dt.task.Name] != dt.creates
+			_, known := d.phases[dt.task.Name]
+			d.mu.Unlock()
+			if relaunched || known || d.Task(dt.task.Name) != nil {
+				return // a task of that name exists now: its own updates speak for it
+			}
+			d.sched.StatusUpdate(d, dt.task)
+		})
 	}
 	if err := d.fencedErr(); err != nil {
 		return errors.Join(append(errs, err)...)
@@ -567,13 +593,38 @@ func (d *Driver) Launch(ctx context.Context, offers []*agorav1alpha1.Offer, task
 // the offer (and the framework's callback goroutine) for seconds behind a busy API server.
 const launchWriters = 16
 
+// offerDeadline is when offer o's lifetime runs out by this process's clock: the time the Driver
+// received it plus its expireTime minus its creationTimestamp (late by up to a second, as the
+// timestamp is whole seconds, and by the watch's delay: late is safe). Unknown for an offer the
+// Driver did not deliver.
+func (d *Driver) offerDeadline(o *agorav1alpha1.Offer) (time.Time, bool) {
+	if o.Spec.ExpireTime.IsZero() || o.CreationTimestamp.IsZero() {
+		return time.Time{}, false
+	}
+	d.mu.Lock()
+	at, ok := d.received[o.Name]
+	d.mu.Unlock()
+	if !ok {
+		return time.Time{}, false
+	}
+	return at.Add(o.Spec.ExpireTime.Sub(o.CreationTimestamp.Time)), true
+}
+
+// droppedTask is a task Launch did not create, to tell the scheduler about, and how many creates
+// of its name had gone through when it was dropped.
+type droppedTask struct {
+	task    *agorav1alpha1.Task
+	creates uint64
+}
+
 // createTasks creates the tasks, each on the offer that holds its node, launchWriters at a
 // time, and returns once every create has returned (the release that follows must come after
 // them: the controller admits what was created before the release). A task whose node is in
-// none of the offers is an error, and so is one whose offer has expired (expires) when its turn
-// comes (returned as dropped, in phase Error with reason OfferExpired, for the scheduler); the
-// others are still created. Once the Driver is superseded, nothing more is created.
-func (d *Driver) createTasks(ctx context.Context, byNode map[string]string, expires map[string]time.Time, tasks []TaskInfo) (dropped []*agorav1alpha1.Task, _ error) {
+// none of the offers is an error, and so is one whose offer's lifetime (deadlines) has run out
+// when its turn comes (returned as dropped, in phase Error with reason OfferExpired, for the
+// scheduler); the others are still created. A task of a name the cache already holds counts as
+// launched, as an AlreadyExists does. Once the Driver is superseded, nothing more is created.
+func (d *Driver) createTasks(ctx context.Context, byNode map[string]string, deadlines map[string]time.Time, tasks []TaskInfo) (dropped []droppedTask, _ error) {
 	api := d.agora.SchedulingV1alpha1().Tasks(d.cfg.Namespace)
 	var (
 		mu   sync.Mutex
@@ -598,17 +649,29 @@ func (d *Driver) createTasks(ctx context.Context, byNode map[string]string, expi
 				// create that goes out just before expireTime (or by a clock behind the API
 				// server's) may still be too late and is rejected; one held back by a clock
 				// ahead of it is launched again: neither books anything twice.
-				if exp, ok := expires[t.Spec.OfferName]; ok && !time.Now().Before(exp) {
-					e := &TaskNotCreatedError{Task: t.Name, Offer: t.Spec.OfferName, Err: ErrOfferExpired}
+				if dl, ok := deadlines[t.Spec.OfferName]; ok && !time.Now().Before(dl) {
+					if d.Task(t.Name) != nil {
+						continue // launched before: what an AlreadyExists would say
+					}
 					t.Status = agorav1alpha1.TaskStatus{Phase: agorav1alpha1.TaskError, Reason: agorav1alpha1.ReasonOfferExpired,
-						Message: e.Error(), Framework: d.cfg.Name}
+						Framework: d.cfg.Name,
+						Message: fmt.Sprintf("offer %s's lifetime ran out before task %s was created; the SDK did not create it: launch it on a current offer",
+							t.Spec.OfferName, t.Name)}
+					d.mu.Lock()
+					n := d.creates[t.Name]
+					d.mu.Unlock()
 					mu.Lock()
-					dropped = append(dropped, t)
+					dropped = append(dropped, droppedTask{task: t, creates: n})
 					mu.Unlock()
-					fail(e)
 					continue
 				}
-				if _, err := api.Create(ctx, t, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				_, err := api.Create(ctx, t, metav1.CreateOptions{})
+				if err == nil || apierrors.IsAlreadyExists(err) {
+					d.mu.Lock()
+					d.creates[t.Name]++
+					d.mu.Unlock()
+				}
+				if err != nil && !apierrors.IsAlreadyExists(err) {
 					fail(fmt.Errorf("creating task %s: %w", t.Name, err))
 				}
 			}
@@ -624,6 +687,15 @@ func (d *Driver) createTasks(ctx context.Context, byNode map[string]string, expi
 	}
 	close(work)
 	wg.Wait()
+	byOffer := map[string]*NotCreatedError{}
+	for _, dt := range dropped {
+		o := dt.task.Spec.OfferName
+		if byOffer[o] == nil {
+			byOffer[o] = &NotCreatedError{Offer: o, Err: ErrOfferExpired}
+			errs = append(errs, byOffer[o])
+		}
+		byOffer[o].Tasks = append(byOffer[o].Tasks, dt.task.Name)
+	}
 	return dropped, errors.Join(errs...)
 }
 
@@ -867,6 +939,9 @@ func (d *Driver) dispatch(batch []event) error {
 			if fresh || seen {
 				d.delivered[o.Name] = nodes
 			}
+			if fresh {
+				d.received[o.Name] = time.Now()
+			}
 			d.mu.Unlock()
 			if fresh {
 				offers = append(offers, o.DeepCopy())
@@ -882,6 +957,7 @@ func (d *Driver) dispatch(batch []event) error {
 			_, ours := d.released[o.Name]
 			_, seen := d.delivered[o.Name]
 			delete(d.delivered, o.Name)
+			delete(d.received, o.Name)
 			d.mu.Unlock()
 			if !ours && seen {
 				reason := "Unknown"
@@ -904,6 +980,7 @@ func (d *Driver) dispatch(batch []event) error {
 				deliver = t.Status.Phase != "" || !known
 			case evTaskGone:
 				delete(d.phases, t.Name)
+				delete(d.creates, t.Name)
 				switch {
 				case !known || Terminal(last):
 					deliver = false

@@ -442,3 +442,22 @@ func TestTaskInstanceAnnotation(t *testing.T) {
 		t.Errorf("the caller's annotations were modified: %v", given)
 	}
 }
+
+// An offer's deadline runs from when the Driver received it, for as long as the controller gave
+// it (expireTime - creationTimestamp), whatever the two clocks say: a framework whose clock is an
+// hour off still launches on a fresh offer.
+func TestOfferDeadlineIgnoresClockSkew(t *testing.T) {
+	received := time.Now()
+	made := received.Add(-time.Hour).Truncate(time.Second) // the API server's clock, an hour behind
+	o := offer("skewed", "n1")
+	o.CreationTimestamp = metav1.NewTime(made)
+	o.Spec.ExpireTime = metav1.NewTime(made.Add(60 * time.Second))
+	d := &Driver{received: map[string]time.Time{"skewed": received}}
+	dl, ok := d.offerDeadline(o)
+	if !ok || !dl.Equal(received.Add(60*time.Second)) {
+		t.Errorf("deadline %v (%v), want %v", dl, ok, received.Add(60*time.Second))
+	}
+	if _, ok := d.offerDeadline(offer("not-delivered", "n1")); ok {
+		t.Error("a deadline for an offer the Driver never received")
+	}
+}
