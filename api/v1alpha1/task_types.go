@@ -252,9 +252,12 @@ type Task struct {
 	// accounting read (offerName, nodeName, resources); the ValidatingAdmissionPolicy
 	// agora-task-spec-immutable (config/crd/policy, installed with the CRDs) keeps the whole
 	// spec. The rule is narrow because the API server evaluates a CRD's CEL rules on every
-	// status write too, and comparing the whole pod template there costs a status write 14% of
-	// its kube-apiserver CPU; the policy matches writes to the Task itself, not to tasks/status
-	// (BENCHMARKS.md, "What one write costs kube-apiserver").
+	// status write too, and comparing the whole pod template there costs a status write 12-14%
+	// of its kube-apiserver CPU; the policy matches writes to the Task itself, not to tasks/status
+	// (BENCHMARKS.md, "What one write costs kube-apiserver"). CRDs applied without the policy
+	// (config/crd/bases alone, or a cluster that does not run ValidatingAdmissionPolicy) leave
+	// the template mutable; the executor builds the pod from the Task as it reads it when it
+	// creates the pod and never lets it request more than the immutable resources.
 
 	// spec is what to run and on which offered resources. Immutable: delete the Task and create
 	// a new one.

@@ -452,6 +452,13 @@ func (e *Executor) recordCreated(key taskKey, uid types.UID) {
 	e.writtenMu.Unlock()
 }
 
+// clearCreated forgets when this process created the task's pod.
+func (e *Executor) clearCreated(key taskKey) {
+	e.writtenMu.Lock()
+	delete(e.created, key)
+	e.writtenMu.Unlock()
+}
+
 // createdPod reports whether this process created the task's pod in the last 10 s and has not
 // written the task's status since. (After 10 s without the pod in the cache, the create is
 // tried again, meets AlreadyExists and reads the pod from the API.)

@@ -630,9 +630,7 @@ func (e *Executor) writeStatus(ctx context.Context, key taskKey, task *agorav1al
 		return task, err
 	}
 	e.metrics.statusWrites.WithLabelValues(string(st.Phase)).Inc()
-	e.writtenMu.Lock()
-	delete(e.created, key) // no longer Staging: nothing waits on the pod's creation time
-	e.writtenMu.Unlock()
+	e.clearCreated(key) // no longer Staging: nothing waits on the pod's creation time
 	klog.FromContext(ctx).V(3).Info("Task status", "task", klog.KObj(t), "phase", st.Phase, "reason", st.Reason)
 	e.remember(key, out)
 	return out, nil
@@ -644,8 +642,8 @@ func (e *Executor) writeStatus(ctx context.Context, key taskKey, task *agorav1al
 //
 // Not an Update: an Update sends the whole Task back, and the spec of a Task written by kubectl
 // does not survive the round trip through the Go types byte for byte (an empty `resources: {}`
-// appears on each container, for one), which the CRD's `self == oldSelf` rule on spec refuses as
-// a spec change.
+// appears on each container, for one), which the admission policy agora-task-spec-immutable
+// (config/crd/policy) refuses as a spec change.
 func (e *Executor) setFinalizer(ctx context.Context, key taskKey, task *agorav1alpha1.Task, on bool) (*agorav1alpha1.Task, error) {
 	if hasFinalizer(task) == on {
 		return task, nil
