@@ -199,33 +199,36 @@ func (b *bench) deletePods(ctx context.Context, ns string) error {
 // minute; it gives up when nothing went for 5 minutes.
 func waitEmpty(ctx context.Context, what string, count func(context.Context) (int, error), del func(context.Context) error) error {
 	// Bounded by progress, not by a fixed time: 10,000 Tasks take the executor minutes to kill
-	// (pod delete, Killed, finalizer) behind a busy API server. A delete collection is sent again
-	// only when nothing went for a minute: sent every few seconds, it re-deletes every object that
-	// is already terminating, thousands of calls that slow the API server down and the
-	// teardown with it.
+	// (pod delete, Killed, finalizer) behind a busy API server. The deletes are sent again only
+	// when nothing went for a minute: sent every few seconds, they re-delete objects that are
+	// already terminating, calls that slow the API server down and the teardown with it.
 	const stall = 5 * time.Minute
-	var lastDel, lastProgress time.Time
+	lastProgress := time.Now()
+	var lastDel time.Time
 	last := -1
 	for {
 		n, err := count(ctx)
-		if err == nil && n == 0 {
+		switch {
+		case err != nil:
+			log.Printf("counting %s: %v", what, err)
+		case n == 0:
 			return nil
-		}
-		if err == nil && (last < 0 || n < last) {
+		case last < 0 || n < last:
 			last, lastProgress = n, time.Now()
 		}
 		if lastDel.IsZero() || (time.Since(lastProgress) > time.Minute && time.Since(lastDel) > time.Minute) {
 			if err := del(ctx); err != nil && !apierrors.IsNotFound(err) && ctx.Err() == nil {
 				log.Printf("deleting %s: %v", what, err)
 			}
-			lastDel = time.Now()
+			// The time a delete pass takes is no stall.
+			lastDel, lastProgress = time.Now(), time.Now()
 		}
-		if !lastProgress.IsZero() && time.Since(lastProgress) > stall {
-			return fmt.Errorf("%d %s left: none went for %s (last count error: %v)", n, what, stall, err)
+		if time.Since(lastProgress) > stall {
+			return fmt.Errorf("%d %s left: none went for %s (last count error: %v)", last, what, stall, err)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%d %s left (%w; last count error: %v)", n, what, context.Cause(ctx), err)
+			return fmt.Errorf("%d %s left (%w; last count error: %v)", last, what, context.Cause(ctx), err)
 		case <-time.After(time.Second):
 		}
 	}
