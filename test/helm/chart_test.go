@@ -99,6 +99,7 @@ func defaultObjects(t *testing.T) []string {
 		"PodDisruptionBudget/agora-system/agora-controller",
 		"Service/agora-system/agora-controller-metrics",
 		"DaemonSet/agora-system/agora-executor",
+		"FlowSchema//agora-controller-leader-election",
 	}
 	for file, roles := range configRoles(t) {
 		for _, r := range roles {
@@ -243,6 +244,14 @@ func TestTemplateSwitches(t *testing.T) {
 			check: func(t *testing.T, objs objects) {
 				if find(objs, "PodDisruptionBudget", "agora-controller") != nil {
 					t.Error("PDB rendered although disabled")
+				}
+			},
+		},
+		"no leader-election priority": {
+			args: []string{"--set", "controller.leaderElectionPriority.enabled=false"},
+			check: func(t *testing.T, objs objects) {
+				if fs := ofKind(objs, "FlowSchema"); len(fs) != 0 {
+					t.Errorf("FlowSchema rendered although disabled: %v", keys(fs))
 				}
 			},
 		},
@@ -512,7 +521,7 @@ func kustomize(t *testing.T, dir string) objects {
 	// says cluster-scoped), which TestInstallOnLocalCluster's server-side dry run of
 	// config/default shows.
 	for _, o := range objs {
-		if strings.HasPrefix(o.GetKind(), "ValidatingAdmissionPolicy") {
+		if strings.HasPrefix(o.GetKind(), "ValidatingAdmissionPolicy") || o.GetKind() == "FlowSchema" {
 			o.SetNamespace("")
 		}
 	}
@@ -529,6 +538,16 @@ func TestKustomize(t *testing.T) {
 		t.Errorf("config/default objects (-want +got):\n%s", diff)
 	}
 	chart := mustTemplate(t)
+	// Cluster-scoped objects that are not generated: the same spec both ways.
+	for _, kn := range [][2]string{{"FlowSchema", "agora-controller-leader-election"}} {
+		k, c := find(def, kn[0], kn[1]), find(chart, kn[0], kn[1])
+		if k == nil || c == nil {
+			continue // reported above
+		}
+		if diff := cmp.Diff(c.Object["spec"], k.Object["spec"]); diff != "" {
+			t.Errorf("%s %s: config/default's spec differs from the chart's (-chart +kustomize):\n%s", kn[0], kn[1], diff)
+		}
+	}
 	for _, kind := range []string{"Deployment", "DaemonSet"} {
 		var k, c corev1.PodSpec
 		if kind == "Deployment" {
@@ -551,7 +570,7 @@ func TestKustomize(t *testing.T) {
 	}
 	for _, o := range def {
 		if o.GetKind() != "Namespace" && o.GetKind() != "CustomResourceDefinition" && !strings.HasPrefix(o.GetKind(), "Cluster") &&
-			!strings.HasPrefix(o.GetKind(), "ValidatingAdmissionPolicy") && o.GetNamespace() != namespace {
+			!strings.HasPrefix(o.GetKind(), "ValidatingAdmissionPolicy") && o.GetKind() != "FlowSchema" && o.GetNamespace() != namespace {
 			t.Errorf("%s is not in %s", key(o), namespace)
 		}
 	}

@@ -184,6 +184,7 @@ func TestInstallOnLocalCluster(t *testing.T) {
 	runFramework(t, ctx, c, fw, admin, node, procs)
 	checkForbidden(t, ctx, fw, teamA, teamB, taskB.Name, node)
 	checkComponentLimits(t, ctx, c, controllerKC, executorKC)
+	checkLeaderElectionPriority(t, ctx, c, controllerKC, admin)
 
 	// A framework program on the SDK (pkg/sdk, examples/batch) with only agora-framework: it
 	// registers, renews its Lease, launches, and tears itself down when its job is done.
@@ -431,6 +432,45 @@ func checkForbidden(t *testing.T, ctx context.Context, fw clients, own, other, o
 		if err := call(); !apierrors.IsForbidden(err) {
 			t.Errorf("framework of %s could %s: want Forbidden, got %v", own, what, err)
 		}
+	}
+}
+
+// checkLeaderElectionPriority: kube-apiserver puts the controller's leader-election Lease requests
+// in the priority level the chart's FlowSchema names (it says which in the response headers of
+// API Priority and Fairness), and its other requests elsewhere.
+func checkLeaderElectionPriority(t *testing.T, ctx context.Context, c *cluster, controllerKC string, admin clients) {
+	t.Helper()
+	pl, err := admin.kube.FlowcontrolV1().PriorityLevelConfigurations().Get(ctx, "leader-election", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the built-in priority level leader-election: %v", err)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", controllerKC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	level := func(path string) string {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Host, "/")+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s as the controller: %v", path, err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("X-Kubernetes-PF-PriorityLevel-UID")
+	}
+	lease := "/apis/coordination.k8s.io/v1/namespaces/" + namespace + "/leases/agora-controller"
+	eventually(t, ctx, 30*time.Second, "the controller's Lease requests in priority level leader-election", nil, func() (bool, string) {
+		got := level(lease)
+		return got == string(pl.UID), fmt.Sprintf("priority level UID %q, want leader-election's %s", got, pl.UID)
+	})
+	if got := level("/apis/scheduling.agora.dev/v1alpha1/namespaces/" + teamA + "/tasks"); got == string(pl.UID) {
+		t.Error("the controller's task list is in priority level leader-election too: the FlowSchema matches too much")
 	}
 }
 
