@@ -511,3 +511,30 @@ func expiredOffer(t *testing.T, c *testcluster.Cluster, ns, name, instance strin
 	}
 	return o
 }
+
+// An offer's lifetime counts from when the watch brought it, not from when a scheduler busy
+// with an earlier launch got it: an offer that expired while the callback goroutine was busy is
+// not launched on.
+func TestOfferLifetimeCountsFromTheWatch(t *testing.T) {
+	c, ns := apiServer(t)
+	ctx := context.Background()
+	d := start(t, c, ns, Config{})
+	busy := make(chan struct{})
+	d.AfterFunc(0, func(*Driver) { <-busy }) // a long Launch, say
+	o := offer("short-lived", "n1")
+	o.Namespace = ns
+	o.Spec.FrameworkInstance = d.Identity()
+	o.Spec.ExpireTime = metav1.NewTime(time.Now().Add(3 * time.Second))
+	o, err := c.Agora.SchedulingV1alpha1().Offers(ns).Create(ctx, o, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Second) // its lifetime (2-3 s) passes while the scheduler is busy
+	close(busy)
+	d.rec.waitFor(t, "offer short-lived")
+	err = d.Launch(ctx, []*agorav1alpha1.Offer{o},
+		TaskInfo{Name: "too-late", NodeName: "n1", Resources: Resources("cpu", "1", "memory", "1Gi"), Template: SleepTemplate(time.Second)})
+	if !errors.Is(err, ErrOfferExpired) || taskExists(t, c, ns, "too-late") != nil {
+		t.Errorf("Launch on an offer that expired while the scheduler was busy: %v; want ErrOfferExpired and no task", err)
+	}
+}

@@ -109,7 +109,7 @@ type Driver struct {
 	fw        *agorav1alpha1.Framework
 	released  map[string]time.Time               // offers this driver deleted (not rescinds), until when to remember
 	delivered map[string][]string                // offers handed to ResourceOffers -> their nodes as last told
-	received  map[string]time.Time               // offers handed to ResourceOffers -> when, by this process's clock
+	received  map[string]time.Time               // offers -> when the watch brought them, by this process's clock
 	creates   map[string]uint64                  // task name -> creates of it by this Driver that went through, until it is gone
 	phases    map[string]agorav1alpha1.TaskPhase // last phase delivered per task
 	tornDown  bool                               // Teardown was called: the deletion is no error
@@ -244,7 +244,16 @@ func (d *Driver) Run(ctx context.Context) error {
 		}
 	}
 	if _, err := offerInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { d.pushObj(evOffer, obj) },
+		AddFunc: func(obj any) {
+			// When the watch brought it, not when the scheduler gets it: the callback
+			// goroutine may be busy launching on earlier offers for longer than an offer lives.
+			if o, ok := obj.(*agorav1alpha1.Offer); ok {
+				d.mu.Lock()
+				d.received[o.Name] = time.Now()
+				d.mu.Unlock()
+			}
+			d.pushObj(evOffer, obj)
+		},
 		UpdateFunc: func(_, obj any) { d.pushObj(evOffer, obj) },
 		DeleteFunc: func(obj any) { d.pushObj(evOfferGone, obj) },
 	}); err != nil {
@@ -938,9 +947,6 @@ func (d *Driver) dispatch(batch []event) error {
 			}
 			if fresh || seen {
 				d.delivered[o.Name] = nodes
-			}
-			if fresh {
-				d.received[o.Name] = time.Now()
 			}
 			d.mu.Unlock()
 			if fresh {
