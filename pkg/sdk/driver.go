@@ -605,7 +605,7 @@ const launchWriters = 16
 // offerDeadline is when offer o's lifetime runs out by this process's clock: the time the Driver
 // received it plus its expireTime minus its creationTimestamp (late by up to a second, as the
 // timestamp is whole seconds, and by the watch's delay: late is safe). Unknown for an offer the
-// Driver did not deliver.
+// Driver's watch has not brought.
 func (d *Driver) offerDeadline(o *agorav1alpha1.Offer) (time.Time, bool) {
 	if o.Spec.ExpireTime.IsZero() || o.CreationTimestamp.IsZero() {
 		return time.Time{}, false
