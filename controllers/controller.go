@@ -191,11 +191,9 @@ func stripNode(obj any) (any, error) {
 	return n, nil
 }
 
-// Setup creates the controller and registers its field indexes, reconcilers and allocation
-// loop with mgr, whose cache should use CacheOptions.
-func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Controller, error) {
-	opts.defaults()
-	a := allocator.New(allocator.Config{
+// newAllocator returns an empty allocator configured from opts.
+func newAllocator(opts Options) *allocator.Allocator {
+	return allocator.New(allocator.Config{
 		MinAllocatable:   opts.MinAllocatable,
 		MaxNodesPerOffer: agorav1alpha1.MaxOfferNodes,
 		// The wall clock in microseconds seeds the IDs, so a new leader never reuses the name
@@ -203,6 +201,13 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Controller, er
 		FirstOfferID: allocator.OfferID(time.Now().UnixMicro()),
 		Clock:        opts.Clock,
 	})
+}
+
+// Setup creates the controller and registers its field indexes, reconcilers and allocation
+// loop with mgr, whose cache should use CacheOptions.
+func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Controller, error) {
+	opts.defaults()
+	a := newAllocator(opts)
 	c := &Controller{
 		client:          mgr.GetClient(),
 		reader:          mgr.GetAPIReader(),
@@ -362,8 +367,24 @@ func (l *allocationLoop) Start(ctx context.Context) error {
 	if !c.cache.WaitForCacheSync(ctx) {
 		return errors.New("cache did not sync")
 	}
-	if err := c.rebuild(ctx); err != nil {
-		return fmt.Errorf("rebuild model: %w", err)
+	// A rebuild that fails half way (kube-apiserver restarting under a new leader) leaves a
+	// model that holds part of the cluster: start over from an empty one until it succeeds or
+	// leadership ends, rather than exit and rebuild in a new process.
+	for backoff := 500 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		err := c.rebuild(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("rebuild model: %w", err)
+		}
+		logger.Error(err, "rebuilding the model from the API failed; starting over from an empty one", "retryIn", backoff)
+		c.m.reset(newAllocator(c.opts))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("rebuild model: %w", err)
+		case <-time.After(backoff):
+		}
 	}
 	close(c.m.ready)
 	logger.Info("model rebuilt from the API; allocating", "interval", c.opts.AllocationInterval)

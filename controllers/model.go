@@ -143,22 +143,32 @@ type frameworkState struct {
 }
 
 func newModel(a *allocator.Allocator, clk clock.PassiveClock) *model {
-	return &model{
-		clock:      clk,
-		alloc:      a,
-		offers:     map[types.NamespacedName]*offerState{},
-		byID:       map[allocator.OfferID]*offerState{},
-		gone:       map[types.NamespacedName]tombstone{},
-		tasks:      map[types.UID]*taskState{},
-		names:      map[types.NamespacedName][]types.UID{},
-		lostNodes:  map[string]bool{},
-		nodeSpecs:  map[string]allocator.NodeSpec{},
-		nodeAttrs:  map[string]map[string]string{},
-		frameworks: map[string]*frameworkState{},
-		changed:    true,
-		ready:      make(chan struct{}),
-		kick:       make(chan struct{}, 1),
-	}
+	m := &model{clock: clk, ready: make(chan struct{}), kick: make(chan struct{}, 1)}
+	m.resetLocked(a)
+	return m
+}
+
+// reset empties the model onto allocator a, as before a rebuild: what a failed rebuild put in
+// it is forgotten. Only before ready is closed: the reconcilers wait for it, so nothing else
+// holds what is dropped.
+func (m *model) reset(a *allocator.Allocator) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.resetLocked(a)
+}
+
+func (m *model) resetLocked(a *allocator.Allocator) {
+	m.alloc = a
+	m.offers = map[types.NamespacedName]*offerState{}
+	m.byID = map[allocator.OfferID]*offerState{}
+	m.gone = map[types.NamespacedName]tombstone{}
+	m.tasks = map[types.UID]*taskState{}
+	m.names = map[types.NamespacedName][]types.UID{}
+	m.lostNodes = map[string]bool{}
+	m.nodeSpecs = map[string]allocator.NodeSpec{}
+	m.nodeAttrs = map[string]map[string]string{}
+	m.frameworks = map[string]*frameworkState{}
+	m.changed = true
 }
 
 // unwrittenHold bounds how long an unwritten rescind holds the cycle back: a write that has not
