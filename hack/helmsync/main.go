@@ -16,9 +16,9 @@ limitations under the License.
 
 // Command helmsync writes the Helm chart's CRD and RBAC templates from config/, so that the
 // chart and the kustomize bases share one source of truth: `make manifests` (controller-gen)
-// writes config/crd/bases and config/rbac/{role,executor_role}.yaml, config/rbac/framework_role.yaml
-// and the CRDs' admission policies in config/crd/policy are written by hand, and this program turns them into charts/agora/templates/crds/*.yaml and
-// charts/agora/templates/rbac/*.yaml. It changes only metadata (Helm labels, the CRDs'
+// writes config/crd/bases and config/rbac/{role,executor_role}.yaml; config/rbac/framework_role.yaml
+// and the CRDs' admission policies in config/crd/policy are written by hand; this program turns
+// them into charts/agora/templates/crds/*.yaml and charts/agora/templates/rbac/*.yaml. It changes only metadata (Helm labels, the CRDs'
 // resource-policy, the install namespace) and adds a binding for each component role; schemas
 // and rules are copied unchanged.
 //
