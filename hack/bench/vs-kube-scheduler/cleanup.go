@@ -61,13 +61,7 @@ func (b *bench) cleanup(ctx context.Context, res *result) error {
 				if err != nil {
 					return err
 				}
-				var names []string
-				for _, t := range l.Items {
-					if t.DeletionTimestamp.IsZero() {
-						names = append(names, t.Name)
-					}
-				}
-				return deleteEach(ctx, names, func(ctx context.Context, name string) error {
+				return deleteEach(ctx, liveNames(l.Items), func(ctx context.Context, name string) error {
 					return tasks.Delete(ctx, name, metav1.DeleteOptions{})
 				})
 			}); err != nil {
@@ -116,6 +110,21 @@ func (b *bench) cleanup(ctx context.Context, res *result) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// liveNames returns the names of the listed objects that are not being deleted yet (deleting
+// those again would only cost kube-apiserver a call).
+func liveNames[T any, P interface {
+	*T
+	metav1.Object
+}](items []T) []string {
+	var names []string
+	for i := range items {
+		if o := P(&items[i]); o.GetDeletionTimestamp().IsZero() {
+			names = append(names, o.GetName())
+		}
+	}
+	return names
 }
 
 // deleteEach deletes the named objects, 32 calls in flight; an object already gone is no error.

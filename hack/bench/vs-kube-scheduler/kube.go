@@ -183,13 +183,7 @@ func (b *bench) deletePods(ctx context.Context, ns string) error {
 		if err != nil {
 			return err
 		}
-		var names []string
-		for _, p := range l.Items {
-			if p.DeletionTimestamp.IsZero() {
-				names = append(names, p.Name)
-			}
-		}
-		return deleteEach(ctx, names, func(ctx context.Context, name string) error {
+		return deleteEach(ctx, liveNames(l.Items), func(ctx context.Context, name string) error {
 			return b.kube.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{})
 		})
 	})
