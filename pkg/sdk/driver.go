@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -696,6 +697,13 @@ func (d *Driver) createTasks(ctx context.Context, byNode map[string]string, dead
 	}
 	close(work)
 	wg.Wait()
+	// The writers drop tasks in whatever order they get to them; the scheduler hears of them,
+	// and the error names them, in the order they were given.
+	order := make(map[string]int, len(tasks))
+	for i, ti := range tasks {
+		order[ti.Name] = i
+	}
+	slices.SortFunc(dropped, func(a, b droppedTask) int { return order[a.task.Name] - order[b.task.Name] })
 	byOffer := map[string]*NotCreatedError{}
 	for _, dt := range dropped {
 		o := dt.task.Spec.OfferName
