@@ -435,7 +435,7 @@ func TestLaunchOnExpiredOfferCreatesNothing(t *testing.T) {
 	c, ns := apiServer(t)
 	ctx := context.Background()
 	d := start(t, c, ns, Config{})
-	o := expiredOffer(t, c, ns, "expired", d.Identity())
+	o := offerExpiringAt(t, c, ns, "expired", d.Identity(), time.Now().Add(-time.Second))
 	d.rec.waitFor(t, "offer expired")
 
 	shape := Resources("cpu", "1", "memory", "1Gi")
@@ -472,7 +472,7 @@ func TestDroppedTaskRelaunchedAtOnceGetsNoError(t *testing.T) {
 	c, ns := apiServer(t)
 	ctx := context.Background()
 	d := start(t, c, ns, Config{})
-	old := expiredOffer(t, c, ns, "old", d.Identity())
+	old := offerExpiringAt(t, c, ns, "old", d.Identity(), time.Now().Add(-time.Second))
 	cur := createOffer(t, c, ns, "current", d.Identity(), "n1")
 	d.rec.waitFor(t, "offer old", "offer current")
 
@@ -499,12 +499,13 @@ func TestDroppedTaskRelaunchedAtOnceGetsNoError(t *testing.T) {
 	}
 }
 
-func expiredOffer(t *testing.T, c *testcluster.Cluster, ns, name, instance string) *agorav1alpha1.Offer {
+// offerExpiringAt creates an offer of node n1 to instance whose expireTime is at.
+func offerExpiringAt(t *testing.T, c *testcluster.Cluster, ns, name, instance string, at time.Time) *agorav1alpha1.Offer {
 	t.Helper()
 	o := offer(name, "n1")
 	o.Namespace = ns
 	o.Spec.FrameworkInstance = instance
-	o.Spec.ExpireTime = metav1.NewTime(time.Now().Add(-time.Second))
+	o.Spec.ExpireTime = metav1.NewTime(at)
 	o, err := c.Agora.SchedulingV1alpha1().Offers(ns).Create(context.Background(), o, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -521,18 +522,11 @@ func TestOfferLifetimeCountsFromTheWatch(t *testing.T) {
 	d := start(t, c, ns, Config{})
 	busy := make(chan struct{})
 	d.AfterFunc(0, func(*Driver) { <-busy }) // a long Launch, say
-	o := offer("short-lived", "n1")
-	o.Namespace = ns
-	o.Spec.FrameworkInstance = d.Identity()
-	o.Spec.ExpireTime = metav1.NewTime(time.Now().Add(3 * time.Second))
-	o, err := c.Agora.SchedulingV1alpha1().Offers(ns).Create(ctx, o, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := offerExpiringAt(t, c, ns, "short-lived", d.Identity(), time.Now().Add(3*time.Second))
 	time.Sleep(5 * time.Second) // its lifetime (2-3 s) passes while the scheduler is busy
 	close(busy)
 	d.rec.waitFor(t, "offer short-lived")
-	err = d.Launch(ctx, []*agorav1alpha1.Offer{o},
+	err := d.Launch(ctx, []*agorav1alpha1.Offer{o},
 		TaskInfo{Name: "too-late", NodeName: "n1", Resources: Resources("cpu", "1", "memory", "1Gi"), Template: SleepTemplate(time.Second)})
 	if !errors.Is(err, ErrOfferExpired) || taskExists(t, c, ns, "too-late") != nil {
 		t.Errorf("Launch on an offer that expired while the scheduler was busy: %v; want ErrOfferExpired and no task", err)
