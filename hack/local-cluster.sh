@@ -7,7 +7,7 @@
 #
 #   up [--nodes N] [--node-cpu C] [--node-memory M] [--node-gpu G] [--no-crds] [--no-agora]
 #        defaults: 4 nodes, 8 CPU, 32Gi, 0 GPU (GPU = extended resource nvidia.com/gpu);
-#        --no-crds skips config/crd (CRDs and their policies), --no-agora skips building/starting Agora's binaries
+#        --no-crds skips config/crd (CRDs and their policies) and config/policy, --no-agora skips building/starting Agora's binaries
 #   down     stop everything `up` started (by recorded pid only) and delete the cluster state
 #   status   what runs (pid, port) and the node count; exits 1 when the cluster is not up
 #
@@ -31,6 +31,7 @@ KUBECONFIG_FILE="${LOCAL}/kubeconfig"
 KWOK_STAGES="${ROOT}/hack/kwok"
 CRD_DIR="${ROOT}/config/crd/bases"
 CRD_POLICY_DIR="${ROOT}/config/crd/policy"
+SECURITY_POLICY_DIR="${ROOT}/config/policy"
 
 # Stop order for `down`: the clients of the apiserver first, then the apiserver, then its store.
 # (Stopping kube-apiserver and etcd at once has left a port held for minutes.)
@@ -363,18 +364,19 @@ start_apiserver() {
   wait_for 90 "kube-apiserver is ready on https://127.0.0.1:${port}" kube-apiserver apiserver_ready
 }
 
-# Only the garbage collector and the namespace controller: owner references (a deleted Framework's
-# Tasks, a Task's Pod) and namespace deletion behave as on a real cluster. Nothing here needs the
-# others (no kube-scheduler: the executor binds pods itself).
+# Only the garbage collector, the namespace controller and the admission policies' type checker:
+# owner references (a deleted Framework's Tasks, a Task's Pod), namespace deletion and a policy's
+# status.typeChecking behave as on a real cluster. Nothing here needs the others (no
+# kube-scheduler: the executor binds pods itself).
 start_controller_manager() {
   start kube-controller-manager \
     --kubeconfig="${KUBECONFIG_FILE}" \
-    --controllers=garbagecollector,namespace \
+    --controllers=garbagecollector,namespace,validatingadmissionpolicy-status-controller \
     --leader-elect=false \
     --secure-port=0 \
     --use-service-account-credentials=false \
     --profiling=false
-  log "kube-controller-manager started (garbage collector, namespace controller)"
+  log "kube-controller-manager started (garbage collector, namespace controller, admission policy type checker)"
 }
 
 install_crds() {
@@ -394,6 +396,11 @@ install_crds() {
   # The admission policies that go with them (the whole Task spec immutable).
   kc apply --server-side --force-conflicts -f "${CRD_POLICY_DIR}" >/dev/null ||
     die "installing the CRDs' admission policies from ${CRD_POLICY_DIR} failed"
+  # The security policies, as config/default and the chart install them (docs/install.md,
+  # "Security model"). The executor here runs with the admin kubeconfig, which the executor
+  # policy does not restrict.
+  kc apply --server-side --force-conflicts -k "${SECURITY_POLICY_DIR}" >/dev/null ||
+    die "installing the security policies of ${SECURITY_POLICY_DIR} failed"
 }
 
 node_manifests() {

@@ -16,11 +16,13 @@ limitations under the License.
 
 // Command helmsync writes the Helm chart's CRD and RBAC templates from config/, so that the
 // chart and the kustomize bases share one source of truth: `make manifests` (controller-gen)
-// writes config/crd/bases and config/rbac/{role,executor_role}.yaml; config/rbac/framework_role.yaml
-// and the CRDs' admission policies in config/crd/policy are written by hand; this program turns
-// them into charts/agora/templates/crds/*.yaml and charts/agora/templates/rbac/*.yaml. It changes only metadata (Helm labels, the CRDs'
-// resource-policy, the install namespace) and adds a binding for each component role; schemas
-// and rules are copied unchanged.
+// writes config/crd/bases and config/rbac/{role,executor_role}.yaml; config/rbac/framework_role.yaml,
+// the CRDs' admission policies in config/crd/policy and the security policies in config/policy are
+// written by hand; this program turns them into charts/agora/templates/{crds,policies,rbac}/*.yaml.
+// It changes only metadata (Helm labels, the CRDs' resource-policy, the install namespace), puts
+// each under its chart switch, makes the executor's ServiceAccount names in the executor policy
+// chart values, and adds a binding for each component role; schemas, expressions and rules are
+// copied unchanged.
 //
 // Usage: helmsync [-root DIR] [-check]
 //
@@ -35,6 +37,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -46,11 +49,32 @@ const (
 	chartTemplates  = "charts/agora/templates"
 	crdSource       = "config/crd/bases"
 	crdPolicySource = "config/crd/policy"
+	policySource    = "config/policy"
 	rbacSource      = "config/rbac"
 	// installNamespace is where the binaries keep their Leases; a Role generated for it is
 	// installed into the release's namespace (which the chart requires to be this one).
 	installNamespace = "agora-system"
 )
+
+type securityPolicy struct {
+	prefix, condition string
+	values            [][2]string // literal in config/policy → template text in the chart
+}
+
+// securityPolicies are the files of config/policy (a policy and its binding each) by name
+// prefix, with the chart value that switches them, and the literal texts that the chart makes
+// values: the executor policy names the executor's ServiceAccounts, and lets the simulation
+// identity through when the chart enables it.
+var securityPolicies = []securityPolicy{
+	{prefix: "task_pod_rights_", condition: ".Values.policies.taskPodRights.enabled"},
+	{prefix: "executor_node_restriction_", condition: ".Values.policies.executorNodeRestriction.enabled",
+		values: [][2]string{{
+			"['system:serviceaccount:agora-system:agora-executor', 'system:serviceaccount:agora-system:agora-executor-simulation']",
+			"['system:serviceaccount:{{ .Release.Namespace }}:{{ include \"agora.executor.serviceAccountName\" . }}'" +
+				"{{ if not .Values.executor.simulation.enabled }}, " +
+				"'system:serviceaccount:{{ .Release.Namespace }}:{{ include \"agora.executor.simulation.serviceAccountName\" . }}'{{ end }}]",
+		}}},
+}
 
 // component is a generated role file of config/rbac and how the chart binds it.
 type component struct {
@@ -119,11 +143,47 @@ func render(root string) (map[string][]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		t, err := crdTemplate(filepath.ToSlash(rel), b)
+		t, err := objectTemplate(filepath.ToSlash(rel), b, ".Values.crds.install", true)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
 		out[filepath.Join(chartTemplates, "crds", filepath.Base(f))] = t
+	}
+	files, err := filepath.Glob(filepath.Join(root, policySource, "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	replaced := map[string]bool{}
+	for _, f := range files {
+		if filepath.Base(f) == "kustomization.yaml" {
+			continue
+		}
+		i := slices.IndexFunc(securityPolicies, func(p securityPolicy) bool { return strings.HasPrefix(filepath.Base(f), p.prefix) })
+		if i < 0 {
+			return nil, fmt.Errorf("%s: not a known security policy (add it to helmsync's securityPolicies with its chart switch)", f)
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		t, err := objectTemplate(policySource+"/"+filepath.Base(f), b, securityPolicies[i].condition, false)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		for _, v := range securityPolicies[i].values {
+			if bytes.Contains(t, []byte(v[0])) {
+				replaced[v[0]] = true
+				t = bytes.ReplaceAll(t, []byte(v[0]), []byte(v[1]))
+			}
+		}
+		out[filepath.Join(chartTemplates, "policies", filepath.Base(f))] = t
+	}
+	for _, p := range securityPolicies {
+		for _, v := range p.values {
+			if !replaced[v[0]] {
+				return nil, fmt.Errorf("%s%s*.yaml: no %s to make a chart value of", policySource+"/", p.prefix, v[0])
+			}
+		}
 	}
 	for _, c := range components {
 		b, err := os.ReadFile(filepath.Join(root, rbacSource, c.source))
@@ -143,7 +203,7 @@ func render(root string) (map[string][]byte, error) {
 // differ or would be deleted; with write it also makes the tree match.
 func sync(root string, want map[string][]byte, write bool) ([]string, error) {
 	var drift []string
-	for _, dir := range []string{"crds", "rbac"} {
+	for _, dir := range []string{"crds", "policies", "rbac"} {
 		have, err := filepath.Glob(filepath.Join(root, chartTemplates, dir, "*"))
 		if err != nil {
 			return nil, err
@@ -191,11 +251,13 @@ func header(source string) string {
 	return "{{- /* Generated by `make helm` (hack/helmsync) from " + source + ". DO NOT EDIT. */ -}}\n"
 }
 
-// crdTemplate keeps a controller-gen CRD (or one of the CRDs' admission policies; file is its path
-// in the repository) byte for byte from its top-level `spec:` on and gives it Helm's labels and,
-// unless crds.keep is false, helm.sh/resource-policy: keep (an uninstall must not delete every
-// Framework, Offer and Task in the cluster with the CRDs, nor leave the Tasks it keeps mutable).
-func crdTemplate(file string, in []byte) ([]byte, error) {
+// objectTemplate keeps a controller-gen CRD, one of the CRDs' admission policies or a security
+// policy (file is its path in the repository) byte for byte from its top-level `spec:` on, puts it
+// under the chart switch condition and gives it Helm's labels. With keep (the CRDs and their
+// policies), unless crds.keep is false, it also gets helm.sh/resource-policy: keep (an uninstall
+// must not delete every Framework, Offer and Task in the cluster with the CRDs, nor leave the
+// Tasks it keeps mutable).
+func objectTemplate(file string, in []byte, condition string, keep bool) ([]byte, error) {
 	if bytes.Contains(in, []byte("{{")) || bytes.Contains(in, []byte("}}")) {
 		return nil, errors.New("contains template delimiters, which the chart would evaluate")
 	}
@@ -231,15 +293,20 @@ func crdTemplate(file string, in []byte) ([]byte, error) {
 	}
 	var b strings.Builder
 	b.WriteString(header(file))
-	b.WriteString("{{- if .Values.crds.install }}\n")
+	b.WriteString("{{- if " + condition + " }}\n")
 	for _, l := range lines[:metaStart] {
 		if strings.TrimSpace(l) != "---" {
 			b.WriteString(l)
 		}
 	}
-	b.WriteString("metadata:\n  name: " + meta.Metadata.Name + "\n  annotations:\n")
+	b.WriteString("metadata:\n  name: " + meta.Metadata.Name + "\n")
+	if keep || len(meta.Metadata.Annotations) > 0 {
+		b.WriteString("  annotations:\n")
+	}
 	writeMap(&b, "    ", meta.Metadata.Annotations)
-	b.WriteString("    {{- if .Values.crds.keep }}\n    helm.sh/resource-policy: keep\n    {{- end }}\n")
+	if keep {
+		b.WriteString("    {{- if .Values.crds.keep }}\n    helm.sh/resource-policy: keep\n    {{- end }}\n")
+	}
 	b.WriteString("  labels:\n    {{- include \"agora.labels\" . | nindent 4 }}\n")
 	writeMap(&b, "    ", meta.Metadata.Labels)
 	for _, l := range lines[specStart:] {

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -93,6 +94,10 @@ func defaultObjects(t *testing.T) []string {
 		"CustomResourceDefinition//tasks.scheduling.agora.dev",
 		"ValidatingAdmissionPolicy//agora-task-spec-immutable",
 		"ValidatingAdmissionPolicyBinding//agora-task-spec-immutable",
+		"ValidatingAdmissionPolicy//agora-task-pod-rights",
+		"ValidatingAdmissionPolicyBinding//agora-task-pod-rights",
+		"ValidatingAdmissionPolicy//agora-executor-node-restriction",
+		"ValidatingAdmissionPolicyBinding//agora-executor-node-restriction",
 		"ServiceAccount/agora-system/agora-controller",
 		"ServiceAccount/agora-system/agora-executor",
 		"Deployment/agora-system/agora-controller",
@@ -256,7 +261,7 @@ func TestTemplateSwitches(t *testing.T) {
 			},
 		},
 		"CRDs managed elsewhere": {
-			args: []string{"--set", "crds.install=false"},
+			args: []string{"--set", "crds.install=false", "--set", "policies.taskPodRights.enabled=false", "--set", "policies.executorNodeRestriction.enabled=false"},
 			check: func(t *testing.T, objs objects) {
 				// The CRDs' admission policies go with them.
 				if crds := ofKind(objs, "CustomResourceDefinition", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"); len(crds) != 0 {
@@ -264,8 +269,46 @@ func TestTemplateSwitches(t *testing.T) {
 				}
 			},
 		},
+		"security policies off": {
+			args: []string{"--set", "policies.taskPodRights.enabled=false", "--set", "policies.executorNodeRestriction.enabled=false"},
+			check: func(t *testing.T, objs objects) {
+				// Only the CRDs' own policy is left.
+				want := []string{"ValidatingAdmissionPolicy//agora-task-spec-immutable", "ValidatingAdmissionPolicyBinding//agora-task-spec-immutable"}
+				if got := keys(ofKind(objs, "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")); !cmp.Equal(got, want) {
+					t.Errorf("admission policies %v, want %v", got, want)
+				}
+			},
+		},
+		"executor policy only": {
+			args: []string{"--set", "policies.taskPodRights.enabled=false"},
+			check: func(t *testing.T, objs objects) {
+				if find(objs, "ValidatingAdmissionPolicy", "agora-task-pod-rights") != nil || find(objs, "ValidatingAdmissionPolicyBinding", "agora-task-pod-rights") != nil {
+					t.Error("agora-task-pod-rights rendered although disabled")
+				}
+				if find(objs, "ValidatingAdmissionPolicy", "agora-executor-node-restriction") == nil || find(objs, "ValidatingAdmissionPolicyBinding", "agora-executor-node-restriction") == nil {
+					t.Error("agora-executor-node-restriction missing")
+				}
+			},
+		},
+		"executor simulation identity": {
+			args: []string{"--set", "executor.simulation.enabled=true", "--set", "executor.serviceAccount.name=exe"},
+			check: func(t *testing.T, objs objects) {
+				for _, k := range []string{"ServiceAccount/agora-system/agora-executor-simulation",
+					"ClusterRoleBinding//agora-executor-simulation", "RoleBinding/agora-system/agora-executor-simulation"} {
+					if !slices.Contains(keys(objs), k) {
+						t.Errorf("no %s", k)
+					}
+				}
+				// The policy restricts the executor's own ServiceAccount and lets the simulation
+				// identity through.
+				p := typed[admissionv1.ValidatingAdmissionPolicy](t, find(objs, "ValidatingAdmissionPolicy", "agora-executor-node-restriction"))
+				if got, want := p.Spec.MatchConditions[0].Expression, "request.userInfo.username in ['system:serviceaccount:agora-system:exe']"; got != want {
+					t.Errorf("match condition %q, want %q", got, want)
+				}
+			},
+		},
 		"CRDs deleted on uninstall": {
-			args: []string{"--set", "crds.keep=false"},
+			args: []string{"--set", "crds.keep=false", "--set", "policies.taskPodRights.enabled=false", "--set", "policies.executorNodeRestriction.enabled=false"},
 			check: func(t *testing.T, objs objects) {
 				crds := ofKind(objs, "CustomResourceDefinition", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
 				if len(crds) != 5 {
@@ -539,7 +582,9 @@ func TestKustomize(t *testing.T) {
 	}
 	chart := mustTemplate(t)
 	// Cluster-scoped objects that are not generated: the same spec both ways.
-	for _, kn := range [][2]string{{"FlowSchema", "agora-controller-leader-election"}} {
+	for _, kn := range [][2]string{{"FlowSchema", "agora-controller-leader-election"},
+		{"ValidatingAdmissionPolicy", "agora-task-pod-rights"}, {"ValidatingAdmissionPolicyBinding", "agora-task-pod-rights"},
+		{"ValidatingAdmissionPolicy", "agora-executor-node-restriction"}, {"ValidatingAdmissionPolicyBinding", "agora-executor-node-restriction"}} {
 		k, c := find(def, kn[0], kn[1]), find(chart, kn[0], kn[1])
 		if k == nil || c == nil {
 			continue // reported above

@@ -114,7 +114,14 @@ func TestInstallOnLocalCluster(t *testing.T) {
 	deploy := typed[appsv1.Deployment](t, find(manifest, "Deployment", "agora-controller"))
 	daemon := typed[appsv1.DaemonSet](t, find(manifest, "DaemonSet", "agora-executor"))
 	controllerKC := c.serviceAccountKubeconfig(ctx, namespace, deploy.Spec.Template.Spec.ServiceAccountName)
-	executorKC := c.serviceAccountKubeconfig(ctx, namespace, daemon.Spec.Template.Spec.ServiceAccountName)
+	admin := c.clients(t, c.kubeconfig)
+	// The executor's token is bound to its DaemonSet pod on node A, as the kubelet mounts it there;
+	// the API server then names node A in the token (the chart's executor policy relies on it).
+	node, otherNode := "kwok-node-0", "kwok-node-1"
+	executorPod := daemonSetPod(t, ctx, admin, daemon, node)
+	executorKC := c.serviceAccountKubeconfig(ctx, namespace, daemon.Spec.Template.Spec.ServiceAccountName,
+		"--bound-object-kind=Pod", "--bound-object-name="+executorPod.Name)
+	checkNodeInToken(t, ctx, c.clients(t, executorKC), node)
 	var procs []*proc
 	var readyz []string
 	for i := range 2 { // the chart runs two replicas; one leads
@@ -124,7 +131,6 @@ func TestInstallOnLocalCluster(t *testing.T) {
 		procs = append(procs, startProc(t, c.dir, fmt.Sprintf("agora-controller-%d", i), filepath.Join(binDir, "agora-controller"), nil, args))
 		readyz = append(readyz, "http://"+probe+"/readyz")
 	}
-	node := "kwok-node-0"
 	metrics := freePort(t)
 	args := withFlags(daemon.Spec.Template.Spec.Containers[0].Args, "--kubeconfig="+executorKC, "--metrics-bind-address="+metrics)
 	// NODE_NAME is what the DaemonSet's downward API gives the pod on that node.
@@ -141,7 +147,6 @@ func TestInstallOnLocalCluster(t *testing.T) {
 			return resp.StatusCode == http.StatusOK, resp.Status
 		})
 	}
-	admin := c.clients(t, c.kubeconfig)
 	eventually(t, ctx, time.Minute, "a controller replica to lead and the executor to register its node", procs, func() (bool, string) {
 		l, err := admin.kube.CoordinationV1().Leases(namespace).Get(ctx, "agora-controller", metav1.GetOptions{})
 		if err != nil || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" {
@@ -168,15 +173,17 @@ func TestInstallOnLocalCluster(t *testing.T) {
 	}
 	fw := c.clients(t, c.serviceAccountKubeconfig(ctx, teamA, frameworkSA))
 	otherFW := c.clients(t, c.serviceAccountKubeconfig(ctx, teamB, frameworkSA))
+	checkTaskPodRights(t, ctx, c, fw, node)
 
-	// Team B has a Framework (suppressed: the one node is for team A) and a Task to aim at.
+	// Team B has a Framework (suppressed: node A is for team A; node B has no executor) and a Task
+	// on node B to aim at.
 	if _, err := otherFW.agora.SchedulingV1alpha1().Frameworks(teamB).Create(ctx, &agorav1alpha1.Framework{
 		ObjectMeta: metav1.ObjectMeta{Name: "other", Namespace: teamB},
 		Spec:       agorav1alpha1.FrameworkSpec{SuppressOffers: true},
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("team B's framework creating its own Framework: %v", err)
 	}
-	taskB := sampleTask(t, teamB, "no-such-offer", node)
+	taskB := sampleTask(t, teamB, "no-such-offer", otherNode)
 	if _, err := otherFW.agora.SchedulingV1alpha1().Tasks(teamB).Create(ctx, taskB, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("team B's framework creating its own Task: %v", err)
 	}
@@ -201,6 +208,9 @@ func TestInstallOnLocalCluster(t *testing.T) {
 		t.Logf("examples/batch as %s:%s:\n%s", teamA, frameworkSA, tail(b, 12))
 	}
 	procs = append(procs, batch) // its log is checked for Forbidden below too
+	// Last, as it writes node B's Lease for a moment (the controller would offer node B).
+	checkExecutorNodeRestriction(t, ctx, c, c.clients(t, executorKC), admin, node, otherNode, taskB.Name)
+	checkPoliciesTypeChecked(t, ctx, admin)
 
 	for _, p := range procs {
 		p.stop(t)
@@ -210,6 +220,10 @@ func TestInstallOnLocalCluster(t *testing.T) {
 	}
 	if t.Failed() {
 		return // the cluster goes down in cleanup; the rest would only repeat the failure
+	}
+	// The DaemonSet's pod goes with its executor (no DaemonSet controller runs here to do it).
+	if err := admin.kube.CoreV1().Pods(namespace).Delete(ctx, executorPod.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+		t.Errorf("deleting the executor's pod: %v", err)
 	}
 
 	// helm upgrade to one controller replica: the PDB goes, nothing is left behind.
@@ -240,8 +254,8 @@ func TestInstallOnLocalCluster(t *testing.T) {
 		case slices.Contains(testNamespaces, ns) || slices.Contains(testNamespaces, strings.TrimPrefix(obj, "Namespace//")):
 			// the test's own (a namespace never finishes terminating without kube-controller-manager)
 		case kind == "CustomResourceDefinition" && find(manifest, kind, strings.TrimPrefix(obj, "CustomResourceDefinition//")) != nil:
-		case strings.HasPrefix(kind, "ValidatingAdmissionPolicy") && find(manifest, kind, strings.TrimPrefix(obj, kind+"//")) != nil:
-			// the CRDs' policies are kept with them
+		case strings.HasPrefix(kind, "ValidatingAdmissionPolicy") && strings.TrimPrefix(obj, kind+"//") == "agora-task-spec-immutable":
+			// the CRDs' policy is kept with them (the security policies go with the release)
 		case obj == "APIService//"+agorav1alpha1.GroupVersion.Version+"."+agorav1alpha1.GroupVersion.Group:
 			// kube-apiserver registers it by itself while the group's CRDs exist
 		default:
@@ -284,6 +298,7 @@ func runFramework(t *testing.T, ctx context.Context, c *cluster, fw, admin clien
 		t.Fatalf("offer %s is on %+v, want %s", offer.Name, offer.Spec.Nodes, node)
 	}
 	task := sampleTask(t, teamA, offer.Name, node)
+	task.Spec.Template.Spec.ServiceAccountName = taskRunner // allowed by checkTaskPodRights
 	if _, err := fw.agora.SchedulingV1alpha1().Tasks(teamA).Create(ctx, task, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating a Task: %v", err)
 	}
@@ -301,7 +316,7 @@ func runFramework(t *testing.T, ctx context.Context, c *cluster, fw, admin clien
 		return tk.Status.Phase == agorav1alpha1.TaskFinished, fmt.Sprintf("%s %s %s", tk.Status.Phase, tk.Status.Reason, tk.Status.Message)
 	})
 	pod, err := admin.kube.CoreV1().Pods(teamA).Get(ctx, task.Name, metav1.GetOptions{})
-	if err != nil || pod.Spec.NodeName != node || pod.Status.Phase != corev1.PodSucceeded {
+	if err != nil || pod.Spec.NodeName != node || pod.Status.Phase != corev1.PodSucceeded || pod.Spec.ServiceAccountName != taskRunner {
 		t.Errorf("task pod: %v %v", pod, err)
 	}
 	// Its spec is immutable, the pod template included, even for a cluster admin (the chart's
@@ -565,7 +580,7 @@ func upCluster(t *testing.T, ctx context.Context, kubectl string) *cluster {
 			_ = watchdog.Close()
 		}
 	})
-	if out, err := script(5*time.Minute, "up", "--no-agora", "--no-crds", "--nodes", "1"); err != nil {
+	if out, err := script(5*time.Minute, "up", "--no-agora", "--no-crds", "--nodes", "2"); err != nil {
 		t.Fatalf("local-cluster.sh up: %v\n%s", err, out)
 	}
 	// A test timeout skips the clean-up above; the watchdog takes the cluster down then.
@@ -627,10 +642,11 @@ func (c *cluster) checkReleaseLive(ctx context.Context, helm string, helmEnv []s
 }
 
 // serviceAccountKubeconfig writes a kubeconfig that authenticates with a token of that
-// ServiceAccount (TokenRequest), so the holder has exactly the ServiceAccount's rights.
-func (c *cluster) serviceAccountKubeconfig(ctx context.Context, ns, sa string) string {
+// ServiceAccount (TokenRequest), so the holder has exactly the ServiceAccount's rights; tokenArgs
+// go to `kubectl create token` (e.g. the object it is bound to).
+func (c *cluster) serviceAccountKubeconfig(ctx context.Context, ns, sa string, tokenArgs ...string) string {
 	c.t.Helper()
-	token := strings.TrimSpace(c.mustKubectl(ctx, "create", "token", sa, "--namespace", ns, "--duration=1h"))
+	token := strings.TrimSpace(c.mustKubectl(ctx, append([]string{"create", "token", sa, "--namespace", ns, "--duration=1h"}, tokenArgs...)...))
 	cfg, err := clientcmd.LoadFromFile(c.kubeconfig)
 	if err != nil {
 		c.t.Fatal(err)
@@ -638,11 +654,15 @@ func (c *cluster) serviceAccountKubeconfig(ctx context.Context, ns, sa string) s
 	for _, ai := range cfg.AuthInfos {
 		*ai = clientcmdapi.AuthInfo{Token: token}
 	}
-	path := filepath.Join(c.dir, ns+"-"+sa+".kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+	f, err := os.CreateTemp(c.dir, ns+"-"+sa+"-*.kubeconfig")
+	if err != nil {
 		c.t.Fatal(err)
 	}
-	return path
+	f.Close()
+	if err := clientcmd.WriteToFile(*cfg, f.Name()); err != nil {
+		c.t.Fatal(err)
+	}
+	return f.Name()
 }
 
 type clients struct {

@@ -113,7 +113,7 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "client: %v\n", err)
 		return 1
 	}
-	if err := testcluster.InstallCRDPolicies(context.Background(), kube, root); err != nil {
+	if err := testcluster.InstallPolicies(context.Background(), kube, root); err != nil {
 		fmt.Fprintf(os.Stderr, "install the CRDs' admission policies: %v\n", err)
 		return 1
 	}

@@ -28,24 +28,32 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// CRDPolicyDir is where the admission policies that go with the CRDs live, relative to the
-// repository root (installed with them by kustomize and the chart).
-const CRDPolicyDir = "config/crd/policy"
+// PolicyDirs are where Agora's admission policies live, relative to the repository root: those
+// that go with the CRDs (installed with them by kustomize and the chart) and the security
+// policies of config/policy (installed by config/default and, by default, the chart).
+var PolicyDirs = []string{"config/crd/policy", "config/policy"}
 
-// InstallCRDPolicies creates the ValidatingAdmissionPolicies and their bindings of
-// config/crd/policy (one object per file), as `kubectl apply -k config/crd` would next to the
-// CRDs. The API server enforces a new policy a moment after it is created (its informer and the
-// policy's type check); a test of a policy waits for its refusal.
-func InstallCRDPolicies(ctx context.Context, kube kubernetes.Interface, root string) error {
-	files, err := filepath.Glob(filepath.Join(root, CRDPolicyDir, "*.yaml"))
-	if err != nil {
-		return err
-	}
-	if len(files) == 0 {
-		return fmt.Errorf("no policies in %s", filepath.Join(root, CRDPolicyDir))
+// InstallPolicies creates the ValidatingAdmissionPolicies and their bindings of PolicyDirs (one
+// object per file), as `kubectl apply -k config/default` would. The API server enforces a new
+// policy a moment after it is created (its informer and the policy's type check); a test of a
+// policy waits for its refusal.
+func InstallPolicies(ctx context.Context, kube kubernetes.Interface, root string) error {
+	var files []string
+	for _, dir := range PolicyDirs {
+		f, err := filepath.Glob(filepath.Join(root, dir, "*.yaml"))
+		if err != nil {
+			return err
+		}
+		if len(f) == 0 {
+			return fmt.Errorf("no policies in %s", filepath.Join(root, dir))
+		}
+		files = append(files, f...)
 	}
 	api := kube.AdmissionregistrationV1()
 	for _, f := range files {
+		if filepath.Base(f) == "kustomization.yaml" {
+			continue
+		}
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return err

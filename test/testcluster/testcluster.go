@@ -301,8 +301,8 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if c.Client, err = client.New(c.Config, client.Options{Scheme: c.Scheme}); err != nil {
 		return c, err
 	}
-	if err := InstallCRDPolicies(ctx, c.Kube, root); err != nil {
-		return c, fmt.Errorf("install the CRDs' admission policies: %w", err)
+	if err := InstallPolicies(ctx, c.Kube, root); err != nil {
+		return c, fmt.Errorf("install the admission policies: %w", err)
 	}
 	if _, err := c.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SystemNamespace}}, metav1.CreateOptions{}); err != nil {
 		return c, fmt.Errorf("create namespace %s: %w", SystemNamespace, err)

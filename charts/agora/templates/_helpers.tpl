@@ -44,6 +44,10 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- required "executor.serviceAccount.name must be set" .Values.executor.serviceAccount.name }}
 {{- end }}
 
+{{- define "agora.executor.simulation.serviceAccountName" -}}
+{{- required "executor.simulation.serviceAccountName must be set" .Values.executor.simulation.serviceAccountName }}
+{{- end }}
+
 {{/*
 The binaries keep their Leases in agora-system (the controller reads the executors' Leases
 there), so the chart installs nowhere else.
