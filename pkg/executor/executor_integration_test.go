@@ -397,10 +397,11 @@ func TestTemplateAsksTooMuch(t *testing.T) {
 
 // A hostile template (hostNetwork, privileged) in a namespace whose Pod Security level is
 // restricted: the API server refuses the pod; the task fails with its words; a compliant task in
-// the same namespace and a task elsewhere run.
+// the same namespace and a task elsewhere run. (The namespace admits privileged Tasks, so that the
+// policy agora-task-pod-rights lets the Task be created: Pod Security still judges its pod.)
 func TestHostileTemplateRejected(t *testing.T) {
 	integration(t)
-	restricted := newNamespace(t, map[string]string{"pod-security.kubernetes.io/enforce": "restricted"})
+	restricted := newNamespace(t, map[string]string{"pod-security.kubernetes.io/enforce": "restricted", "agora.dev/privileged-tasks": "true"})
 	plain := newNamespace(t, nil)
 	startExecutor(t, Options{NodeName: "kwok-node-0"})
 

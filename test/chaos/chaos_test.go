@@ -135,7 +135,10 @@ func TestChaos(t *testing.T) {
 	}
 	c := testcluster.StartT(t, testcluster.Options{
 		APIServerFlags: map[string]string{"audit-policy-file": policy, "audit-log-path": auditLog,
-			"audit-log-format": "json", "audit-log-maxsize": "0", "audit-log-maxbackup": "0"}})
+			"audit-log-format": "json", "audit-log-maxsize": "0", "audit-log-maxbackup": "0",
+			// As on most clusters: setting an owner reference with blockOwnerDeletion needs the
+			// right to set finalizers on the owner (the components' roles grant it).
+			"enable-admission-plugins": "OwnerReferencesPermissionEnforcement"}})
 	for _, b := range []string{"kube-scheduler", "kube-controller-manager"} {
 		if _, err := os.Stat(filepath.Join(c.BinDir, b)); err != nil {
 			t.Fatalf("bin/%s is missing: hack/tools.sh %s", b, b)
@@ -170,17 +173,24 @@ func TestChaos(t *testing.T) {
 	e.ck = invariants.New(c.Kube, c.Agora, t.Logf)
 	go e.ck.Run(ctx, 500*time.Millisecond)
 
-	// Processes: executor, two controllers (own users, so the audit log tells them apart),
-	// kube-scheduler for foreign pods, frameworks.
-	_, exKC, err := c.User("agora-executor", "system:masters")
+	// Processes: executor, two controllers (own users, so the audit log tells them apart; with
+	// exactly the rights of their generated roles), kube-scheduler for foreign pods, frameworks.
+	ctrlNames := []string{"agora-controller-a", "agora-controller-b"}
+	if err := c.GrantRoles(ctx, "executor_role.yaml", "agora-executor"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.GrantRoles(ctx, "role.yaml", ctrlNames...); err != nil {
+		t.Fatal(err)
+	}
+	_, exKC, err := c.User("agora-executor")
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.exec = newProc(dir, "agora-executor", filepath.Join(dir, "agora-executor"), "--kubeconfig", exKC,
 		"--shared-watches", "--kube-api-qps=500", "--kube-api-burst=1000", "--lease-duration=20s", "--lease-renew-interval=5s")
 	ctrlUsers := map[string]bool{}
-	for _, name := range []string{"agora-controller-a", "agora-controller-b"} {
-		_, kc, err := c.User(name, "system:masters")
+	for _, name := range ctrlNames {
+		_, kc, err := c.User(name)
 		if err != nil {
 			t.Fatal(err)
 		}
