@@ -37,7 +37,13 @@ limitations under the License.
 //   - no-spec-rule: no rule and no policy (spec immutability not kept at all: the floor);
 //   - opaque-template: whole-spec-rule with spec.template as an object of unknown fields (no
 //     schema below it: no pruning, defaulting or validation of the pod template by the API
-//     server).
+//     server);
+//   - no-security-policies: shipped without the security policies of config/policy
+//     (agora-task-pod-rights on Task creation, agora-executor-node-restriction, whose match
+//     condition runs on every Pod, Task and Lease write): Pod writes are measured for it too;
+//   - sa-check: shipped, with Tasks whose template runs as a ServiceAccount the namespace does not
+//     list, so that agora-task-pod-rights asks the authorizer whether the creator may create Pods
+//     (the bench's user may) on every Task creation.
 //
 // With -pprof DIR, one CPU profile of kube-apiserver per kind and variant (the first round) is
 // written to DIR/<variant>-<kind>.pprof.
@@ -82,7 +88,7 @@ var (
 	writes   = flag.Int("writes", 4000, "writes per kind and round")
 	clients  = flag.Int("clients", 32, "concurrent writers")
 	rounds   = flag.Int("rounds", 3, "rounds (every kind and variant once per round)")
-	variants = flag.String("variants", "shipped,whole-spec-rule,no-spec-rule,opaque-template", "Task CRD variants, comma separated")
+	variants = flag.String("variants", "shipped,whole-spec-rule,no-spec-rule,opaque-template,no-security-policies,sa-check", "Task CRD variants, comma separated")
 	pprofDir = flag.String("pprof", "", "write one kube-apiserver CPU profile per kind and variant (first round) into this directory")
 	timeout  = flag.Duration("timeout", 60*time.Minute, "stop everything after this long")
 )
@@ -92,7 +98,12 @@ const (
 	// specPolicy names the ValidatingAdmissionPolicy (and its binding) of config/crd/policy that
 	// keeps the whole Task spec immutable.
 	specPolicy = "agora-task-spec-immutable"
+	// noSecurity is the variant without the security policies (config/policy).
+	noSecurity = "no-security-policies"
 )
+
+// securityPolicies name the ValidatingAdmissionPolicies (and bindings) of config/policy.
+var securityPolicies = []string{"agora-task-pod-rights", "agora-executor-node-restriction"}
 
 func main() {
 	flag.Parse()
@@ -113,6 +124,8 @@ type bench struct {
 	// binding is the installed binding of the Task spec policy; variants without the policy
 	// delete it and shipped puts it back.
 	binding *admissionv1.ValidatingAdmissionPolicyBinding
+	// security are the installed bindings of the security policies, likewise.
+	security []*admissionv1.ValidatingAdmissionPolicyBinding
 }
 
 // kind is one kind of write: prepare makes what it writes to (once per variant), write makes
@@ -162,6 +175,13 @@ func run() error {
 		return fmt.Errorf("the Task spec policy's binding: %w", err)
 	}
 	b.binding = &admissionv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: b.binding.Name}, Spec: b.binding.Spec}
+	for _, name := range securityPolicies {
+		got, err := b.kube.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("the binding of %s: %w", name, err)
+		}
+		b.security = append(b.security, &admissionv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: got.Name}, Spec: got.Spec})
+	}
 	if b.ns, err = c.CreateNamespace(ctx, "apiwrites-", nil); err != nil {
 		return err
 	}
@@ -189,11 +209,11 @@ func run() error {
 				return err
 			}
 			for _, k := range kinds {
-				if !k.task && v != vs[0] {
+				if !k.task && v != vs[0] && v != noSecurity {
 					continue // a Pod write does not depend on the Task CRD
 				}
 				label := v + "/" + k.name
-				if !k.task {
+				if !k.task && v == vs[0] {
 					label = k.name
 				}
 				ms, rate, err := b.measure(ctx, k, v, r == 0, label)
@@ -283,7 +303,7 @@ func (b *bench) setVariant(ctx context.Context, v string) error {
 	}}
 	policy := false
 	switch v {
-	case "shipped":
+	case "shipped", noSecurity, "sa-check":
 		policy = true
 	case "whole-spec-rule":
 		spec.XValidations = wholeRule
@@ -299,6 +319,9 @@ func (b *bench) setVariant(ctx context.Context, v string) error {
 		return fmt.Errorf("unknown variant %q", v)
 	}
 	if err := b.setPolicy(ctx, policy); err != nil {
+		return err
+	}
+	if err := b.setSecurity(ctx, v != noSecurity); err != nil {
 		return err
 	}
 	schema.Properties["spec"] = spec
@@ -323,6 +346,25 @@ func (b *bench) setPolicy(ctx context.Context, on bool) error {
 	}
 	if _, err := bindings.Create(ctx, b.binding.DeepCopy(), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
+	}
+	return nil
+}
+
+// setSecurity binds the security policies (on) or deletes their bindings (off).
+func (b *bench) setSecurity(ctx context.Context, on bool) error {
+	bindings := b.kube.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings()
+	for _, binding := range b.security {
+		var err error
+		if on {
+			if _, err = bindings.Create(ctx, binding.DeepCopy(), metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
+				err = nil
+			}
+		} else if err = bindings.Delete(ctx, binding.Name, metav1.DeleteOptions{}); apierrors.IsNotFound(err) {
+			err = nil
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -375,7 +417,11 @@ func createPod(ctx context.Context, b *bench, _ string, _ int) error {
 }
 
 func createTask(ctx context.Context, b *bench, v string, _ int) error {
-	_, err := b.agora.SchedulingV1alpha1().Tasks(b.ns).Create(ctx, newTask(fmt.Sprintf("c-%s-%d", v, createSeq.Add(1))), metav1.CreateOptions{})
+	t := newTask(fmt.Sprintf("c-%s-%d", v, createSeq.Add(1)))
+	if v == "sa-check" {
+		t.Spec.Template.Spec.ServiceAccountName = "bench-runner" // not listed: the authorizer decides
+	}
+	_, err := b.agora.SchedulingV1alpha1().Tasks(b.ns).Create(ctx, t, metav1.CreateOptions{})
 	return err
 }
 
