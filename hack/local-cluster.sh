@@ -364,19 +364,20 @@ start_apiserver() {
   wait_for 90 "kube-apiserver is ready on https://127.0.0.1:${port}" kube-apiserver apiserver_ready
 }
 
-# Only the garbage collector, the namespace controller and the admission policies' type checker:
-# owner references (a deleted Framework's Tasks, a Task's Pod), namespace deletion and a policy's
-# status.typeChecking behave as on a real cluster. Nothing here needs the others (no
+# Only the garbage collector, the namespace controller, the admission policies' type checker and
+# the ClusterRole aggregator: owner references (a deleted Framework's Tasks, a Task's Pod),
+# namespace deletion, a policy's status.typeChecking and the built-in admin/edit/view roles (with
+# agora-framework aggregated into admin) behave as on a real cluster. Nothing here needs the others (no
 # kube-scheduler: the executor binds pods itself).
 start_controller_manager() {
   start kube-controller-manager \
     --kubeconfig="${KUBECONFIG_FILE}" \
-    --controllers=garbagecollector,namespace,validatingadmissionpolicy-status-controller \
+    --controllers=garbagecollector,namespace,validatingadmissionpolicy-status-controller,clusterrole-aggregation-controller \
     --leader-elect=false \
     --secure-port=0 \
     --use-service-account-credentials=false \
     --profiling=false
-  log "kube-controller-manager started (garbage collector, namespace controller, admission policy type checker)"
+  log "kube-controller-manager started (garbage collector, namespace controller, admission policy type checker, ClusterRole aggregation)"
 }
 
 install_crds() {

@@ -171,6 +171,7 @@ type TaskSpec struct {
 	// restartPolicy Never; containers that set no resources get requests = limits carved from
 	// spec.resources.
 	// +required
+	// +kubebuilder:validation:XValidation:rule="has(self.spec)",message="template.spec is required: the pod to run"
 	Template corev1.PodTemplateSpec `json:"template"`
 }
 

@@ -17,12 +17,17 @@ limitations under the License.
 package executor
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,6 +37,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 
@@ -94,10 +100,22 @@ func startExecutor(t *testing.T, opts Options) *runningExecutor {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
 	}
-	ex, err := New(executorCfg, opts)
+	cfg := executorCfg
+	if opts.NodeName != "" {
+		cfg = daemonSetConfig(opts.NodeName)
+	}
+	refused := &refusals{}
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(refused.wrap)
+	ex, err := New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if first, n := refused.get(); n > 0 {
+			t.Errorf("the executor was refused %d requests for want of rights (RBAC or agora-executor-node-restriction); the first: %s", n, first)
+		}
+	})
 	logger, _ := ktesting.NewTestContext(t)
 	ctx, cancel := context.WithCancel(klog.NewContext(context.Background(), logger))
 	r := &runningExecutor{Executor: ex, cancel: cancel, done: make(chan error, 1)}
@@ -113,6 +131,63 @@ func startExecutor(t *testing.T, opts Options) *runningExecutor {
 	})
 	return r
 }
+
+// daemonSetConfig is the identity of node's executor in a DaemonSet: its ServiceAccount, with
+// the node the API server names in a token bound to the executor's pod (impersonated here), so
+// that the policy agora-executor-node-restriction judges its writes as on a cluster.
+func daemonSetConfig(node string) *rest.Config {
+	cfg := rest.CopyConfig(cluster.Config)
+	cfg.QPS, cfg.Burst = executorCfg.QPS, executorCfg.Burst
+	cfg.Impersonate = rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:" + agorav1alpha1.SystemNamespace + ":" + executorServiceAccount,
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + agorav1alpha1.SystemNamespace, "system:authenticated"},
+		Extra:    map[string][]string{"authentication.kubernetes.io/node-name": {node}},
+	}
+	return cfg
+}
+
+// refusals counts the executor's requests refused for want of rights: RBAC's or an admission
+// policy's Forbidden (not Pod Security's, which a test may provoke on purpose).
+type refusals struct {
+	mu    sync.Mutex
+	n     int
+	first string
+}
+
+func (r *refusals) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripper(func(req *http.Request) (*http.Response, error) {
+		resp, err := rt.RoundTrip(req)
+		if err != nil || resp.StatusCode != http.StatusForbidden {
+			return resp, err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		if msg := string(body); strings.Contains(msg, "ValidatingAdmissionPolicy") || strings.Contains(msg, " cannot ") {
+			r.mu.Lock()
+			if r.n++; r.n == 1 {
+				r.first = req.Method + " " + req.URL.Path + ": " + strings.Map(func(c rune) rune {
+					if unicode.IsPrint(c) {
+						return c
+					}
+					return -1
+				}, msg) // the body may be protobuf
+			}
+			r.mu.Unlock()
+		}
+		return resp, nil
+	})
+}
+
+func (r *refusals) get() (string, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.first, r.n
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // eventually polls cond until it holds or timeout passes; then the test fails with what cond
 // said last.

@@ -43,6 +43,10 @@ var (
 
 const executorUser = "agora-executor"
 
+// executorServiceAccount is the DaemonSet's ServiceAccount (in agora-system), which the
+// policy agora-executor-node-restriction restricts to its token's node.
+const executorServiceAccount = "agora-executor"
+
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -86,7 +90,9 @@ func executorIdentity(ctx context.Context) (*rest.Config, error) {
 		return nil, fmt.Errorf("no RBAC markers found in doc.go")
 	}
 	rbac := cluster.Kube.RbacV1()
-	subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: executorUser}}
+	// The user of simulation mode, and the DaemonSet's ServiceAccount (see daemonSetConfig).
+	subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: executorUser},
+		{Kind: rbacv1.ServiceAccountKind, Namespace: "agora-system", Name: executorServiceAccount}}
 	if _, err := rbac.ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "agora-executor"}, Rules: clusterRules}, metav1.CreateOptions{}); err != nil {
 		return nil, err
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/resourceversion"
@@ -346,6 +347,47 @@ func TestNameHeldByEarlierPodOnAnotherNode(t *testing.T) {
 		[]byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	task := waitPhase(t, ns, "reused", runningP)
+	if pod, ok := getPod(t, ns, "reused"); !ok || pod.Spec.NodeName != "kwok-node-1" || string(pod.UID) != task.Status.PodUID {
+		t.Fatalf("the new task's pod: there %v, %+v", ok, pod)
+	}
+}
+
+// The pod of an earlier Task of the same name is on another node whose executor is down: the new
+// task's executor waits for that node's executor instead of releasing and deleting the pod itself
+// (an executor writes only its own node's pods: agora-executor-node-restriction), and the task
+// runs once the other executor is back and has cleared its pod.
+func TestNameHeldByEarlierPodOfAnExecutorThatIsDown(t *testing.T) {
+	integration(t)
+	ns := newNamespace(t, nil)
+	ctx := context.Background()
+	first := startExecutor(t, Options{NodeName: "kwok-node-0"})
+	startExecutor(t, Options{NodeName: "kwok-node-1"})
+
+	stageTask(t, ns, "reused", taskSpec{node: "kwok-node-0"})
+	waitPhase(t, ns, "reused", runningP)
+	first.stop(t)
+	// The Task goes while its executor is down (the controller drops a lost executor's finalizer
+	// so; here the test does); its pod stays, held by the pod finalizer.
+	tasks := cluster.Agora.SchedulingV1alpha1().Tasks(ns)
+	if err := tasks.Delete(ctx, "reused", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tasks.Patch(ctx, "reused", types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	waitGone(t, ns, "reused")
+
+	stageTask(t, ns, "reused", taskSpec{node: "kwok-node-1"})
+	time.Sleep(3 * time.Second) // the new task's executor has met the earlier pod and is waiting
+	if task, _ := getTask(t, ns, "reused"); task.Status.Phase != staged {
+		t.Fatalf("launched while the earlier pod still holds the name: %s", describe(task))
+	}
+	if pod, ok := getPod(t, ns, "reused"); !ok || pod.Spec.NodeName != "kwok-node-0" || !slices.Contains(pod.Finalizers, agorav1alpha1.PodFinalizer) {
+		t.Fatalf("the earlier pod must still be there, held (there: %v): %+v", ok, pod)
+	}
+
+	startExecutor(t, Options{NodeName: "kwok-node-0"})
 	task := waitPhase(t, ns, "reused", runningP)
 	if pod, ok := getPod(t, ns, "reused"); !ok || pod.Spec.NodeName != "kwok-node-1" || string(pod.UID) != task.Status.PodUID {
 		t.Fatalf("the new task's pod: there %v, %+v", ok, pod)

@@ -509,9 +509,14 @@ const nameHeldRecheck = time.Second
 // Task of that name) and looks at the task again in a moment. The pod's own events do not
 // bring the task back: they go to the executor of the pod's node, which may be another node's
 // (another process, in a DaemonSet), and this executor's cache may never have held that pod.
+// A pod on a node this process does not serve is left to that node's executor (or, the node
+// lost, to the controller and the garbage collector): an executor writes only its own node's
+// pods (the policy agora-executor-node-restriction refuses the rest).
 func (e *Executor) waitForName(ctx context.Context, key taskKey, pod *corev1.Pod) error {
-	if err := e.clearPod(ctx, pod); err != nil {
-		return err
+	if e.agentFor(pod.Spec.NodeName) != nil {
+		if err := e.clearPod(ctx, pod); err != nil {
+			return err
+		}
 	}
 	wait, first := e.nameWait(key)
 	if first {

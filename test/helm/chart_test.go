@@ -307,6 +307,21 @@ func TestTemplateSwitches(t *testing.T) {
 				}
 			},
 		},
+		"simulation identity named as the executor's": {
+			args:    []string{"--set", "executor.simulation.enabled=true", "--set", "executor.simulation.serviceAccountName=agora-executor"},
+			wantErr: "executor.simulation.serviceAccountName must differ from executor.serviceAccount.name",
+		},
+		"simulation identity without the chart's RBAC": {
+			args: []string{"--set", "executor.simulation.enabled=true", "--set", "rbac.create=false"},
+			check: func(t *testing.T, objs objects) {
+				if find(objs, "ServiceAccount", "agora-executor-simulation") == nil {
+					t.Error("no simulation ServiceAccount")
+				}
+				if b := ofKind(objs, "ClusterRoleBinding", "RoleBinding"); len(b) != 0 {
+					t.Errorf("bindings to roles the chart does not create: %v", keys(b))
+				}
+			},
+		},
 		"CRDs deleted on uninstall": {
 			args: []string{"--set", "crds.keep=false", "--set", "policies.taskPodRights.enabled=false", "--set", "policies.executorNodeRestriction.enabled=false"},
 			check: func(t *testing.T, objs objects) {

@@ -73,9 +73,9 @@ func checkNodeInToken(t *testing.T, ctx context.Context, exe clients, node strin
 }
 
 // checkTaskPodRights: team A's framework, which may create Tasks but not Pods, cannot create a
-// Task that runs as a ServiceAccount its namespace does not list, nor a privileged one; the
-// refusal's own command lets its namespace admin allow the ServiceAccount, and then it may (the
-// sample task of runFramework then runs as it).
+// Task that runs as another ServiceAccount than default, nor a privileged one, nor one that
+// mounts a Secret it may not read; the refusal's own commands, run by the namespace's admin, let
+// it run Tasks as task-runner (the sample task of runFramework then runs as it).
 func checkTaskPodRights(t *testing.T, ctx context.Context, c *cluster, fw clients, node string) {
 	t.Helper()
 	c.mustKubectl(ctx, "create", "serviceaccount", taskRunner, "--namespace", teamA)
@@ -104,27 +104,38 @@ func checkTaskPodRights(t *testing.T, ctx context.Context, c *cluster, fw client
 		return err.Error()
 	}
 
-	refused("a Task running as privileged-sa", "may not create Pods in namespace "+teamA, probe(runAs("privileged-sa")))
+	mayNot := "may not use in namespace " + teamA + ": it may not create Pods there nor impersonate"
+	refused("a Task running as privileged-sa", mayNot, probe(runAs("privileged-sa")))
 	refused("a privileged Task", "asks for privileged container main", probe(func(p *corev1.PodSpec) {
 		p.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
 	}))
 	refused("a Task on the host's network", "asks for hostNetwork", probe(func(p *corev1.PodSpec) { p.HostNetwork = true }))
+	refused("a Task mounting a Secret", "refers to Secret "+taskRunner+"-token", probe(func(p *corev1.PodSpec) {
+		p.Volumes = []corev1.Volume{{Name: "token", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: taskRunner + "-token"}}}}
+	}))
 	if err := probe(func(*corev1.PodSpec) {})(); err != nil {
 		t.Errorf("a plain Task (ServiceAccount default) of team A's framework: %v", err)
 	}
 
-	// The namespace admin runs the command the refusal gives.
-	msg := refused("a Task running as "+taskRunner, "agora.dev/task-service-accounts=default,"+taskRunner, probe(runAs(taskRunner)))
-	m := regexp.MustCompile(`kubectl (annotate [^\n"]*)$`).FindStringSubmatch(msg)
+	// team A's namespace admin (the built-in admin role, no cluster rights) runs the commands the
+	// refusal gives.
+	c.mustKubectl(ctx, "create", "rolebinding", "team-a-admin", "--clusterrole=admin", "--user=team-a-admin", "--namespace", teamA)
+	msg := refused("a Task running as "+taskRunner, "create role agora-run-as-"+taskRunner, probe(runAs(taskRunner)))
+	m := regexp.MustCompile(`with: (kubectl .*)$`).FindStringSubmatch(strings.TrimSuffix(msg, `"`))
 	if m == nil {
-		t.Fatalf("no kubectl command in %q", msg)
+		t.Fatalf("no kubectl commands in %q", msg)
 	}
-	c.mustKubectl(ctx, strings.Fields(m[1])...)
+	for _, cmd := range strings.Split(m[1], " && ") {
+		args := strings.Fields(strings.TrimPrefix(cmd, "kubectl "))
+		if out, err := c.kubectl(ctx, append(args, "--as=team-a-admin")...); err != nil {
+			t.Fatalf("the namespace admin running %q: %v\n%s", cmd, err, out)
+		}
+	}
 	eventually(t, ctx, 30*time.Second, "a Task running as "+taskRunner+" to be allowed", nil, func() (bool, string) {
 		err := probe(runAs(taskRunner))()
 		return err == nil, fmt.Sprintf("%v", err)
 	})
-	refused("privileged-sa, still", "may not create Pods in namespace "+teamA, probe(runAs("privileged-sa")))
+	refused("privileged-sa, still", mayNot, probe(runAs("privileged-sa")))
 }
 
 // checkExecutorNodeRestriction: the executor's token, bound to its pod on node, cannot write
@@ -185,16 +196,16 @@ func checkExecutorNodeRestriction(t *testing.T, ctx context.Context, c *cluster,
 		},
 		"create a pod on its node with a token bound to no pod": func() (string, error) {
 			_, err := unbound.kube.CoreV1().Pods(teamB).Create(ctx, pod("unbound", node), metav1.CreateOptions{})
-			return "this token names no node", err
+			return "this token names none", err
 		},
 		"renew the Lease of " + node + " with a token bound to no pod": func() (string, error) {
-			return "this token names no node", renew(unbound, "executor-"+node)
+			return "this token names none", renew(unbound, "executor-"+node)
 		},
 		"create a pod of no Task on its node": func() (string, error) {
 			p := pod("no-task", node)
 			p.OwnerReferences = nil
 			_, err := exe.kube.CoreV1().Pods(teamB).Create(ctx, p, metav1.CreateOptions{})
-			return "the executor creates only the pods of Tasks", err
+			return "the executor writes only the pods of Tasks", err
 		},
 	} {
 		want, err := call()

@@ -91,67 +91,129 @@ func TestTaskPodRightsPolicy(t *testing.T) {
 	ctx := testContext(t)
 	ns := newNamespace(t)
 	// A framework's user may create Tasks and nothing else (as with the agora-framework role).
-	mustCreate(t, ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tasks"},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{agorav1alpha1.GroupVersion.Group}, Resources: []string{"tasks"}, Verbs: []string{"create"}}}})
-	mustCreate(t, ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "tasks"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "tasks"},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "framework"}}})
+	grant(t, ctx, ns, "tasks", "framework", rbacv1.PolicyRule{APIGroups: []string{agorav1alpha1.GroupVersion.Group}, Resources: []string{"tasks"}, Verbs: []string{"create"}})
 	fw := impersonating(t, "framework", []string{"system:authenticated"}, nil)
 
-	create := func(c client.Client, mutate func(*corev1.PodSpec)) func(int) error {
+	create := func(c client.Client, mutate func(*corev1.PodTemplateSpec)) func(int) error {
 		return func(i int) error {
 			tk := task(ns, "t-"+itoa(i))
 			tk.GenerateName, tk.Name = "t-", ""
-			mutate(&tk.Spec.Template.Spec)
+			mutate(&tk.Spec.Template)
 			return c.Create(ctx, tk)
 		}
 	}
-	plain := func(*corev1.PodSpec) {}
-	runAs := func(sa string) func(*corev1.PodSpec) { return func(p *corev1.PodSpec) { p.ServiceAccountName = sa } }
-	privileged := map[string]func(*corev1.PodSpec){
-		"privileged container main": func(p *corev1.PodSpec) {
-			p.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+	plain := func(*corev1.PodTemplateSpec) {}
+	runAs := func(sa string) func(*corev1.PodTemplateSpec) {
+		return func(p *corev1.PodTemplateSpec) { p.Spec.ServiceAccountName = sa }
+	}
+	secure := func(edit func(*corev1.SecurityContext)) func(*corev1.PodTemplateSpec) {
+		return func(p *corev1.PodTemplateSpec) {
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{}
+			edit(p.Spec.Containers[0].SecurityContext)
+		}
+	}
+	// What Pod Security's baseline profile forbids, by the words the refusal uses for it.
+	privileged := map[string]func(*corev1.PodTemplateSpec){
+		"privileged container main": secure(func(s *corev1.SecurityContext) { s.Privileged = ptr.To(true) }),
+		"privileged container init": func(p *corev1.PodTemplateSpec) {
+			p.Spec.InitContainers = []corev1.Container{{Name: "init", Image: "busybox", SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}}
 		},
-		"privileged container init": func(p *corev1.PodSpec) {
-			p.InitContainers = []corev1.Container{{Name: "init", Image: "busybox", SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}}
+		"hostNetwork": func(p *corev1.PodTemplateSpec) { p.Spec.HostNetwork = true },
+		"hostPID":     func(p *corev1.PodTemplateSpec) { p.Spec.HostPID = true },
+		"hostIPC":     func(p *corev1.PodTemplateSpec) { p.Spec.HostIPC = true },
+		"hostPath volume root": func(p *corev1.PodTemplateSpec) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}}
 		},
-		"hostNetwork": func(p *corev1.PodSpec) { p.HostNetwork = true },
-		"hostPID":     func(p *corev1.PodSpec) { p.HostPID = true },
-		"hostIPC":     func(p *corev1.PodSpec) { p.HostIPC = true },
-		"hostPath volume root": func(p *corev1.PodSpec) {
-			p.Volumes = []corev1.Volume{{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}}
+		"hostPort in container main": func(p *corev1.PodTemplateSpec) {
+			p.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 80, HostPort: 80}}
 		},
-		"hostPort in container main": func(p *corev1.PodSpec) {
-			p.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 80, HostPort: 80}}
+		"added capabilities in container main": secure(func(s *corev1.SecurityContext) {
+			s.Capabilities = &corev1.Capabilities{Add: []corev1.Capability{"CHOWN", "SYS_ADMIN"}}
+		}),
+		"an unmasked /proc in container main": secure(func(s *corev1.SecurityContext) { s.ProcMount = ptr.To(corev1.UnmaskedProcMount) }),
+		"seccomp Unconfined": func(p *corev1.PodTemplateSpec) {
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined}}
 		},
+		"AppArmor Unconfined": secure(func(s *corev1.SecurityContext) {
+			s.AppArmorProfile = &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeUnconfined}
+		}),
+		"AppArmor unconfined (container.apparmor.security.beta.kubernetes.io/main)": func(p *corev1.PodTemplateSpec) {
+			p.Annotations = map[string]string{"container.apparmor.security.beta.kubernetes.io/main": "unconfined"}
+		},
+		"custom SELinux options": secure(func(s *corev1.SecurityContext) { s.SELinuxOptions = &corev1.SELinuxOptions{Type: "spc_t"} }),
+		"sysctl kernel.msgmax": func(p *corev1.PodTemplateSpec) {
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{{Name: "net.ipv4.tcp_syncookies", Value: "1"}, {Name: "kernel.msgmax", Value: "1"}}}
+		},
+		"a Windows host process": secure(func(s *corev1.SecurityContext) {
+			s.WindowsOptions = &corev1.WindowsSecurityContextOptions{HostProcess: ptr.To(true)}
+		}),
+	}
+	// What a creator without Pod rights may not reach through a Task.
+	volume := func(name string, src corev1.VolumeSource) func(*corev1.PodTemplateSpec) {
+		return func(p *corev1.PodTemplateSpec) { p.Spec.Volumes = []corev1.Volume{{Name: name, VolumeSource: src}} }
+	}
+	reaching := map[string]func(*corev1.PodTemplateSpec){
+		"refers to Secret creds": volume("v", corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "creds"}}),
+		"refers to Secret token": volume("v", corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+			{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "token"}}}}}}),
+		"refers to Secret env": func(p *corev1.PodTemplateSpec) {
+			p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "X", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "env"}, Key: "k"}}}}
+		},
+		"refers to ConfigMap settings": func(p *corev1.PodTemplateSpec) {
+			p.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "settings"}}}}
+		},
+		"refers to PersistentVolumeClaim data": volume("v", corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}),
+		"has volumes share of a type":          volume("share", corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: "nfs", Path: "/"}}),
 	}
 
-	// Without Pod rights: the namespace's default ServiceAccount only, nothing privileged.
-	expectForbidden(t, "a Task running as another ServiceAccount", `agora.dev/task-service-accounts=default,runner`, create(fw, runAs("runner")))
+	// Not in a system namespace, whoever asks.
+	expectForbidden(t, "a Task in kube-system", "Agora runs no Tasks in the system namespace kube-system", func(i int) error {
+		tk := task("kube-system", "t-"+itoa(i))
+		return k8sClient.Create(ctx, tk)
+	})
+
+	// Without Pod rights: the namespace's default ServiceAccount only, nothing privileged, only
+	// what the creator may read.
+	expectForbidden(t, "a Task running as another ServiceAccount",
+		"create role agora-run-as-runner --verb=impersonate --resource=serviceaccounts --resource-name=runner && kubectl -n "+ns+
+			" create rolebinding agora-run-as-runner --role=agora-run-as-runner --user=framework", create(fw, runAs("runner")))
 	expectAllowed(t, "a plain Task", create(fw, plain))
 	for what, mutate := range privileged {
-		expectForbidden(t, "a Task with a "+what, "asks for "+what+", which namespace "+ns+" does not allow", create(fw, mutate))
+		expectForbidden(t, "a Task with "+what, "asks for "+what+", which namespace "+ns+" does not allow", create(fw, mutate))
+	}
+	for what, mutate := range reaching {
+		expectForbidden(t, "a Task that "+what, what, create(fw, mutate))
 	}
 
-	// The namespace admin names the ServiceAccounts Tasks may use: exactly those.
-	patchNamespace(t, ctx, ns, `{"metadata":{"annotations":{"agora.dev/task-service-accounts":" runner, batch "}}}`)
-	expectAllowed(t, "a Task running as an allowed ServiceAccount", create(fw, runAs("runner")))
-	expectForbidden(t, "a Task as default when the annotation leaves it out", `(now " runner, batch ")`, create(fw, plain))
+	// A namespace admin lets it impersonate a ServiceAccount (the command of the refusal), or
+	// reads a Secret: then it may.
+	grant(t, ctx, ns, "agora-run-as-runner", "framework", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"serviceaccounts"},
+		ResourceNames: []string{"runner"}, Verbs: []string{"impersonate"}})
+	expectAllowed(t, "a Task running as a ServiceAccount it may impersonate", create(fw, runAs("runner")))
+	grant(t, ctx, ns, "read-creds", "framework", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"},
+		ResourceNames: []string{"creds"}, Verbs: []string{"get"}})
+	expectAllowed(t, "a Task mounting a Secret it may read", create(fw, reaching["refers to Secret creds"]))
 
-	// A requester who may create Pods may use any ServiceAccount, as with Pods; not privileged.
-	mustCreate(t, ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pods"},
-		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create"}}}})
-	mustCreate(t, ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pods"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "pods"},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "framework"}}})
+	// The namespace names the ServiceAccounts every Task may use: exactly those.
+	patchNamespace(t, ctx, ns, `{"metadata":{"annotations":{"agora.dev/task-service-accounts":" batch, other "}}}`)
+	expectAllowed(t, "a Task running as a ServiceAccount the namespace lists", create(fw, runAs("batch")))
+	expectForbidden(t, "a Task as default when the annotation leaves it out", "lets every Task use only batch, other", create(fw, plain))
+
+	// A requester who may create Pods may use any ServiceAccount, volume and Secret, as with Pods;
+	// not privileged.
+	grant(t, ctx, ns, "pods", "framework", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create"}})
 	expectAllowed(t, "a Task of a Pod creator running as any ServiceAccount", create(fw, runAs("powerful")))
+	for what, mutate := range reaching {
+		expectAllowed(t, "a Task of a Pod creator that "+what, create(fw, mutate))
+	}
 	expectForbidden(t, "a privileged Task of a Pod creator", "privileged container main", create(fw, privileged["privileged container main"]))
 	expectForbidden(t, "a privileged Task of a cluster admin", "privileged container main", create(k8sClient, privileged["privileged container main"]))
 
 	// The namespace labelled for privileged Tasks.
 	patchNamespace(t, ctx, ns, `{"metadata":{"labels":{"agora.dev/privileged-tasks":"true"}}}`)
 	for what, mutate := range privileged {
-		expectAllowed(t, "a Task with a "+what+" in a namespace labelled for it", create(fw, mutate))
+		expectAllowed(t, "a Task with "+what+" in a namespace labelled for it", create(fw, mutate))
 	}
 }
 
@@ -219,9 +281,38 @@ func TestExecutorNodeRestrictionPolicy(t *testing.T) {
 	expectAllowed(t, "delete a pod on its node", func(int) error { return client.IgnoreNotFound(onA.Delete(ctx, pod("pod-a-0", ""))) })
 
 	expectForbidden(t, "create a pod on no node", "is on no node", func(i int) error { return onA.Create(ctx, pod("pod-y-"+itoa(i), "")) })
-	expectForbidden(t, "create a pod of no Task on its node", "creates only the pods of Tasks", func(i int) error {
+	// Only pods of Tasks, as the executor makes them, and only their finalizers.
+	notOfTask := "the executor writes only the pods of Tasks"
+	expectForbidden(t, "create a pod of no Task on its node", notOfTask, func(i int) error {
 		p := pod("pod-w-"+itoa(i), "node-a")
 		p.OwnerReferences = nil
+		return onA.Create(ctx, p)
+	})
+	expectForbidden(t, "create a pod owned by a Task of another name", notOfTask, func(i int) error {
+		p := pod("pod-v-"+itoa(i), "node-a")
+		p.OwnerReferences[0].Name = "other"
+		return onA.Create(ctx, p)
+	})
+	foreign := pod("foreign", "node-a")
+	foreign.OwnerReferences = nil
+	mustCreate(t, ctx, foreign)
+	expectForbidden(t, "delete a pod of no Task on its node", notOfTask, func(int) error { return onA.Delete(ctx, pod("foreign", "")) })
+	mustCreate(t, ctx, pod("pod-own", "node-a"))
+	expectAllowed(t, "add a finalizer to a Task's pod on its node", func(int) error {
+		return onA.Patch(ctx, pod("pod-own", ""), client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":["`+agorav1alpha1.PodFinalizer+`"]}}`)))
+	})
+	expectForbidden(t, "label a Task's pod on its node", "may change only the finalizers of a pod", func(int) error {
+		return onA.Patch(ctx, pod("pod-own", ""), client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"app":"other"}}}`)))
+	})
+	expectForbidden(t, "change the image of a Task's pod on its node", "may change only the finalizers of a pod", func(int) error {
+		return onA.Patch(ctx, pod("pod-own", ""), client.RawPatch(types.StrategicMergePatchType, []byte(`{"spec":{"containers":[{"name":"main","image":"evil"}]}}`)))
+	})
+	if err := k8sClient.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "default"}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	expectForbidden(t, "create a Task's pod in kube-system", "the executor writes no pods in the system namespace kube-system", func(i int) error {
+		p := pod("pod-s-"+itoa(i), "node-a")
+		p.Namespace = "kube-system"
 		return onA.Create(ctx, p)
 	})
 	expectForbidden(t, "renew another node's Lease", "may write only its own Lease executor-node-a, not executor-node-b", func(int) error {
@@ -235,14 +326,23 @@ func TestExecutorNodeRestrictionPolicy(t *testing.T) {
 		"an executor token bound to no pod": impersonating(t, user, groups, nil),
 		"the simulation identity":           impersonating(t, "system:serviceaccount:agora-system:agora-executor-simulation", groups, nil),
 	} {
-		expectForbidden(t, who+" creating a pod", "this token names no node", func(i int) error { return c.Create(ctx, pod("pod-z-"+itoa(i), "node-a")) })
-		expectForbidden(t, who+" creating a Lease", "this token names no node", func(int) error { return c.Create(ctx, lease("executor-node-a")) })
+		expectForbidden(t, who+" creating a pod", "this token names none", func(i int) error { return c.Create(ctx, pod("pod-z-"+itoa(i), "node-a")) })
+		expectForbidden(t, who+" creating a Lease", "this token names none", func(int) error { return c.Create(ctx, lease("executor-node-a")) })
 	}
 
 	// Anyone else is not concerned: the admin writes node-b's objects.
 	if err := k8sClient.Delete(ctx, pod("pod-b", "")); err != nil {
 		t.Errorf("the admin deleting node-b's pod: %v", err)
 	}
+}
+
+// grant gives user the rule in namespace ns through a Role and RoleBinding named name.
+func grant(t *testing.T, ctx context.Context, ns, name, user string, rule rbacv1.PolicyRule) {
+	t.Helper()
+	mustCreate(t, ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Rules: []rbacv1.PolicyRule{rule}})
+	mustCreate(t, ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}})
 }
 
 func mustCreate(t *testing.T, ctx context.Context, obj client.Object) {

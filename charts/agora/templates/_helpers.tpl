@@ -56,6 +56,9 @@ there), so the chart installs nowhere else.
 {{- if ne .Release.Namespace "agora-system" }}
 {{- fail (printf "Agora installs into the namespace agora-system (its controller and executors keep their Leases there), not %q: use --namespace agora-system --create-namespace" .Release.Namespace) }}
 {{- end }}
+{{- if and .Values.executor.simulation.enabled (eq .Values.executor.simulation.serviceAccountName .Values.executor.serviceAccount.name) }}
+{{- fail "executor.simulation.serviceAccountName must differ from executor.serviceAccount.name: the simulation identity acts for every node, the DaemonSet's only for its own" }}
+{{- end }}
 {{- if and (gt (int .Values.controller.replicas) 1) (not .Values.controller.leaderElection) }}
 {{- fail "controller.leaderElection must be true when controller.replicas > 1: two leaders would hand out the same resources twice" }}
 {{- end }}
