@@ -67,14 +67,17 @@ type securityPolicy struct {
 // identity through when the chart enables it.
 var securityPolicies = []securityPolicy{
 	{prefix: "task_pod_rights_", condition: ".Values.policies.taskPodRights.enabled"},
-	{prefix: "executor_node_restriction_", condition: ".Values.policies.executorNodeRestriction.enabled",
-		values: [][2]string{{
-			"['system:serviceaccount:agora-system:agora-executor', 'system:serviceaccount:agora-system:agora-executor-simulation']",
-			"['system:serviceaccount:{{ .Release.Namespace }}:{{ include \"agora.executor.serviceAccountName\" . }}'" +
-				"{{ if not .Values.executor.simulation.enabled }}, " +
-				"'system:serviceaccount:{{ .Release.Namespace }}:{{ include \"agora.executor.simulation.serviceAccountName\" . }}'{{ end }}]",
-		}}},
+	{prefix: "executor_node_restriction_", condition: ".Values.policies.executorNodeRestriction.enabled", values: executorUsers},
+	{prefix: "executor_lease_restriction_", condition: ".Values.policies.executorNodeRestriction.enabled", values: executorUsers},
 }
+
+// executorUsers: the executor policies name the executor's ServiceAccounts.
+var executorUsers = [][2]string{{
+	"['system:serviceaccount:agora-system:agora-executor', 'system:serviceaccount:agora-system:agora-executor-simulation']",
+	"['system:serviceaccount:{{ .Release.Namespace }}:{{ include \"agora.executor.serviceAccountName\" . }}'" +
+		"{{ if not .Values.executor.simulation.enabled }}, " +
+		"'system:serviceaccount:{{ .Release.Namespace }}:{{ include \"agora.executor.simulation.serviceAccountName\" . }}'{{ end }}]",
+}}
 
 // component is a generated role file of config/rbac and how the chart binds it.
 type component struct {

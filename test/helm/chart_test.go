@@ -98,6 +98,10 @@ func defaultObjects(t *testing.T) []string {
 		"ValidatingAdmissionPolicyBinding//agora-task-pod-rights",
 		"ValidatingAdmissionPolicy//agora-executor-node-restriction",
 		"ValidatingAdmissionPolicyBinding//agora-executor-node-restriction",
+		"ValidatingAdmissionPolicy//agora-executor-lease-restriction",
+		"ValidatingAdmissionPolicyBinding//agora-executor-lease-restriction",
+		"ValidatingAdmissionPolicy//agora-task-delete-cascades",
+		"ValidatingAdmissionPolicyBinding//agora-task-delete-cascades",
 		"ServiceAccount/agora-system/agora-controller",
 		"ServiceAccount/agora-system/agora-executor",
 		"Deployment/agora-system/agora-controller",
@@ -272,8 +276,9 @@ func TestTemplateSwitches(t *testing.T) {
 		"security policies off": {
 			args: []string{"--set", "policies.taskPodRights.enabled=false", "--set", "policies.executorNodeRestriction.enabled=false"},
 			check: func(t *testing.T, objs objects) {
-				// Only the CRDs' own policy is left.
-				want := []string{"ValidatingAdmissionPolicy//agora-task-spec-immutable", "ValidatingAdmissionPolicyBinding//agora-task-spec-immutable"}
+				// Only the CRDs' own policies are left.
+				want := []string{"ValidatingAdmissionPolicy//agora-task-delete-cascades", "ValidatingAdmissionPolicy//agora-task-spec-immutable",
+					"ValidatingAdmissionPolicyBinding//agora-task-delete-cascades", "ValidatingAdmissionPolicyBinding//agora-task-spec-immutable"}
 				if got := keys(ofKind(objs, "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")); !cmp.Equal(got, want) {
 					t.Errorf("admission policies %v, want %v", got, want)
 				}
@@ -285,8 +290,10 @@ func TestTemplateSwitches(t *testing.T) {
 				if find(objs, "ValidatingAdmissionPolicy", "agora-task-pod-rights") != nil || find(objs, "ValidatingAdmissionPolicyBinding", "agora-task-pod-rights") != nil {
 					t.Error("agora-task-pod-rights rendered although disabled")
 				}
-				if find(objs, "ValidatingAdmissionPolicy", "agora-executor-node-restriction") == nil || find(objs, "ValidatingAdmissionPolicyBinding", "agora-executor-node-restriction") == nil {
-					t.Error("agora-executor-node-restriction missing")
+				for _, name := range []string{"agora-executor-node-restriction", "agora-executor-lease-restriction"} {
+					if find(objs, "ValidatingAdmissionPolicy", name) == nil || find(objs, "ValidatingAdmissionPolicyBinding", name) == nil {
+						t.Errorf("%s missing", name)
+					}
 				}
 			},
 		},
@@ -326,8 +333,8 @@ func TestTemplateSwitches(t *testing.T) {
 			args: []string{"--set", "crds.keep=false", "--set", "policies.taskPodRights.enabled=false", "--set", "policies.executorNodeRestriction.enabled=false"},
 			check: func(t *testing.T, objs objects) {
 				crds := ofKind(objs, "CustomResourceDefinition", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
-				if len(crds) != 5 {
-					t.Fatalf("want 3 CRDs and the Task spec policy with its binding, got %v", keys(crds))
+				if len(crds) != 7 {
+					t.Fatalf("want 3 CRDs and the two Task policies with their bindings, got %v", keys(crds))
 				}
 				for _, o := range crds {
 					if _, ok := o.GetAnnotations()["helm.sh/resource-policy"]; ok {
@@ -599,7 +606,8 @@ func TestKustomize(t *testing.T) {
 	// Cluster-scoped objects that are not generated: the same spec both ways.
 	for _, kn := range [][2]string{{"FlowSchema", "agora-controller-leader-election"},
 		{"ValidatingAdmissionPolicy", "agora-task-pod-rights"}, {"ValidatingAdmissionPolicyBinding", "agora-task-pod-rights"},
-		{"ValidatingAdmissionPolicy", "agora-executor-node-restriction"}, {"ValidatingAdmissionPolicyBinding", "agora-executor-node-restriction"}} {
+		{"ValidatingAdmissionPolicy", "agora-executor-node-restriction"}, {"ValidatingAdmissionPolicyBinding", "agora-executor-node-restriction"},
+		{"ValidatingAdmissionPolicy", "agora-executor-lease-restriction"}, {"ValidatingAdmissionPolicyBinding", "agora-executor-lease-restriction"}} {
 		k, c := find(def, kn[0], kn[1]), find(chart, kn[0], kn[1])
 		if k == nil || c == nil {
 			continue // reported above

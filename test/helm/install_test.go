@@ -254,8 +254,8 @@ func TestInstallOnLocalCluster(t *testing.T) {
 		case slices.Contains(testNamespaces, ns) || slices.Contains(testNamespaces, strings.TrimPrefix(obj, "Namespace//")):
 			// the test's own (a namespace never finishes terminating without kube-controller-manager)
 		case kind == "CustomResourceDefinition" && find(manifest, kind, strings.TrimPrefix(obj, "CustomResourceDefinition//")) != nil:
-		case strings.HasPrefix(kind, "ValidatingAdmissionPolicy") && strings.TrimPrefix(obj, kind+"//") == "agora-task-spec-immutable":
-			// the CRDs' policy is kept with them (the security policies go with the release)
+		case strings.HasPrefix(kind, "ValidatingAdmissionPolicy") && slices.Contains([]string{"agora-task-spec-immutable", "agora-task-delete-cascades"}, strings.TrimPrefix(obj, kind+"//")):
+			// the CRDs' policies are kept with them (the security policies go with the release)
 		case obj == "APIService//"+agorav1alpha1.GroupVersion.Version+"."+agorav1alpha1.GroupVersion.Group:
 			// kube-apiserver registers it by itself while the group's CRDs exist
 		default:

@@ -235,7 +235,8 @@ func checkExecutorNodeRestriction(t *testing.T, ctx context.Context, c *cluster,
 // the schemas of what it matches; a warning is an expression that would fail at admission.
 func checkPoliciesTypeChecked(t *testing.T, ctx context.Context, admin clients) {
 	t.Helper()
-	for _, name := range []string{"agora-task-spec-immutable", "agora-task-pod-rights", "agora-executor-node-restriction"} {
+	for _, name := range []string{"agora-task-spec-immutable", "agora-task-delete-cascades", "agora-task-pod-rights",
+		"agora-executor-node-restriction", "agora-executor-lease-restriction"} {
 		eventually(t, ctx, time.Minute, name+" to be type-checked", nil, func() (bool, string) {
 			p, err := admin.kube.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(ctx, name, metav1.GetOptions{})
 			if err != nil || p.Status.TypeChecking == nil {

@@ -26,8 +26,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -147,6 +149,10 @@ func TestTaskPodRightsPolicy(t *testing.T) {
 		"a Windows host process": secure(func(s *corev1.SecurityContext) {
 			s.WindowsOptions = &corev1.WindowsSecurityContextOptions{HostProcess: ptr.To(true)}
 		}),
+		"a probe or lifecycle hook with a host in container main": func(p *corev1.PodTemplateSpec) {
+			p.Spec.Containers[0].LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{
+				HTTPGet: &corev1.HTTPGetAction{Host: "169.254.169.254", Path: "/", Port: intstr.FromInt32(80)}}}
+		},
 	}
 	// What a creator without Pod rights may not reach through a Task.
 	volume := func(name string, src corev1.VolumeSource) func(*corev1.PodTemplateSpec) {
@@ -165,6 +171,14 @@ func TestTaskPodRightsPolicy(t *testing.T) {
 		},
 		"refers to PersistentVolumeClaim data": volume("v", corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}),
 		"has volumes share of a type":          volume("share", corev1.VolumeSource{NFS: &corev1.NFSVolumeSource{Server: "nfs", Path: "/"}}),
+		"has volumes clone of a type": volume("clone", corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{
+			VolumeClaimTemplate: &corev1.PersistentVolumeClaimTemplate{Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				DataSource:  &corev1.TypedLocalObjectReference{Kind: "PersistentVolumeClaim", Name: "data"},
+				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}}}),
+		"refers to Secret registry": func(p *corev1.PodTemplateSpec) {
+			p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "registry"}}
+		},
 	}
 
 	// Not in a system namespace, whoever asks.
@@ -194,6 +208,24 @@ func TestTaskPodRightsPolicy(t *testing.T) {
 	grant(t, ctx, ns, "read-creds", "framework", rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"},
 		ResourceNames: []string{"creds"}, Verbs: []string{"get"}})
 	expectAllowed(t, "a Task mounting a Secret it may read", create(fw, reaching["refers to Secret creds"]))
+	// Several references to it (three authorizer checks would go over an expression's cost limit).
+	expectAllowed(t, "a Task reading a Secret it may read three times", create(fw, func(p *corev1.PodTemplateSpec) {
+		for _, k := range []string{"user", "password", "host"} {
+			p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: k, ValueFrom: &corev1.EnvVarSource{
+				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}, Key: k}}})
+		}
+	}))
+	// Three distinct ones need the right to get every Secret of the namespace.
+	threeSecrets := func(p *corev1.PodTemplateSpec) {
+		for _, n := range []string{"creds", "a", "b"} {
+			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: n, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: n}}})
+		}
+	}
+	expectForbidden(t, "a Task mounting three Secrets", "every object of that kind in the namespace", create(fw, threeSecrets))
+	// A framework's ServiceAccount may run its Tasks as itself.
+	fwSA := impersonating(t, "system:serviceaccount:"+ns+":fw", []string{"system:serviceaccounts", "system:authenticated"}, nil)
+	grant(t, ctx, ns, "sa-tasks", "system:serviceaccount:"+ns+":fw", rbacv1.PolicyRule{APIGroups: []string{agorav1alpha1.GroupVersion.Group}, Resources: []string{"tasks"}, Verbs: []string{"create"}})
+	expectAllowed(t, "a Task running as its creator's own ServiceAccount", create(fwSA, runAs("fw")))
 
 	// The namespace names the ServiceAccounts every Task may use: exactly those.
 	patchNamespace(t, ctx, ns, `{"metadata":{"annotations":{"agora.dev/task-service-accounts":" batch, other "}}}`)
@@ -221,7 +253,10 @@ func TestExecutorNodeRestrictionPolicy(t *testing.T) {
 	ctx := testContext(t)
 	ns := newNamespace(t)
 	mustCreate(t, ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "default"}})
-	system := newNamespace(t) // stands for agora-system: the policy names the Lease, not its namespace
+	system := "agora-system" // the Lease policy matches there only
+	if err := k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: system}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
 	const nodeName = "authentication.kubernetes.io/node-name"
 	const user = "system:serviceaccount:agora-system:agora-executor"
 	// system:masters: RBAC lets everything through, so what is refused is the policy's doing.
@@ -271,7 +306,10 @@ func TestExecutorNodeRestrictionPolicy(t *testing.T) {
 	expectAllowed(t, "write the status of a task on its node", func(int) error {
 		return onA.Status().Patch(ctx, onNode("task-a", "node-a"), client.RawPatch(types.MergePatchType, []byte(`{"status":{"phase":"Starting"}}`)))
 	})
-	expectAllowed(t, "patch a task on its node", func(int) error {
+	expectAllowed(t, "add a finalizer to a task on its node", func(int) error {
+		return onA.Patch(ctx, onNode("task-a", "node-a"), client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":["`+agorav1alpha1.TaskFinalizer+`"]}}`)))
+	})
+	expectForbidden(t, "label a task on its node", "may change only the finalizers of a Task", func(int) error {
 		return onA.Patch(ctx, onNode("task-a", "node-a"), client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"x":"y"}}}`)))
 	})
 	expectAllowed(t, "create its Lease", func(int) error { return client.IgnoreAlreadyExists(onA.Create(ctx, lease("executor-node-a"))) })
@@ -304,6 +342,9 @@ func TestExecutorNodeRestrictionPolicy(t *testing.T) {
 	expectForbidden(t, "label a Task's pod on its node", "may change only the finalizers of a pod", func(int) error {
 		return onA.Patch(ctx, pod("pod-own", ""), client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"app":"other"}}}`)))
 	})
+	expectForbidden(t, "annotate a Task's pod on its node", "may change only the finalizers of a pod", func(int) error {
+		return onA.Patch(ctx, pod("pod-own", ""), client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"x":"y"}}}`)))
+	})
 	expectForbidden(t, "change the image of a Task's pod on its node", "may change only the finalizers of a pod", func(int) error {
 		return onA.Patch(ctx, pod("pod-own", ""), client.RawPatch(types.StrategicMergePatchType, []byte(`{"spec":{"containers":[{"name":"main","image":"evil"}]}}`)))
 	})
@@ -319,6 +360,11 @@ func TestExecutorNodeRestrictionPolicy(t *testing.T) {
 		return onA.Patch(ctx, lease("executor-node-b"), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"holderIdentity":"me"}}`)))
 	})
 	expectForbidden(t, "create another node's Lease", "not executor-node-c", func(int) error { return onA.Create(ctx, lease("executor-node-c")) })
+
+	// Leases outside agora-system are not the Lease policy's (RBAC keeps the executor out of them).
+	other := lease("executor-node-z")
+	other.Namespace = ns
+	expectAllowed(t, "a Lease outside agora-system", func(int) error { return client.IgnoreAlreadyExists(onA.Create(ctx, other)) })
 
 	// A token that names no node (not bound to a Pod), and the simulation identity (the chart
 	// lifts the rule for it only on request): no writes at all.
@@ -356,5 +402,24 @@ func patchNamespace(t *testing.T, ctx context.Context, ns, patch string) {
 	t.Helper()
 	if err := k8sClient.Patch(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTaskDeleteCascades: a Task cannot be deleted with its pod orphaned (the pod would keep
+// running on resources offered again); the default and foreground deletions go through.
+func TestTaskDeleteCascades(t *testing.T) {
+	ctx := testContext(t)
+	ns := newNamespace(t)
+	for _, name := range []string{"orphan", "default", "foreground"} {
+		mustCreate(t, ctx, task(ns, name))
+	}
+	expectForbidden(t, "delete a Task orphaning its pod", "cannot be deleted with propagationPolicy Orphan", func(int) error {
+		return k8sClient.Delete(ctx, task(ns, "orphan"), client.PropagationPolicy(metav1.DeletePropagationOrphan))
+	})
+	if err := k8sClient.Delete(ctx, task(ns, "default")); err != nil {
+		t.Errorf("default delete: %v", err)
+	}
+	if err := k8sClient.Delete(ctx, task(ns, "foreground"), client.PropagationPolicy(metav1.DeletePropagationForeground)); err != nil {
+		t.Errorf("foreground delete: %v", err)
 	}
 }
