@@ -386,6 +386,18 @@ func TestNameHeldByEarlierPodOfAnExecutorThatIsDown(t *testing.T) {
 	if pod, ok := getPod(t, ns, "reused"); !ok || pod.Spec.NodeName != "kwok-node-0" || !slices.Contains(pod.Finalizers, agorav1alpha1.PodFinalizer) {
 		t.Fatalf("the earlier pod must still be there, held (there: %v): %+v", ok, pod)
 	}
+	eventually(t, waitTimeout, "a NameHeld event naming the earlier pod's node", func() (bool, string) {
+		evs, err := cluster.Kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, ev := range evs.Items {
+			if ev.Reason == "NameHeld" && ev.InvolvedObject.Name == "reused" && strings.Contains(ev.Message, "on node kwok-node-0") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d events", len(evs.Items))
+	})
 
 	startExecutor(t, Options{NodeName: "kwok-node-0"})
 	task := waitPhase(t, ns, "reused", runningP)

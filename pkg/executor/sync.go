@@ -36,12 +36,14 @@ import (
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 )
 
-// Event reasons the executor records on Tasks (warnings only: the happy path writes no Events).
+// Event reasons the executor records on Tasks (the happy path writes no Events): warnings, and
+// NameHeld (Normal) when a task waits for the pod of an earlier Task of its name to go.
 const (
 	eventPodRejected     = agorav1alpha1.ReasonPodRejected
 	eventInvalidTemplate = agorav1alpha1.ReasonInvalidTemplate
 	eventPodDeleted      = agorav1alpha1.ReasonPodDeleted
 	eventPodNotFound     = agorav1alpha1.ReasonPodNotFound
+	eventNameHeld        = "NameHeld"
 )
 
 // sync brings one task on one node to where its Task and Pod say it should be. It is the whole
@@ -104,7 +106,7 @@ func (e *Executor) sync(ctx context.Context, key taskKey) error {
 	}
 	if pod != nil && !runsTask(pod, task) {
 		if claimsTask(pod, task) {
-			return e.waitForName(ctx, key, pod)
+			return e.waitForName(ctx, key, task, pod)
 		}
 		pod = nil // not this task's pod
 	}
@@ -194,7 +196,7 @@ func (e *Executor) launch(ctx context.Context, key taskKey, task *agorav1alpha1.
 			logger.V(2).Info("Adopted existing pod", "pod", klog.KObj(existing))
 			pod = existing
 		case claimsTask(existing, task):
-			return e.waitForName(ctx, key, existing)
+			return e.waitForName(ctx, key, task, existing)
 		default:
 			return e.rejected(ctx, key, task, fmt.Sprintf(
 				"a pod named %s that does not belong to this task already exists in namespace %s; rename the task or delete that pod",
@@ -512,7 +514,7 @@ const nameHeldRecheck = time.Second
 // A pod on a node this process does not serve is left to that node's executor (or, the node
 // lost, to the controller and the garbage collector): an executor writes only its own node's
 // pods (the policy agora-executor-node-restriction refuses the rest).
-func (e *Executor) waitForName(ctx context.Context, key taskKey, pod *corev1.Pod) error {
+func (e *Executor) waitForName(ctx context.Context, key taskKey, task *agorav1alpha1.Task, pod *corev1.Pod) error {
 	if e.agentFor(pod.Spec.NodeName) != nil {
 		if err := e.clearPod(ctx, pod); err != nil {
 			return err
@@ -521,6 +523,9 @@ func (e *Executor) waitForName(ctx context.Context, key taskKey, pod *corev1.Pod
 	wait, first := e.nameWait(key)
 	if first {
 		klog.FromContext(ctx).Info("Waiting for a pod of an earlier Task of the same name to go", "pod", klog.KObj(pod), "node", pod.Spec.NodeName)
+		e.recorder.Eventf(task, corev1.EventTypeNormal, eventNameHeld,
+			"waiting for pod %s of an earlier Task of this name to go (on node %s, cleared by that node's executor); the task starts then",
+			pod.Name, pod.Spec.NodeName)
 	}
 	e.queue.AddAfter(key, wait)
 	return nil
