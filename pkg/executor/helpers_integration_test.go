@@ -155,7 +155,7 @@ type refusals struct {
 }
 
 func (r *refusals) wrap(rt http.RoundTripper) http.RoundTripper {
-	return roundTripper(func(req *http.Request) (*http.Response, error) {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 		resp, err := rt.RoundTrip(req)
 		if err != nil || resp.StatusCode != http.StatusForbidden {
 			return resp, err
@@ -184,10 +184,6 @@ func (r *refusals) get() (string, int) {
 	defer r.mu.Unlock()
 	return r.first, r.n
 }
-
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
 
 // eventually polls cond until it holds or timeout passes; then the test fails with what cond
 // said last.

@@ -56,7 +56,7 @@ func impersonating(t *testing.T, user string, groups []string, extra map[string]
 // eventuallyErr retries call until check accepts its error: the API server enforces a policy,
 // and sees a namespace's new labels, a moment after they were written. Each call must be
 // repeatable (a create under a fresh name, say).
-func eventuallyErr(t *testing.T, what string, call func(i int) error, check func(error) bool) error {
+func eventuallyErr(t *testing.T, call func(i int) error, check func(error) bool) error {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for i := 0; ; i++ {
@@ -76,7 +76,7 @@ func isForbiddenWith(want string) func(error) bool {
 // containing want.
 func expectForbidden(t *testing.T, what, want string, call func(i int) error) {
 	t.Helper()
-	if err := eventuallyErr(t, what, call, isForbiddenWith(want)); !isForbiddenWith(want)(err) {
+	if err := eventuallyErr(t, call, isForbiddenWith(want)); !isForbiddenWith(want)(err) {
 		t.Errorf("%s: got %v; want Forbidden mentioning %q", what, err, want)
 	}
 }
@@ -84,7 +84,7 @@ func expectForbidden(t *testing.T, what, want string, call func(i int) error) {
 // expectAllowed retries call until it succeeds (a refusal the policy has not yet caught up on).
 func expectAllowed(t *testing.T, what string, call func(i int) error) {
 	t.Helper()
-	if err := eventuallyErr(t, what, call, func(err error) bool { return err == nil }); err != nil {
+	if err := eventuallyErr(t, call, func(err error) bool { return err == nil }); err != nil {
 		t.Errorf("%s: %v", what, err)
 	}
 }
