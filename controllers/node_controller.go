@@ -124,10 +124,16 @@ func (c *Controller) syncNode(ctx context.Context, name string) (ctrl.Result, er
 		c.silences.end(name)
 		return ctrl.Result{}, c.loseNode(ctx, name, "the Node was deleted")
 	}
+	// The informer's own handler (which times renewals) may not have run yet when this reconcile,
+	// enqueued by another handler of the same event, reads the cache: what the cache holds wins,
+	// a deletion included. Otherwise a deleted Lease still looked like the stale one of a
+	// silence whose tasks were already marked, and they were never marked again.
 	lease := &coordinationv1.Lease{}
 	if err := c.cache.Get(ctx, executorLeaseKey(name), lease); err == nil {
-		c.leases.observe(lease) // the informer's handler may not have run yet
-	} else if !isNotFound(err) {
+		c.leases.observe(lease)
+	} else if isNotFound(err) {
+		c.leases.forget(executorLeaseKey(name))
+	} else {
 		return ctrl.Result{}, err
 	}
 	expiry, _, hasLease := c.leases.expiry(executorLeaseKey(name))
