@@ -149,6 +149,13 @@ docker-push: ## Push IMG.
 demo: ## The local cluster running three example frameworks with a live view (KEEP=1 leaves it up).
 	go run ./hack/demo $(if $(KEEP),--keep)
 
+##@ Experiment
+
+.PHONY: experiment
+experiment: control-plane ## The Mesos paper's evaluation on 96 kwok nodes: shared vs static, report and plots into _output/experiment/mesos (~15 min; EXPERIMENT_ARGS, e.g. --preset small --seed 2; docs/experiment.md).
+	hack/tools.sh kwok
+	go run ./hack/experiment/mesos $(EXPERIMENT_ARGS)
+
 ##@ Local cluster (etcd + kube-apiserver + kwok nodes + Agora, see DEVELOPERS.md)
 
 .PHONY: cluster-up cluster-down cluster-status
