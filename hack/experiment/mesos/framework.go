@@ -101,9 +101,12 @@ type framework struct {
 	holdTimer  bool // a look at the held offers is due in holdOffers
 	suppressed bool
 
-	// overhead sums, over finished tasks, launch to Finished minus the task's duration.
-	overhead  time.Duration
-	overheadN int
+	// overhead sums, over finished tasks, launch to Finished minus the task's duration; the
+	// phase sums split it by the Task's status times, over the tasks that carry both.
+	overhead                          time.Duration
+	overheadN                         int
+	toRunning, beyondDuration, toSeen time.Duration
+	phasesN                           int
 
 	mu         sync.Mutex
 	registered time.Time
@@ -163,35 +166,35 @@ func (f *framework) offers(d *sdk.Driver, offers []*agorav1alpha1.Offer) {
 	f.settle(d)
 }
 
-// next picks the task to run on a node with free resources: the first job (FIFO) with a
-// runnable task that fits and reads a block the node holds; else the first job that does not
-// care about locality or has waited delay since it last launched a local task.
+// next picks the task to run on a node with free resources, by delay scheduling (Zaharia et
+// al., EuroSys 2010): jobs in arrival order (FIFO); a job that does not read data, or has a
+// runnable task reading a block the node holds, launches it; a job that has waited delay since
+// it last launched a local task launches any runnable task; any other job is skipped.
 func (f *framework) next(n agorav1alpha1.OfferNode, free corev1.ResourceList, now time.Time) (*jobRun, int, bool) {
-	var remote *jobRun
-	remoteTask := -1
 	for _, j := range f.jobs {
 		if !j.arrived || j.complete() || j.spec.gang || !sdk.Fits(free, resources(j.spec.shape)) {
 			continue
 		}
+		first := -1
 		for i := range j.tasks {
 			if !j.runnable(i) {
 				continue
 			}
 			if !j.spec.local {
-				if remote == nil {
-					return j, i, false
-				}
-				break
+				return j, i, false
 			}
 			if n.Attributes[blockLabel(j.spec.tasks[i].block)] != "" {
 				return j, i, true
 			}
-			if remote == nil && now.Sub(j.waitSince) >= f.delay {
-				remote, remoteTask = j, i
+			if first < 0 {
+				first = i
 			}
 		}
+		if first >= 0 && now.Sub(j.waitSince) >= f.delay {
+			return j, first, false
+		}
 	}
-	return remote, remoteTask, false
+	return nil, -1, false
 }
 
 func blockLabel(b int) string { return blockLabelPrefix + strconv.Itoa(b) }
@@ -248,11 +251,19 @@ func (f *framework) launch(d *sdk.Driver, offers []*agorav1alpha1.Offer, infos [
 	}
 	rescinded := errors.Is(err, sdk.ErrNodeRescinded) // nothing was written
 	for k, ti := range infos {
-		if rescinded || notCreated[ti.Name] {
-			j := f.jobs[placed[k][0]]
-			j.tasks[placed[k][1]].status = pending
-			j.launched = false
+		if !rescinded && !notCreated[ti.Name] {
+			continue
 		}
+		j := f.jobs[placed[k][0]]
+		if j.spec.gang && !rescinded {
+			// Part of a gang is out: all of it goes again, or none of it would run together.
+			if j.launched {
+				f.restartGang(d, j)
+			}
+			continue
+		}
+		j.tasks[placed[k][1]].status = pending
+		j.launched = false
 	}
 	f.logf("%s: launch on %d offers: %v", f.name, len(offers), err)
 	// Any other error (the API server refusing or timing out a create) may have left a task
@@ -404,8 +415,15 @@ func (f *framework) StatusUpdate(d *sdk.Driver, t *agorav1alpha1.Task) {
 	if t.Status.Phase == agorav1alpha1.TaskFinished {
 		tr.status = done
 		j.finished++
-		f.overhead += time.Since(tr.launched) - j.spec.tasks[ji[1]].dur
+		now, dur := time.Now(), j.spec.tasks[ji[1]].dur
+		f.overhead += now.Sub(tr.launched) - dur
 		f.overheadN++
+		if st, ct := t.Status.StartTime, t.Status.CompletionTime; st != nil && ct != nil {
+			f.toRunning += st.Sub(tr.launched)
+			f.beyondDuration += ct.Sub(st.Time) - dur
+			f.toSeen += now.Sub(ct.Time)
+			f.phasesN++
+		}
 		if j.spec.waveSize > 0 {
 			j.waveDone++
 			if j.waveDone == j.spec.waveSize {

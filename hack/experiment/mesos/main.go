@@ -54,6 +54,7 @@ type options struct {
 	clusterDir string
 	timeout    time.Duration
 	replot     string
+	order      string
 	logf       func(string, ...any)
 }
 
@@ -68,6 +69,7 @@ func main() {
 	flag.DurationVar(&o.window, "window", 0, "override the preset's arrival window (job sizes scale with the nodes, counts with the window)")
 	flag.StringVar(&o.clusterDir, "cluster-dir", "", "where the local cluster lives while it runs (default: a temporary directory)")
 	flag.DurationVar(&o.timeout, "run-timeout", 0, "give up on a run after this long (default: 4 x the window + 5 min)")
+	flag.StringVar(&o.order, "order", "shared,static", "the order of the two runs (static,shared to check that the order does not decide the result)")
 	flag.StringVar(&o.replot, "replot", "", "run nothing: write the report and plots of an earlier run's results.json into --out")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -102,6 +104,13 @@ func experiment(ctx context.Context, o options) (*Results, error) {
 	if o.timeout == 0 {
 		o.timeout = 4*p.window + 5*time.Minute
 	}
+	if o.order == "" {
+		o.order = "shared,static"
+	}
+	modes := strings.Split(o.order, ",")
+	if o.order != "shared,static" && o.order != "static,shared" {
+		return nil, fmt.Errorf("--order %q: must be shared,static or static,shared", o.order)
+	}
 	tr, err := draw(p, o.seed)
 	if err != nil {
 		return nil, err
@@ -131,6 +140,7 @@ func experiment(ctx context.Context, o options) (*Results, error) {
 		StaticLocalityBound: tr.staticLocalityBound(),
 		Workloads:           tr.describe,
 	}}
+	r.Config.WorkCPU, r.Config.WorkMemory = tr.work()
 	c, err := upCluster(ctx, root, dir, p.nodes, o.logf)
 	if err != nil {
 		return nil, err
@@ -141,11 +151,16 @@ func experiment(ctx context.Context, o options) (*Results, error) {
 	}
 	// Let the controller's node cache take the new labels before the first offer.
 	time.Sleep(3 * time.Second)
-	modes := []string{"shared", "static"}
 	for i, mode := range modes {
 		o.logf("%s run: starting the four frameworks", mode)
 		run, err := c.runMode(ctx, tr, p, mode, o.timeout, i == len(modes)-1)
 		if err != nil {
+			if len(r.Runs) > 0 {
+				// Keep what the finished run measured.
+				if werr := WriteJSON(r, o.out); werr == nil {
+					o.logf("the %s run's results are in %s", r.Runs[0].Mode, filepath.Join(o.out, "results.json"))
+				}
+			}
 			return nil, err
 		}
 		o.logf("%s run: done, makespan %.0f s", mode, run.Makespan)

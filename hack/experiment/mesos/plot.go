@@ -460,13 +460,13 @@ func superscript(n int) string {
 
 // ---- utilization ----
 
-// utilizationFigure: CPU (top) and memory (bottom) allocated over time, shared solid vs static
-// dashed, with each run's mean in the panel title.
+// utilizationFigure: CPU (top) and memory (bottom) held by tasks (admitted to terminal) over
+// time, shared solid vs static dashed, with each run's mean in the panel title.
 func utilizationFigure(r *Results) (*figure, error) {
 	shared, static := runByMode(r, "shared"), runByMode(r, "static")
 	xmax := math.Max(1, math.Max(runEnd(shared), runEnd(static)))
 	panel := func(title string, get func(Sample) float64, meanFn func(*Run) float64) (*plot.Plot, error) {
-		p := newPlot(title+" — mean "+meanPair(shared, static, meanFn), "time since the run's start (s)", "allocated (% of pool)")
+		p := newPlot(title+" — mean "+meanPair(shared, static, meanFn), "time since the run's start (s)", "held by tasks (% of pool)")
 		addGrid(p, true, true)
 		p.X.Min, p.X.Max = 0, xmax
 		p.Y.Min, p.Y.Max = 0, 100
@@ -509,7 +509,7 @@ func utilizationFigure(r *Results) (*figure, error) {
 	leg.Add("¼ of the nodes")
 	return &figure{width: plotWidth, height: plotHeight, draw: func(c vgdraw.Canvas) {
 		fillWhite(c)
-		c = withTitle(c, "Resources allocated over time")
+		c = withTitle(c, "Resources held by tasks (admitted to terminal) over time")
 		c = withLegendRight(c, leg, titleOffset)
 		drawGrid(c, [][]*plot.Plot{{cpu}, {mem}})
 	}}, nil
@@ -798,12 +798,14 @@ func localityFigure(r *Results) (*figure, error) {
 		value float64
 		c     color.Color
 		label string
+		bound float64 // the static bound drawn across the bar (percent), NaN for none
 	}
+	paperBound, traceBound := staticLocalityBound(3, 16), traceLocalityBound(r)
 	entries := []entry{
-		{0, 100 * Paper.LocalityStatic, light, "paper: static\n16 Hadoop instances"},
-		{1, 100 * st.static.locality, c, "Agora: static\n4 partitions"},
-		{2.5, 100 * Paper.LocalityShared, light, "paper: Mesos\n5 s delay scheduling"},
-		{3.5, 100 * st.shared.locality, c, "Agora: shared\n" + delay + " s delay scheduling"},
+		{0, 100 * Paper.LocalityStatic, light, "paper: static\n16 Hadoop instances", 100 * paperBound},
+		{1, 100 * st.static.locality, c, "Agora: static\n4 partitions", 100 * traceBound},
+		{2.5, 100 * Paper.LocalityShared, light, "paper: Mesos\n5 s delay scheduling", math.NaN()},
+		{3.5, 100 * st.shared.locality, c, "Agora: shared\n" + delay + " s delay scheduling", math.NaN()},
 	}
 	var ticks plot.ConstantTicks
 	var tops plotter.XYs
@@ -821,7 +823,7 @@ func localityFigure(r *Results) (*figure, error) {
 			}
 			p.Add(b)
 		}
-		tops = append(tops, plotter.XY{X: e.x, Y: v})
+		tops = append(tops, plotter.XY{X: e.x, Y: labelBase(v, e.bound)})
 		texts = append(texts, text)
 	}
 	p.X.Tick.Marker = ticks
@@ -831,14 +833,13 @@ func localityFigure(r *Results) (*figure, error) {
 	leg := newLegend()
 	leg.Add("paper (NSDI 2011 §6.3): 16 Hadoop instances on one cluster", legendBox(light))
 	leg.Add("Agora: the hadoop-mix framework, static = 4 partitions", legendBox(c))
-	paperBound := staticLocalityBound(3, 16)
 	pb, err := hLine(100*paperBound, -0.35, 0.35, color.Gray{Y: 0x90}, 1.2, lineDots)
 	if err != nil {
 		return nil, err
 	}
 	p.Add(pb)
 	leg.Add(fmt.Sprintf("static bound, 16 partitions, 3 replicas: 1−(15/16)³ = %.1f%%", 100*paperBound), pb)
-	if b := traceLocalityBound(r); !math.IsNaN(b) {
+	if b := traceBound; !math.IsNaN(b) {
 		ab, err := hLine(100*b, 0.65, 1.35, color.Black, 1.2, lineDashes)
 		if err != nil {
 			return nil, err
@@ -847,7 +848,9 @@ func localityFigure(r *Results) (*figure, error) {
 		leg.Add(fmt.Sprintf("static bound, 4 partitions, %d replicas: tasks whose block is in the partition = %.1f%% (random: 1−(3/4)%s = %.1f%%)",
 			r.Config.Replicas, 100*b, superscript(r.Config.Replicas), 100*staticLocalityBound(r.Config.Replicas, staticPartitions)), ab)
 	}
-	lb, err := textLabels(tops, texts, 10, vg.Point{Y: vg.Points(3)})
+	// The labels sit 4 points above the bar or its bound line, whichever is higher, so no
+	// line crosses them.
+	lb, err := textLabels(tops, texts, 10, vg.Point{Y: vg.Points(4)})
 	if err != nil {
 		return nil, err
 	}
@@ -857,6 +860,15 @@ func localityFigure(r *Results) (*figure, error) {
 		c = withLegendBelow(c, leg)
 		p.Draw(vgdraw.Crop(c, 0, 0, 0, -vg.Points(6)))
 	}}, nil
+}
+
+// labelBase is where a bar's value label goes (its bottom, before the offset): the top of the
+// bar or the bound line drawn across it, whichever is higher (a NaN bound is none).
+func labelBase(top, bound float64) float64 {
+	if math.IsNaN(bound) {
+		return top
+	}
+	return math.Max(top, bound)
 }
 
 // ---- ramp-up ----

@@ -26,7 +26,7 @@ type Results struct {
 	Machine string `json:"machine"`
 	// Started is when the experiment began (wall clock).
 	Started time.Time `json:"started"`
-	// Runs are "shared" then "static".
+	// Runs in the order they ran: "shared" then "static" unless --order said otherwise.
 	Runs []Run `json:"runs"`
 }
 
@@ -50,6 +50,12 @@ type Config struct {
 	// StaticLocalityBound is the share of the Hadoop mix's tasks whose block has a replica on a
 	// node of the mix's static partition: the most locality static partitioning allows.
 	StaticLocalityBound float64 `json:"staticLocalityBound"`
+	// WorkCPU and WorkMemory are what the trace's tasks need over their durations, in
+	// core-seconds and GiB-seconds (first attempts; a retried task needs more): divided by the
+	// pool and a run's makespan, the share of the pool that was doing the trace's work, as
+	// against the share held (Samples), which also counts each task's launch and end.
+	WorkCPU    float64 `json:"workCPU"`
+	WorkMemory float64 `json:"workMemory"`
 	// Frameworks describes each framework's workload in words (name -> description), in the
 	// order of FrameworkOrder.
 	Workloads map[string]string `json:"workloads"`
@@ -133,6 +139,15 @@ type FrameworkResult struct {
 	// creating it on an offer) to the framework seeing it Finished, beyond its drawn duration:
 	// admission, the pod, kwok, status mirroring and the watches, on this machine.
 	TaskOverhead float64 `json:"taskOverhead"`
+	// Where that overhead goes, as means over the finished tasks whose Task status carries both
+	// times (whole seconds, so each mean is good to about half a second): LaunchToRunning from
+	// the launch to status.startTime (admission, the Pod, kwok starting it); RunBeyondDuration
+	// from startTime to status.completionTime, minus the duration (kwok ending it, status
+	// mirroring); CompletionSeen from completionTime until the framework saw Finished (the
+	// Task watch).
+	LaunchToRunning   float64 `json:"launchToRunning"`
+	RunBeyondDuration float64 `json:"runBeyondDuration"`
+	CompletionSeen    float64 `json:"completionSeen"`
 }
 
 // JobResult is one job: when it arrived, launched its first task and finished its last.

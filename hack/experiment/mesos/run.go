@@ -262,6 +262,11 @@ wait:
 		if f.overheadN > 0 {
 			fr.TaskOverhead = (f.overhead / time.Duration(f.overheadN)).Seconds()
 		}
+		if n := time.Duration(f.phasesN); n > 0 {
+			fr.LaunchToRunning = (f.toRunning / n).Seconds()
+			fr.RunBeyondDuration = (f.beyondDuration / n).Seconds()
+			fr.CompletionSeen = (f.toSeen / n).Seconds()
+		}
 		for _, j := range f.jobs {
 			jr := JobResult{ID: j.spec.id, Tasks: len(j.tasks), Arrival: j.spec.arrival.Seconds(),
 				Start: j.start.Sub(run.Start).Seconds(), End: j.end.Sub(run.Start).Seconds()}

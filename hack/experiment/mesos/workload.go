@@ -58,6 +58,19 @@ type trace struct {
 	describe map[string]string
 }
 
+// work is the core-seconds and GiB-seconds the trace's tasks run for.
+func (t *trace) work() (cpu, memGi float64) {
+	for _, jobs := range t.jobs {
+		for _, j := range jobs {
+			for _, ts := range j.tasks {
+				cpu += float64(j.shape.cpu) * ts.dur.Seconds()
+				memGi += float64(j.shape.memGi) * ts.dur.Seconds()
+			}
+		}
+	}
+	return cpu, memGi
+}
+
 // staticLocalityBound is the share of the data-reading tasks whose block has a replica on a
 // node of their framework's static partition (node i belongs to FrameworkOrder[i%4]).
 func (t *trace) staticLocalityBound() float64 {
@@ -98,8 +111,8 @@ type params struct {
 
 // presets are the two configurations: the paper's 96 nodes, and a small one for make test.
 var presets = map[string]params{
-	"full":  {nodes: 96, window: 240 * time.Second, durScale: 1, delay: 3 * time.Second, replicas: 3, blocksPerNode: 24},
-	"small": {nodes: 16, window: 60 * time.Second, durScale: 0.6, delay: 3 * time.Second, replicas: 3, blocksPerNode: 24},
+	"full":  {nodes: 96, window: 240 * time.Second, durScale: 1, delay: 5 * time.Second, replicas: 3, blocksPerNode: 24},
+	"small": {nodes: 16, window: 60 * time.Second, durScale: 0.6, delay: 5 * time.Second, replicas: 3, blocksPerNode: 24},
 }
 
 // The pool's nodes are nodeCPU cores and nodeMemGi GiB, as the paper's EC2 nodes were scaled up.
@@ -153,8 +166,8 @@ func draw(p params, seed int64) (*trace, error) {
 		}
 		t.jobs["hadoop-mix"] = append(t.jobs["hadoop-mix"], js)
 	}
-	t.describe["hadoop-mix"] = fmt.Sprintf("%d jobs arriving at random over %s, of 1 to %d tasks (sizes 1, 2, %d, %d, %d, %d with probability 30/20/20/15/10/5%%), "+
-		"2 CPU / 4 GiB, %s–%s each; every task reads one of %d data blocks (%d replicas on random nodes) and waits up to %s for a node holding it (delay scheduling)",
+	t.describe["hadoop-mix"] = fmt.Sprintf("%d jobs, the first at 0 and the rest at uniformly random times over %s, of 1 to %d tasks (sizes 1, 2, %d, %d, %d, %d with probability 30/20/20/15/10/5%%), "+
+		"2 CPU / 4 GiB, each running a uniformly random %s–%s; every task reads one of %d data blocks (uniformly; %d replicas on random nodes) and waits up to %s for a node holding it (delay scheduling)",
 		nMix, p.window, slots, sizes[2], sizes[3], sizes[4], sizes[5], dur0(8, p), dur0(16, p), blocks, p.replicas, p.delay)
 
 	// A few large Hadoop jobs, each twice what a quarter holds at once.
@@ -166,7 +179,7 @@ func draw(p params, seed int64) (*trace, error) {
 		}
 		t.jobs["hadoop-large"] = append(t.jobs["hadoop-large"], js)
 	}
-	t.describe["hadoop-large"] = fmt.Sprintf("%d jobs arriving every %s from 0, each of %d tasks (twice a quarter's slots), 2 CPU / 4 GiB, %s–%s each",
+	t.describe["hadoop-large"] = fmt.Sprintf("%d jobs arriving every %s from 0, each of %d tasks (twice a quarter's slots), 2 CPU / 4 GiB, each running a uniformly random %s–%s",
 		nLarge, time.Duration(w/8*float64(time.Second)), 2*slots, dur0(15, p), dur0(25, p))
 
 	// Spark: iterative jobs; each iteration is a wave of tasks that waits for the one before.
@@ -179,7 +192,7 @@ func draw(p params, seed int64) (*trace, error) {
 		}
 		t.jobs["spark"] = append(t.jobs["spark"], js)
 	}
-	t.describe["spark"] = fmt.Sprintf("%d iterative jobs (at 0 and %s) of %d iterations; each iteration is a wave of %d tasks (1.5 quarters), 2 CPU / 8 GiB, %s–%s each, that starts when the last one has finished",
+	t.describe["spark"] = fmt.Sprintf("%d iterative jobs (at 0 and %s) of %d iterations; each iteration is a wave of %d tasks (1.5 quarters), 2 CPU / 8 GiB, each running a uniformly random %s–%s; a wave starts when the last one has finished",
 		nSpark, time.Duration(w/2*float64(time.Second)), waves, waveSize, dur0(6, p), dur0(10, p))
 
 	// Torque / MPI: gang jobs whose tasks (one per 2 cores, like the others', so that a gang is
@@ -195,7 +208,7 @@ func draw(p params, seed int64) (*trace, error) {
 		}
 		t.jobs["torque"] = append(t.jobs["torque"], js)
 	}
-	t.describe["torque"] = fmt.Sprintf("%d gang jobs arriving at random over %s, of %d to %d tasks of 2 CPU / 4 GiB that launch all together or not at all, %s–%s",
+	t.describe["torque"] = fmt.Sprintf("%d gang jobs, the first at 0 and the rest at uniformly random times over %s, of %d to %d tasks (uniform) of 2 CPU / 4 GiB that launch all together or not at all and all run one uniformly random %s–%s",
 		nGang, p.window, lo, hi, dur0(25, p), dur0(35, p))
 	return t, nil
 }
