@@ -149,8 +149,10 @@ func experiment(ctx context.Context, o options) (*Results, error) {
 	if err := c.label(ctx, tr); err != nil {
 		return nil, err
 	}
-	// Let the controller's node cache take the new labels before the first offer.
-	time.Sleep(3 * time.Second)
+	o.logf("warming the cluster up: the pool filled twice with 10 s tasks")
+	if err := c.warmUp(ctx, p); err != nil {
+		return nil, err
+	}
 	for i, mode := range modes {
 		o.logf("%s run: starting the four frameworks", mode)
 		run, err := c.runMode(ctx, tr, p, mode, o.timeout, i == len(modes)-1)
