@@ -281,12 +281,7 @@ func (f *framework) launch(d *sdk.Driver, offers []*agorav1alpha1.Offer, infos [
 			}
 			f.logf("%s: task %s never appeared: running it again", f.name, name)
 			delete(f.byName, name)
-			if j.spec.gang {
-				f.restartGang(d, j)
-			} else {
-				t.status = pending
-				t.attempt++
-			}
+			f.runAgain(d, j, i)
 			f.offers(d, nil)
 		})
 	}
@@ -437,14 +432,19 @@ func (f *framework) StatusUpdate(d *sdk.Driver, t *agorav1alpha1.Task) {
 		}
 	} else {
 		f.logf("%s: task %s %s (%s): running it again", f.name, t.Name, t.Status.Phase, t.Status.Reason)
-		if j.spec.gang {
-			f.restartGang(d, j)
-		} else {
-			tr.status = pending
-			tr.attempt++
-		}
+		f.runAgain(d, j, ji[1])
 	}
 	f.offers(d, nil)
+}
+
+// runAgain queues task i of j again under its next attempt's name; for a gang job, all of it.
+func (f *framework) runAgain(d *sdk.Driver, j *jobRun, i int) {
+	if j.spec.gang {
+		f.restartGang(d, j)
+		return
+	}
+	j.tasks[i].status = pending
+	j.tasks[i].attempt++
 }
 
 // restartGang kills what is left of a gang job and queues all of it again.

@@ -202,46 +202,17 @@ func replot(file, out string) (*Results, error) {
 // summary is the few lines printed at the end.
 func summary(r *Results) string {
 	var b strings.Builder
-	byMode := map[string]Run{}
-	for _, run := range r.Runs {
-		byMode[run.Mode] = run
+	if sh, st := runByMode(r, "shared"), runByMode(r, "static"); sh != nil && st != nil {
+		fmt.Fprintf(&b, "makespan: shared %.0f s, static %.0f s\n", sh.Makespan, st.Makespan)
 	}
-	sh, st := byMode["shared"], byMode["static"]
-	fmt.Fprintf(&b, "makespan: shared %.0f s, static %.0f s\n", sh.Makespan, st.Makespan)
-	for i, name := range FrameworkOrder {
-		if i >= len(sh.Frameworks) || i >= len(st.Frameworks) {
-			break
-		}
-		ms, mt := meanJCT(sh.Frameworks[i]), meanJCT(st.Frameworks[i])
-		fmt.Fprintf(&b, "%-13s mean job completion: shared %6.1f s, static %6.1f s, speedup %.2fx (paper %.2fx)\n", name, ms, mt, mt/ms, Paper.Speedup[name])
+	for _, name := range FrameworkOrder {
+		st := frameworkStats(r, name)
+		fmt.Fprintf(&b, "%-13s mean job completion: shared %6.1f s, static %6.1f s, speedup %.2fx (paper %.2fx)\n",
+			name, st.shared.meanJCT, st.static.meanJCT, st.speedup, Paper.Speedup[name])
 	}
-	fmt.Fprintf(&b, "locality of hadoop-mix: shared %.0f%%, static %.0f%%", 100*locality(sh), 100*locality(st))
+	mix := frameworkStats(r, "hadoop-mix")
+	fmt.Fprintf(&b, "locality of hadoop-mix: shared %.0f%%, static %.0f%%", 100*mix.shared.locality, 100*mix.static.locality)
 	return b.String()
-}
-
-// meanJCT is a framework's mean job completion time (End - Arrival), seconds.
-func meanJCT(f FrameworkResult) float64 {
-	if len(f.Jobs) == 0 {
-		return 0
-	}
-	var sum float64
-	for _, j := range f.Jobs {
-		sum += j.End - j.Arrival
-	}
-	return sum / float64(len(f.Jobs))
-}
-
-// locality is the share of the run's data tasks that ran on a node holding their block.
-func locality(run Run) float64 {
-	var data, local int
-	for _, f := range run.Frameworks {
-		data += f.DataTasks
-		local += f.LocalTasks
-	}
-	if data == 0 {
-		return 0
-	}
-	return float64(local) / float64(data)
 }
 
 // machine says what the experiment ran on.
