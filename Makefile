@@ -70,8 +70,12 @@ vet:
 lint: $(GOLANGCI_LINT) ## golangci-lint, including the depguard rule that keeps pkg/allocator pure.
 	$(GOLANGCI_LINT) run ./...
 
+.PHONY: linkcheck
+linkcheck: ## Check the relative links and #anchors of every Markdown file (offline; verify runs it too).
+	go run ./hack/linkcheck
+
 .PHONY: verify
-verify: generate manifests codegen helm ## Regenerate everything; fail if the tree changed.
+verify: generate manifests codegen helm ## Regenerate everything; fail if the tree changed, a Markdown link broke or versions drifted.
 	hack/verify.sh
 
 ##@ Test

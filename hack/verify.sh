@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fails when regeneration (make generate manifests codegen helm, run just before this) changed the tree,
-# when Go files are not gofmt-clean, or when the pinned Kubernetes version drifted from go.mod.
+# when Go files are not gofmt-clean, when a Markdown file has a broken relative link or #anchor, or
+# when the pinned Kubernetes version drifted from go.mod.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,6 +31,11 @@ fi
 
 # The chart's CRDs and RBAC are copies of config/ (make helm); this holds even before a commit.
 if ! go run ./hack/helmsync -check; then
+	fail=1
+fi
+
+# Relative links and #anchors of the Markdown files (make linkcheck); prints each broken one.
+if ! go run ./hack/linkcheck; then
 	fail=1
 fi
 

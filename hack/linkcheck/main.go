@@ -100,7 +100,7 @@ func main() {
 		fmt.Println(p)
 	}
 	if len(problems) > 0 {
-		fmt.Fprintf(os.Stderr, "linkcheck: %d broken links in %d Markdown files\n", len(problems), len(check))
+		fmt.Fprintf(os.Stderr, "linkcheck: %d broken link(s) in %d Markdown files\n", len(problems), len(check))
 		os.Exit(1)
 	}
 	fmt.Printf("linkcheck: %d relative links in %d Markdown files, none broken\n", links, len(check))
