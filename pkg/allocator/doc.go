@@ -23,7 +23,7 @@
 // A framework holds its tasks plus its outstanding offers: as in Mesos, offered counts as
 // allocated, which gives frameworks a reason to answer offers quickly. A node's free amount is
 // allocatable − other pods − tasks − outstanding offers, so no unit of a node is offered to two
-// frameworks at once, and nothing is offered beyond allocatable (ARCHITECTURE.md invariants 1
+// frameworks at once, and nothing is offered beyond allocatable (docs/architecture.md invariants 1
 // and 2). A node whose pod slots are all taken is not offered at all. LaunchTask admits a task
 // only inside what remains of its own framework's offer on its node (invariant 3), and only if
 // the framework is still eligible for the node and the node still has room and a pod slot.

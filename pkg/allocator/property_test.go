@@ -17,7 +17,7 @@ import (
 // The property tests drive an Allocator with random sequences of events (nodes and
 // frameworks coming, changing and going, cycles, launches, declines, rescinds, time passing)
 // while keeping their own, independent model of what should be: the harness. After every
-// event they check the invariants of ARCHITECTURE.md against the harness:
+// event they check the invariants of docs/architecture.md ("Invariants") against the harness:
 //
 //   - no node is overcommitted by offers: other pods + tasks + offers ≤ allocatable;
 //   - no unit is offered to two frameworks at once (the offers on a node sum to what the
