@@ -53,6 +53,8 @@ const usage = `kubectl agora: Agora's view of the cluster.
 Usage:
   kubectl agora top [-n NAMESPACE | -A] [-w] [--interval 2s]
   kubectl agora offers [-n NAMESPACE | -A]
+  kubectl agora dashboard [-n NAMESPACE | -A] [--address 127.0.0.1:8080]
+      a live web UI on loopback, with your credentials (docs/dashboard.md)
 
 Flags of every command: --kubeconfig FILE, --context NAME, -n/--namespace NS, -A/--all-namespaces.
 `
@@ -88,6 +90,7 @@ func run(args []string, out io.Writer) error {
 	fs.BoolVar(&o.watch, "watch", false, "refresh until interrupted")
 	fs.BoolVar(&o.watch, "w", false, "refresh until interrupted (short)")
 	fs.DurationVar(&o.interval, "interval", 2*time.Second, "refresh period with --watch")
+	addDashboardFlags(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%v\n\n%s", err, usage)
 	}
@@ -139,6 +142,8 @@ func run(args []string, out io.Writer) error {
 		}
 	case "offers":
 		return offers(ctx, agora, o, out)
+	case "dashboard":
+		return runDashboard(ctx, cfg, o, out)
 	default:
 		return fmt.Errorf("unknown command %q\n\n%s", cmd, usage)
 	}

@@ -1,0 +1,142 @@
+/*
+Copyright 2026 The Agora Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package dashboard
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestListenLoopbackOnly(t *testing.T) {
+	for _, addr := range []string{":8080", "0.0.0.0:0", "10.1.2.3:0", "example.com:80"} {
+		if ln, err := Listen(addr); err == nil {
+			_ = ln.Close()
+			t.Errorf("Listen(%q) succeeded; want a refusal", addr)
+		}
+	}
+	ln, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = ln.Close()
+}
+
+func staticServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	st, hist := Synthetic(20, 5, 4, time.Now())
+	s := NewStatic(st, hist, Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Run(ctx); close(done) }()
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(func() { ts.Close(); cancel(); <-done })
+	return ts
+}
+
+func TestHostGuard(t *testing.T) {
+	ts := staticServer(t)
+	req, _ := http.NewRequest("GET", ts.URL+"/api/snapshot", nil)
+	req.Host = "evil.example:8080"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("Host evil.example: status %d, want 403", resp.StatusCode)
+	}
+	for _, host := range []string{"localhost:1234", "[::1]:80", strings.TrimPrefix(ts.URL, "http://")} {
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("Host %s: status %d, want 200", host, resp.StatusCode)
+		}
+	}
+}
+
+func TestPagesAndAPI(t *testing.T) {
+	ts := staticServer(t)
+	get := func(path string) string {
+		t.Helper()
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	for _, p := range []string{"/", "/frameworks", "/nodes", "/events", "/frameworks/team-0/fw-0", "/assets/vendor/uplot/uPlot.iife.min.js", "/assets/common.js"} {
+		get(p)
+	}
+	var snap Snapshot
+	if err := json.Unmarshal([]byte(get("/api/snapshot")), &snap); err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Nodes) != 20 || len(snap.Frameworks) != 5 || snap.Pool.ActiveTasks != 20 {
+		t.Errorf("snapshot: %d nodes, %d frameworks, %d active tasks; want 20, 5, 20", len(snap.Nodes), len(snap.Frameworks), snap.Pool.ActiveTasks)
+	}
+	var alloc int64
+	for _, n := range snap.Nodes {
+		alloc += n.Allocated.CPU
+	}
+	if alloc != 20000 {
+		t.Errorf("allocated CPU over the nodes = %dm, want 20000m", alloc)
+	}
+	var hist Series
+	if err := json.Unmarshal([]byte(get("/api/history?top=3")), &hist); err != nil {
+		t.Fatal(err)
+	}
+	if len(hist.T) != 900 || len(hist.Shares) != 3 || hist.Truncated != 2 {
+		t.Errorf("history: %d points, %d lines, %d truncated; want 900, 3, 2", len(hist.T), len(hist.Shares), hist.Truncated)
+	}
+	var d Detail
+	if err := json.Unmarshal([]byte(get("/api/frameworks/team-0/fw-0")), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.TasksTotal != 4 || len(d.Offers) != 3 {
+		t.Errorf("detail: %d tasks, %d offered nodes; want 4, 3", d.TasksTotal, len(d.Offers))
+	}
+	if !strings.Contains(get("/api/events"), "Expired") {
+		t.Error("no Expired event in /api/events")
+	}
+
+	// The stream sends the current snapshot at once.
+	resp, err := http.Get(ts.URL + "/api/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || line != "event: snapshot\n" {
+		t.Errorf("stream's first line %q, %v", line, err)
+	}
+}
