@@ -20,7 +20,7 @@ all: build
 ##@ Tools (built from the Go module proxy into bin/, skipped when already at the pinned version)
 
 .PHONY: tools
-tools: ## Build etcd, kube-apiserver, kubectl, kwok, controller-gen, helm, golangci-lint into bin/.
+tools: ## Build etcd, kube-apiserver, kubectl, kube-controller-manager, kwok, controller-gen, helm, golangci-lint into bin/.
 	hack/tools.sh all
 
 # Always ask tools.sh (0.02 s when current): a file target alone would never rebuild after a
@@ -35,7 +35,7 @@ $(GOLANGCI_LINT): FORCE
 FORCE:
 
 .PHONY: control-plane
-control-plane:
+control-plane: ## Build what the integration and e2e tests run: etcd, kube-apiserver, kubectl, kube-controller-manager.
 	hack/tools.sh etcd kube-apiserver kubectl kube-controller-manager
 
 ##@ Generate
@@ -59,11 +59,11 @@ codegen: ## Typed clientset, informers and listers under pkg/client.
 	hack/update-codegen.sh
 
 .PHONY: fmt
-fmt:
+fmt: ## go fmt ./... (make verify fails on unformatted Go files).
 	go fmt ./...
 
 .PHONY: vet
-vet:
+vet: ## go vet ./...
 	go vet ./...
 
 .PHONY: lint
@@ -96,11 +96,11 @@ chaos: control-plane ## Long chaos run: random faults, invariants checked from t
 	CHAOS_DURATION=$${CHAOS_DURATION:-30m} go test -count=1 -timeout=$$(( $${CHAOS_TIMEOUT_MIN:-90} ))m -v -run '^TestChaos$$' ./test/chaos/ 2>&1 | tee $${CHAOS_OUT:-/tmp/agora-chaos.log}
 
 .PHONY: test-unit
-test-unit:
+test-unit: ## Unit tests only: go test -short skips everything that needs an API server or a cluster.
 	go test $(GO_TEST_FLAGS) -short ./...
 
 .PHONY: bench
-bench:
+bench: ## The allocator's benchmarks (pkg/allocator; BENCHMARKS.md, Allocator).
 	go test -run '^$$' -bench . -benchmem ./pkg/allocator/...
 
 .PHONY: bench-controller
@@ -167,15 +167,51 @@ cluster-up: ## hack/local-cluster.sh up (NODES=N to change the node count).
 	hack/local-cluster.sh up $(if $(NODES),--nodes $(NODES))
 cluster-down: ## Stop everything cluster-up started.
 	hack/local-cluster.sh down
-cluster-status:
+cluster-status: ## What runs (pids, URLs) and how many nodes are Ready; exit 1 when down or degraded.
 	hack/local-cluster.sh status
+
+##@ Deploy (against the current kubeconfig: KUBECONFIG or ~/.kube/config, its current context)
+
+# bin/kubectl and bin/helm when hack/tools.sh has built them, else the ones on the PATH.
+KUBECTL ?= $(or $(wildcard $(BIN)/kubectl),kubectl)
+HELM_CLI ?= $(or $(wildcard $(HELM)),helm)
+# The chart takes the image as image.repository and image.tag: IMG split at the tag's colon
+# (a registry's port is not a tag). Without a tag, the chart's default (its appVersion) stays.
+IMG_NAME = $(lastword $(subst /, ,$(IMG)))
+IMG_TAG = $(if $(findstring :,$(IMG_NAME)),$(lastword $(subst :, ,$(IMG_NAME))))
+IMG_REPOSITORY = $(if $(IMG_TAG),$(patsubst %:$(IMG_TAG),%,$(IMG)),$(IMG))
+
+.PHONY: run
+run: ## agora-controller from source (after make install; leader-elected: stands by while a deployed one leads; RUN_ARGS, e.g. --leader-elect=false).
+	go run ./cmd/agora-controller $(RUN_ARGS)
+
+.PHONY: install
+install: ## Apply the CRDs and their admission policies (config/crd) and create the namespace agora-system.
+	$(KUBECTL) apply --server-side -k config/crd
+	$(KUBECTL) wait --for condition=Established --timeout=60s -f config/crd/bases
+	$(KUBECTL) create namespace agora-system --dry-run=client -o yaml | $(KUBECTL) apply --server-side -f -
+
+.PHONY: uninstall
+uninstall: ## Delete the CRDs and their policies (config/crd), so every Framework, Offer and Task; delete Frameworks first, while a controller runs.
+	$(KUBECTL) delete --ignore-not-found -k config/crd
+
+# --take-ownership: the chart carries the CRDs and their policies too, so after make install
+# (or kubectl apply -k config/default) Helm adopts those objects instead of refusing to install.
+.PHONY: deploy
+deploy: ## helm upgrade --install the chart (release agora, namespace agora-system) with the image IMG; DEPLOY_ARGS, e.g. --set controller.replicas=1.
+	$(HELM_CLI) upgrade --install agora charts/agora --namespace agora-system --create-namespace --take-ownership \
+		--set image.repository=$(IMG_REPOSITORY) $(if $(IMG_TAG),--set image.tag=$(IMG_TAG)) $(DEPLOY_ARGS)
+
+.PHONY: undeploy
+undeploy: ## helm uninstall the release agora; the CRDs stay (crds.keep), make uninstall removes them.
+	$(HELM_CLI) uninstall agora --namespace agora-system --ignore-not-found
 
 ##@ Build
 
 .PHONY: build
-build:
+build: ## agora-controller, agora-executor and kubectl-agora into bin/.
 	go build -o $(BIN)/ ./cmd/...
 
 .PHONY: help
-help:
-	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-16s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+help: ## This list.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make [target ...] [VAR=value ...]   (no target: build)\n"} /^[a-zA-Z0-9_-]+:.*##/ { printf "  %-24s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
