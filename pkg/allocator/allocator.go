@@ -80,6 +80,15 @@ type Allocator struct {
 	base      Bitset
 	eligible  Bitset
 	cycleOpen []int32
+
+	// whyLast is what the last cycle found of each framework slot, whyNext what the running
+	// one finds (swapped at its end); Why and Explain read whyLast. cycles counts the cycles
+	// run, lastCycleAt is when the last one ran, and whyChanged lists the framework slots
+	// whose bits changed since WhyChanged last took them.
+	whyLast, whyNext whyBits
+	cycles           uint64
+	lastCycleAt      time.Time
+	whyChanged       []int32
 }
 
 type node struct {
@@ -142,6 +151,12 @@ type framework struct {
 	// revivedAt is the latest time the framework asked to revive (Revive's at, at 1-second
 	// resolution): a decline released no later than that installs no filter.
 	revivedAt time.Time
+	// why is what became of the framework in the last cycle; offeredCycle is the number of
+	// the last cycle that offered it something.
+	// setCycle is Allocator.cycles when the framework was added: no cycle has judged it
+	// while they are equal. whyDirty: it is queued in Allocator.whyChanged.
+	setCycle uint64
+	whyDirty bool
 }
 
 func (f *framework) held() Resources { return f.tasks.Add(f.offered) }
@@ -206,6 +221,7 @@ func New(cfg Config) *Allocator {
 	}
 	a.base = make(Bitset, a.words)
 	a.eligible = make(Bitset, a.words)
+	a.whyLast, a.whyNext = newWhyBits(a.words), newWhyBits(a.words)
 	return a
 }
 
@@ -231,4 +247,5 @@ func (a *Allocator) ensureFrameworkSlot(slot int32) {
 	a.words = w
 	a.base = make(Bitset, w)
 	a.eligible = make(Bitset, w)
+	a.whyLast, a.whyNext = a.whyLast.widen(w), newWhyBits(w)
 }

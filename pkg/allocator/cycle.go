@@ -33,7 +33,11 @@ func (a *Allocator) Allocate() []Offer {
 			anyone = true
 		}
 	}
+	next := &a.whyNext
+	copy(next.base, base)
+	clear(next.offered)
 	if !anyone {
+		a.finishCycle(now)
 		return nil
 	}
 
@@ -96,6 +100,10 @@ func (a *Allocator) Allocate() []Offer {
 			}
 		}
 	}
+	for _, o := range made {
+		next.offered.Set(int(o.fw))
+	}
+	a.finishCycle(now)
 	if len(made) == 0 {
 		return nil
 	}

@@ -222,7 +222,7 @@ func (a *Allocator) frameworkFor(id string) *framework {
 		return a.fws[slot]
 	}
 	a.seq++
-	fw := &framework{id: id, revivedSeq: a.seq}
+	fw := &framework{id: id, revivedSeq: a.seq, setCycle: a.cycles}
 	if k := len(a.freeFwSlots); k > 0 {
 		fw.slot = a.freeFwSlots[k-1]
 		a.freeFwSlots = a.freeFwSlots[:k-1]
