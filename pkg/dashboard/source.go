@@ -98,7 +98,10 @@ func (w *watchSource) start(ctx context.Context) {
 		strip    cache.TransformFunc
 	}
 	for _, r := range []res{
-		{"frameworks", func(c context.Context, o metav1.ListOptions) error { _, err := sched.Frameworks(ns).List(c, o); return err },
+		{"frameworks", func(c context.Context, o metav1.ListOptions) error {
+			_, err := sched.Frameworks(ns).List(c, o)
+			return err
+		},
 			func() cache.SharedIndexInformer { return af.Scheduling().V1alpha1().Frameworks().Informer() }, stripManaged},
 		{"offers", func(c context.Context, o metav1.ListOptions) error { _, err := sched.Offers(ns).List(c, o); return err },
 			func() cache.SharedIndexInformer { return af.Scheduling().V1alpha1().Offers().Informer() }, stripManaged},
@@ -108,7 +111,10 @@ func (w *watchSource) start(ctx context.Context) {
 			_, err := w.kube.CoreV1().Events(ns).List(c, o)
 			return err
 		}, func() cache.SharedIndexInformer { return kf.Core().V1().Events().Informer() }, stripManaged},
-		{"nodes", func(c context.Context, o metav1.ListOptions) error { _, err := w.kube.CoreV1().Nodes().List(c, o); return err },
+		{"nodes", func(c context.Context, o metav1.ListOptions) error {
+			_, err := w.kube.CoreV1().Nodes().List(c, o)
+			return err
+		},
 			func() cache.SharedIndexInformer { return nf.Core().V1().Nodes().Informer() }, stripManaged},
 		{"leases", func(c context.Context, o metav1.ListOptions) error {
 			_, err := w.kube.CoordinationV1().Leases(agorav1alpha1.SystemNamespace).List(c, o)
@@ -191,4 +197,3 @@ func (w *watchSource) state() *State {
 	}
 	return st
 }
-

@@ -15,16 +15,26 @@
   A.share = v => nf2.format(v * 100) + '%';
   A.res = r => {
     if (!r || (!r.cpu && !r.memory && !r.gpu)) return '–';
-    let s = A.cores(r.cpu) + ' CPU, ' + A.bytes(r.memory);
-    if (r.gpu) s += ', ' + r.gpu + ' GPU';
-    return s;
+    const parts = [];
+    if (r.cpu) parts.push(A.cores(r.cpu) + ' CPU');
+    if (r.memory) parts.push(A.bytes(r.memory));
+    if (r.gpu) parts.push(r.gpu + ' GPU');
+    return parts.join(', ');
+  };
+  // shareAxis labels a share axis in percent with as many decimals as the range needs.
+  A.shareAxis = (u, vals) => {
+    const span = Math.max(...vals) - Math.min(...vals);
+    const d = span >= 0.05 ? 0 : span >= 0.005 ? 1 : 2;
+    return vals.map(v => (v * 100).toFixed(d) + '%');
   };
   A.ago = t => {
+    const ms = new Date(t).getTime();
+    if (!t || !(ms > 0)) return '–';
     const s = Math.round((Date.now() - new Date(t).getTime()) / 1000);
     if (s < 0) return 'in ' + A.dur(-s);
     return A.dur(s) + ' ago';
   };
-  A.dur = s => s < 90 ? s + 's' : s < 5400 ? Math.round(s / 60) + 'm' : Math.round(s / 3600) + 'h';
+  A.dur = s => s < 90 ? s + 's' : s < 5400 ? Math.round(s / 60) + 'm' : s < 172800 ? Math.round(s / 3600) + 'h' : Math.round(s / 86400) + 'd';
   A.get = async url => {
     const r = await fetch(url, { cache: 'no-store' });
     if (!r.ok) throw new Error(url + ': ' + r.status + ' ' + (await r.text()));
@@ -59,6 +69,11 @@
       onSnapshot(snap);
     });
     es.onerror = () => { badge.className = 'live off'; badge.textContent = 'reconnecting…'; };
+    // A browser keeps at most 6 connections per host over HTTP/1.1 and the stream holds one:
+    // a page left for another (kept in the back/forward cache) must let its stream go, or a
+    // few clicks later the next page waits for a free connection. Coming back reloads it.
+    window.addEventListener('pagehide', () => es.close());
+    window.addEventListener('pageshow', ev => { if (ev.persisted) location.reload(); });
     return es;
   };
 
@@ -69,7 +84,8 @@
     const u = new uPlot({
       width: width(), height: opts.height || 240,
       series: [{}].concat(series),
-      scales: { x: { time: true }, y: opts.y || { range: (u, min, max) => [0, max > 0 ? max * 1.05 : 1] } },
+      // At least the last minute on the x axis, so a young history does not zoom into milliseconds.
+      scales: { x: { time: true, range: (u, min, max) => [Math.min(min, max - 60), max] }, y: opts.y || { range: (u, min, max) => [0, max > 0 ? max * 1.05 : 1] } },
       axes: [{}, { values: opts.values || ((u, v) => v), size: 60 }],
       legend: { live: opts.liveLegend !== false },
       cursor: { drag: { x: true, y: false } },

@@ -38,7 +38,7 @@
     document.getElementById('summary').innerHTML =
       '<div class="card"><div class="k">dominant share</div><div class="v">' + f.share.toFixed(4) + '</div><div class="k">' + A.esc(f.dominant || '–') + ', weight ' + A.esc(f.weight) + ', role ' + A.esc(f.role || 'default') + '</div></div>' +
       '<div class="card"><div class="k">allocated (tasks)</div><div class="v">' + A.cores(f.allocated.cpu) + ' <span class="unit">CPU</span></div><div class="k">' + A.res(f.allocated) + '</div></div>' +
-      '<div class="card"><div class="k">offered</div><div class="v">' + A.cores(f.offered.cpu) + ' <span class="unit">CPU</span></div><div class="k">' + A.res(f.offered) + ' in ' + f.offers + ' offers</div></div>' +
+      '<div class="card"><div class="k">offered</div><div class="v">' + A.cores(f.offered.cpu) + ' <span class="unit">CPU</span></div><div class="k">' + A.res(f.offered) + ' in ' + f.offers + (f.offers === 1 ? ' offer' : ' offers') + '</div></div>' +
       '<div class="card"><div class="k">tasks</div><div class="v" id="active-tasks">' + (t.active || 0) + ' <span class="unit">active</span></div><div class="k">' +
       ['staging', 'starting', 'running', 'unreachable', 'finished', 'failed', 'killed', 'lost', 'error'].filter(p => t[p]).map(p => t[p] + ' ' + p).join(', ') + '</div></div>' +
       '<div class="card"><div class="k">node selector</div><div class="k">' + A.esc(sel) + '</div><div class="k">' + (f.suppressed ? 'offers suppressed' : '') + '</div></div>';
@@ -67,7 +67,7 @@
     const [, hist] = await Promise.all([load(), A.get('/api/history')]);
     const line = hist.shares.find(l => l.key === key);
     const data = [hist.t.slice(), line ? line.values.slice() : hist.t.map(() => null)];
-    plot = { data, u: A.plot(document.getElementById('chart-share'), [{ label: 'dominant share', stroke: '#3b6fd4', fill: 'rgba(59,111,212,.12)', width: 2 }], data, { height: 170, values: (u, v) => v.map(x => x.toFixed(2)) }) };
+    plot = { data, u: A.plot(document.getElementById('chart-share'), [{ label: 'dominant share', stroke: '#3b6fd4', fill: 'rgba(59,111,212,.12)', width: 2 }], data, { height: 170, values: A.shareAxis }) };
     lastT = hist.t.length ? hist.t[hist.t.length - 1] : 0;
     A.rendered();
     A.live(s => {

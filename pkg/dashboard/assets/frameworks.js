@@ -37,7 +37,7 @@
     if (plot) plot.u.destroy();
     el.innerHTML = '';
     const series = keys.map((k, i) => ({ label: k, stroke: A.color(i), width: 2, spanGaps: false, value: (u, v) => v == null ? '–' : v.toFixed(4) }));
-    plot = { data, u: A.plot(el, series, data, { values: (u, v) => v.map(x => x.toFixed(2)) }) };
+    plot = { data, u: A.plot(el, series, data, { values: A.shareAxis }) };
     lastT = hist.t.length ? hist.t[hist.t.length - 1] : 0;
   }
 

@@ -40,8 +40,8 @@
     let s = nodes.length + ' nodes, ' + snap.pool.poolNodes + ' in the pool; executors: ' + ex.fresh + ' fresh, ' + ex.stale + ' stale, ' + ex.none + ' without a Lease';
     if (ex.unknown) s += ', ' + ex.unknown + ' unknown (Leases forbidden)';
     if (down) s += '; ' + down + ' not Ready or cordoned';
-    if (snap.namespace) s += '. Allocated and offered count the tasks and offers of namespace ' + snap.namespace + ' only.';
-    s += ' Hover a cell for numbers, click it for details.';
+    if (snap.namespace) s += '. Allocated and offered count the tasks and offers of namespace ' + snap.namespace + ' only';
+    s += '. Hover a cell for numbers, click it for details.';
     document.getElementById('node-summary').textContent = s;
     A.forbidden(snap.forbidden, ['nodes', 'leases', 'tasks', 'offers']);
     detail();
