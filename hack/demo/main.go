@@ -18,7 +18,8 @@ limitations under the License.
 // cluster (etcd, kube-apiserver, kube-controller-manager's garbage collector, kwok nodes,
 // agora-controller, agora-executor), runs three example frameworks side by side with different
 // DRF weights — a batch job, a locality-aware job using delay scheduling, and a long-running
-// service — shows a live view of shares, tasks and offers until the jobs finish, prints a
+// service — shows a live view of shares, tasks and offers until the jobs finish (in the
+// terminal, and in the live dashboard it serves on 127.0.0.1, see docs/dashboard.md), prints a
 // summary, and tears the cluster down (KEEP=1 leaves it up).
 //
 //	go run ./hack/demo [--nodes 8] [--keep]
@@ -48,12 +49,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/examples/locality/blocks"
 	"github.com/agora-sched/agora/examples/report"
 	"github.com/agora-sched/agora/pkg/client/clientset/versioned"
+	"github.com/agora-sched/agora/pkg/dashboard"
 )
 
 // namespace of the demo's frameworks; the README's kubectl walkthrough uses "demo", so the two
@@ -75,6 +78,9 @@ type demo struct {
 	// startedCluster says whether this run started the cluster (and so may stop it).
 	startedCluster bool
 	last           map[string]*row // each framework's row as last seen while it existed
+	// dashboard is the live dashboard's address ("" if it could not start); stopDashboard ends it.
+	dashboard     string
+	stopDashboard context.CancelFunc
 }
 
 // proc is one example framework process.
@@ -177,8 +183,37 @@ func (d *demo) upCluster(ctx context.Context) error {
 	if d.kube, err = kubernetes.NewForConfig(cfg); err != nil {
 		return err
 	}
-	d.agora, err = versioned.NewForConfig(cfg)
-	return err
+	if d.agora, err = versioned.NewForConfig(cfg); err != nil {
+		return err
+	}
+	d.startDashboard(cfg)
+	return nil
+}
+
+// startDashboard serves the live dashboard (pkg/dashboard, as `kubectl agora dashboard`) on
+// 127.0.0.1:8080, or a free loopback port if that one is taken, until the demo ends.
+func (d *demo) startDashboard(cfg *rest.Config) {
+	ln, err := dashboard.Listen("127.0.0.1:8080")
+	if err != nil {
+		ln, err = dashboard.Listen("127.0.0.1:0")
+	}
+	var srv *dashboard.Server
+	if err == nil {
+		srv, err = dashboard.New(cfg, dashboard.Options{Namespace: namespace})
+	}
+	if err != nil {
+		if ln != nil {
+			_ = ln.Close()
+		}
+		d.say("the live dashboard could not start: %v", err)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.stopDashboard = cancel
+	go func() { _ = srv.Run(ctx) }()
+	go func() { _ = srv.Serve(ctx, ln) }()
+	d.dashboard = "http://" + ln.Addr().String() + "/"
+	d.say("Agora dashboard: %s  (live while the demo runs; open it in a browser)", d.dashboard)
 }
 
 // setup spreads the locality job's data blocks over the nodes (as labels), makes the demo
@@ -380,8 +415,12 @@ func (d *demo) view(ctx context.Context) {
 	if d.tty {
 		b.WriteString("\033[H\033[2J")
 	}
-	fmt.Fprintf(&b, "Agora demo: %d kwok nodes (%s CPU), namespace %q, %s elapsed%s\n\n", len(nodes.Items), capCPU.String(), namespace,
+	fmt.Fprintf(&b, "Agora demo: %d kwok nodes (%s CPU), namespace %q, %s elapsed%s\n", len(nodes.Items), capCPU.String(), namespace,
 		time.Since(d.start).Round(time.Second), map[bool]string{true: "  (Ctrl-C stops)"}[d.tty])
+	if d.dashboard != "" {
+		fmt.Fprintf(&b, "Agora dashboard: %s\n", d.dashboard)
+	}
+	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "FRAMEWORK\tKIND\tWEIGHT\tSHARE\tDOMINANT\tCPU IN TASKS\tCPU OFFERED\tSTAGING\tSTARTING\tRUNNING\tFINISHED\tFAILED\tLOST\tERROR\tOFFERS\t")
 	var used, offered int64
@@ -474,6 +513,9 @@ func (d *demo) summary() {
 
 // cleanup stops the frameworks and, unless asked to keep it, the cluster this run started.
 func (d *demo) cleanup() {
+	if d.stopDashboard != nil {
+		d.stopDashboard() // before the cluster goes: its watches would only log refused connections
+	}
 	for _, p := range d.procs {
 		if p.cmd != nil && p.cmd.Process != nil && !exited(p) {
 			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
