@@ -431,6 +431,7 @@ func (c *Controller) cycle(ctx context.Context) {
 	start := time.Now()
 	offers := m.alloc.Allocate()
 	allocated := time.Since(start)
+	whyChanged := m.alloc.WhyChanged()
 	metricCycleDuration.Observe(allocated.Seconds())
 	stats := m.alloc.Stats()
 	type pending struct {
@@ -516,9 +517,16 @@ func (c *Controller) cycle(ctx context.Context) {
 	}
 	close(work)
 	wg.Wait()
-	ids := make([]string, 0, len(fws))
+	ids := make([]string, 0, len(fws)+len(whyChanged))
 	for id := range fws {
 		ids = append(ids, id)
+	}
+	// Frameworks whose Ready reason may have changed with this cycle (they got nothing, or
+	// got something after nothing) write it.
+	for _, id := range whyChanged {
+		if !fws[id] {
+			ids = append(ids, id)
+		}
 	}
 	c.enqueueFrameworks(ids...)
 	c.updateGauges()

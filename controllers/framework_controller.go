@@ -325,17 +325,25 @@ func (r *frameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		activeStatus = metav1.ConditionFalse
 	}
 	meta.SetStatusCondition(&status.Conditions, metav1.Condition{Type: agorav1alpha1.FrameworkConditionActive, Status: activeStatus, Reason: activeReason, Message: activeMessage(activeReason, fw), ObservedGeneration: fw.Generation})
-	ready := metav1.Condition{Type: agorav1alpha1.FrameworkConditionReady, Status: metav1.ConditionTrue, Reason: agorav1alpha1.ReasonReceivingOffers, Message: "the framework is eligible for offers", ObservedGeneration: fw.Generation}
+	c.fillUsage(fw, status)
+	ready := metav1.Condition{Type: agorav1alpha1.FrameworkConditionReady, Status: metav1.ConditionFalse, ObservedGeneration: fw.Generation}
+	status.Why = nil
 	switch {
 	case setErr != nil:
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, "Invalid", setErr.Error()
+		ready.Reason, ready.Message = agorav1alpha1.ReasonInvalid, setErr.Error()
 	case !active:
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, agorav1alpha1.ReasonInactive, "the framework is not Active, so it gets no offers"
+		ready.Reason, ready.Message = agorav1alpha1.ReasonInactive, "the framework is not Active, so it gets no offers"
 	case fw.Spec.SuppressOffers:
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, agorav1alpha1.ReasonSuppressed, "spec.suppressOffers is true; set it to false to receive offers again"
+		ready.Reason, ready.Message = agorav1alpha1.ReasonSuppressed, "spec.suppressOffers is true; set it to false to receive offers again"
+	default:
+		ready, status.Why = c.offerReadiness(fw, status.OutstandingOffers)
+		if status.Why != nil && (result.RequeueAfter == 0 || whyRefresh < result.RequeueAfter) {
+			// The counts in the message drift as nodes and tasks come and go without the
+			// cause changing (which re-queues the framework at once): refresh them now and then.
+			result.RequeueAfter = whyRefresh
+		}
 	}
 	meta.SetStatusCondition(&status.Conditions, ready)
-	c.fillUsage(fw, status)
 	if equality.Semantic.DeepEqual(&fw.Status, status) {
 		return result, nil
 	}
@@ -370,14 +378,50 @@ func (c *Controller) statusWait(key types.NamespacedName, now time.Time) time.Du
 	return max(last.Add(c.opts.AllocationInterval).Sub(now), 0)
 }
 
-// usageOnly reports whether two Framework statuses differ only in the usage fields.
+// usageOnly reports whether two Framework statuses differ only in the usage fields: shares,
+// resources and counts, and the Ready condition and status.why while they follow the
+// allocation cycles (a framework in contention may go from WaitingForShare to
+// ReceivingOffers and back every cycle). A Ready change caused by the spec or liveness
+// (Suppressed, Inactive, Invalid) is written at once.
 func usageOnly(a, b *agorav1alpha1.FrameworkStatus) bool {
 	x, y := a.DeepCopy(), b.DeepCopy()
 	for _, s := range []*agorav1alpha1.FrameworkStatus{x, y} {
 		s.DominantShare, s.DominantResource, s.Allocated, s.Offered = "", "", nil, nil
 		s.OutstandingOffers, s.Tasks = 0, agorav1alpha1.TaskCounts{}
+		s.Why = nil
+		if r := meta.FindStatusCondition(s.Conditions, agorav1alpha1.FrameworkConditionReady); r != nil && cycleReason(r.Reason) {
+			meta.RemoveStatusCondition(&s.Conditions, agorav1alpha1.FrameworkConditionReady)
+		}
 	}
 	return equality.Semantic.DeepEqual(x, y)
+}
+
+// cycleReason reports whether a Ready reason comes from the allocation cycle.
+func cycleReason(reason string) bool {
+	switch reason {
+	case agorav1alpha1.ReasonReceivingOffers, agorav1alpha1.ReasonAtLimit, agorav1alpha1.ReasonNoMatchingNodes,
+		agorav1alpha1.ReasonDeclined, agorav1alpha1.ReasonPoolFull, agorav1alpha1.ReasonBelowMinAllocatable,
+		agorav1alpha1.ReasonWaitingForShare:
+		return true
+	}
+	return false
+}
+
+// offerReadiness is the Ready condition and status.why of an active, unsuppressed, valid
+// framework, from what the allocator found in its last cycle.
+func (c *Controller) offerReadiness(fw *agorav1alpha1.Framework, outstanding int32) (metav1.Condition, *agorav1alpha1.FrameworkWhy) {
+	var e allocator.Explanation // not in the allocator yet: no cycle has judged it
+	if outstanding == 0 {
+		id := frameworkID(fw.Namespace, fw.Name)
+		m := c.m
+		m.mu.Lock()
+		// The detail costs a pass over the nodes: only for a framework that got nothing.
+		if w, err := m.alloc.Why(id); err == nil && w != allocator.WhyOffered && w != allocator.WhyNoCycle {
+			e, _ = m.alloc.Explain(id)
+		}
+		m.mu.Unlock()
+	}
+	return readyFromWhy(fw, e, outstanding)
 }
 
 func activeMessage(reason string, fw *agorav1alpha1.Framework) string {

@@ -47,9 +47,11 @@ const (
 	// with kubectl), or its Lease is fresh. False once the Lease is stale or the Framework is
 	// being deleted; offers are then rescinded and no new ones are made.
 	FrameworkConditionActive = "Active"
-	// FrameworkConditionReady is True when the controller has accepted the Framework into the
-	// allocator and it can receive offers; False with a reason when it cannot (suppressed,
-	// inactive, invalid).
+	// FrameworkConditionReady is True while the framework receives offers (it was offered
+	// something in the last allocation cycle, or holds outstanding offers); False with a
+	// reason saying why it gets none (suppressed, inactive, invalid, at its limits, no pool
+	// node it may use, every such node declined or full, or frameworks with lower shares
+	// first) and a message a person can act on. status.why has the detail.
 	FrameworkConditionReady = "Ready"
 )
 
@@ -73,6 +75,52 @@ const (
 	ReasonSuppressed = "Suppressed"
 	// ReasonInactive (Ready=False): the framework is not Active.
 	ReasonInactive = "Inactive"
+	// ReasonInvalid (Ready=False): the allocator rejected the spec; the message says why.
+	ReasonInvalid = "Invalid"
+	// ReasonAtLimit (Ready=False): what the framework holds leaves less than the minimum
+	// allocatable amount under spec.limits.
+	ReasonAtLimit = "AtLimit"
+	// ReasonNoMatchingNodes (Ready=False): no node in the pool passes the framework's
+	// nodeSelector, tolerations and capabilities.
+	ReasonNoMatchingNodes = "NoMatchingNodes"
+	// ReasonDeclined (Ready=False): every pool node the framework may use is under one of its
+	// decline filters (spec.refuseDuration); REVIVE (spec.revivedAt) clears them.
+	ReasonDeclined = "Declined"
+	// ReasonPoolFull (Ready=False): every pool node the framework may use (and has not
+	// declined) is fully held by tasks, offers or other schedulers' pods, or out of pod slots.
+	ReasonPoolFull = "PoolFull"
+	// ReasonBelowMinAllocatable (Ready=False): what is free on the nodes the framework may use
+	// is below the controller's --min-allocatable.
+	ReasonBelowMinAllocatable = "BelowMinAllocatable"
+	// ReasonWaitingForShare (Ready=False): what is free on the pool nodes the framework may use
+	// is offered to frameworks that came before it in weighted DRF order (lower shares).
+	ReasonWaitingForShare = "WaitingForShare"
+)
+
+// WhyNodeCause is the first thing that keeps a pool node from a framework.
+// +kubebuilder:validation:Enum=NodeSelector;Taints;GPU;Declined;PodsFull;Offered;Full;BelowMinAllocatable;Available
+type WhyNodeCause string
+
+// Node causes, in the order they are checked.
+const (
+	// WhyNodeSelector: the node's labels do not match spec.nodeSelector.
+	WhyNodeSelector WhyNodeCause = "NodeSelector"
+	// WhyNodeTaints: the node has a NoSchedule or NoExecute taint spec.tolerations lack.
+	WhyNodeTaints WhyNodeCause = "Taints"
+	// WhyNodeGPU: the node has GPUs and spec.capabilities lacks GPUResources.
+	WhyNodeGPU WhyNodeCause = "GPU"
+	// WhyNodeDeclined: a decline filter of the framework is live on the node.
+	WhyNodeDeclined WhyNodeCause = "Declined"
+	// WhyNodePodsFull: the node has no pod slot left.
+	WhyNodePodsFull WhyNodeCause = "PodsFull"
+	// WhyNodeOffered: what is free is in outstanding offers to other frameworks.
+	WhyNodeOffered WhyNodeCause = "Offered"
+	// WhyNodeFull: nothing is free of CPU or memory: tasks and other schedulers' pods hold it.
+	WhyNodeFull WhyNodeCause = "Full"
+	// WhyNodeBelowMinAllocatable: something is free, less than --min-allocatable.
+	WhyNodeBelowMinAllocatable WhyNodeCause = "BelowMinAllocatable"
+	// WhyNodeAvailable: the node has room the framework may be offered.
+	WhyNodeAvailable WhyNodeCause = "Available"
 )
 
 // FrameworkSpec is what a framework asks of Agora (Mesos SUBSCRIBE).
@@ -241,6 +289,71 @@ type FrameworkStatus struct {
 	// observedRevivedAt is the last spec.revivedAt the controller acted on.
 	// +optional
 	ObservedRevivedAt *metav1.Time `json:"observedRevivedAt,omitempty"`
+
+	// why is the detail behind Ready=False: how the pool's nodes stand for this framework.
+	// Unset while the framework receives offers.
+	// +optional
+	Why *FrameworkWhy `json:"why,omitempty"`
+}
+
+// FrameworkWhy says why a framework got no offers in the last allocation cycle that ran.
+type FrameworkWhy struct {
+	// reason is the Ready condition's reason it details.
+	// +required
+	Reason string `json:"reason"`
+	// cycleTime is when the allocation cycle that found it ran.
+	// +optional
+	CycleTime *metav1.Time `json:"cycleTime,omitempty"`
+	// poolNodes is the number of nodes in the pool.
+	// +optional
+	PoolNodes int32 `json:"poolNodes,omitempty"`
+	// nodes counts the pool nodes by the first cause that keeps each from the framework;
+	// causes with no node are left out.
+	// +optional
+	// +listType=map
+	// +listMapKey=cause
+	// +kubebuilder:validation:MaxItems=9
+	Nodes []WhyNodeCount `json:"nodes,omitempty"`
+	// outOfPoolNodes counts the nodes outside the pool (not Ready, cordoned, without a live
+	// executor, or outside the controller's --node-selector) that the framework's placement
+	// would match.
+	// +optional
+	OutOfPoolNodes int32 `json:"outOfPoolNodes,omitempty"`
+	// declinedUntil is when the first of the framework's decline filters on a pool node
+	// expires.
+	// +optional
+	DeclinedUntil *metav1.Time `json:"declinedUntil,omitempty"`
+	// ahead are the frameworks whose outstanding offers hold pool nodes it may use, lowest
+	// share first.
+	// +optional
+	// +kubebuilder:validation:MaxItems=3
+	Ahead []FrameworkShareRef `json:"ahead,omitempty"`
+	// holders are the frameworks holding the largest shares of the pool.
+	// +optional
+	// +kubebuilder:validation:MaxItems=3
+	Holders []FrameworkShareRef `json:"holders,omitempty"`
+}
+
+// WhyNodeCount is a number of pool nodes kept from a framework by one cause.
+type WhyNodeCount struct {
+	// cause is what keeps the nodes from the framework.
+	// +required
+	Cause WhyNodeCause `json:"cause"`
+	// count is the number of nodes.
+	// +required
+	Count int32 `json:"count"`
+}
+
+// FrameworkShareRef names a framework and its weighted dominant share.
+type FrameworkShareRef struct {
+	// name is the framework, as namespace/name.
+	// +required
+	// +kubebuilder:validation:MaxLength=317
+	Name string `json:"name"`
+	// dominantShare is its weighted dominant share, a decimal string with four places.
+	// +required
+	// +kubebuilder:validation:MaxLength=16
+	DominantShare string `json:"dominantShare"`
 }
 
 // Framework is a scheduler that wants resource offers (Mesos SUBSCRIBE). Deleting it is
@@ -259,6 +372,7 @@ type FrameworkStatus struct {
 // +kubebuilder:printcolumn:name="Offers",type=integer,JSONPath=`.status.outstandingOffers`,priority=1
 // +kubebuilder:printcolumn:name="Suppressed",type=boolean,JSONPath=`.spec.suppressOffers`,priority=1
 // +kubebuilder:printcolumn:name="Active",type=string,JSONPath=`.status.conditions[?(@.type=="Active")].status`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Framework struct {
 	metav1.TypeMeta `json:",inline"`

@@ -419,7 +419,7 @@ func TestKubectlPrinterColumnsAndExplain(t *testing.T) {
 
 	out := kubectl(t, "get", "fw,ofr,tk", "-n", ns)
 	for _, want := range []string{
-		"ROLE", "WEIGHT", "SHARE", "TASKS", "ACTIVE", "AGE", // Framework
+		"ROLE", "WEIGHT", "SHARE", "TASKS", "ACTIVE", "READY", "AGE", // Framework
 		"framework.scheduling.agora.dev/spark", "default", "0.6667", "True",
 		"FRAMEWORK", "EXPIRES", // Offer
 		"NODE", "PHASE", "REASON", "CPU", "MEMORY", "Running", "4Gi", // Task
