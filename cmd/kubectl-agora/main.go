@@ -21,6 +21,16 @@ limitations under the License.
 //	    by phase and outstanding offers, and the pool they share
 //	kubectl agora offers [-n NAMESPACE | -A]
 //	    every outstanding offer, one line per offered node, with what remains of it
+//	kubectl agora why FRAMEWORK [-n NAMESPACE]
+//	    why a framework gets no offers: its Ready condition, the pool's nodes counted by
+//	    what keeps each from it, who went first, and the matching nodes outside the pool
+//	kubectl agora tasks [-n NAMESPACE | -A] [--framework NAME] [--phase PHASE]
+//	    tasks counted by phase, then one line each: phase, node, resources, age, reason
+//	kubectl agora nodes
+//	    per node: state, executor, allocatable, other schedulers' pods, Agora's tasks,
+//	    outstanding offers and what is free
+//	kubectl agora dashboard [-n NAMESPACE | -A] [--address 127.0.0.1:8080]
+//	    a live web UI on loopback, with the user's credentials
 package main
 
 import (
@@ -53,6 +63,11 @@ const usage = `kubectl agora: Agora's view of the cluster.
 Usage:
   kubectl agora top [-n NAMESPACE | -A] [-w] [--interval 2s]
   kubectl agora offers [-n NAMESPACE | -A]
+  kubectl agora why FRAMEWORK [-n NAMESPACE]
+      why the framework gets no offers, node by node
+  kubectl agora tasks [-n NAMESPACE | -A] [--framework NAME] [--phase PHASE]
+  kubectl agora nodes
+      per node: state, executor, allocatable, foreign pods, tasks, offered, free
   kubectl agora dashboard [-n NAMESPACE | -A] [--address 127.0.0.1:8080]
       a live web UI on loopback, with your credentials (docs/dashboard.md)
 
@@ -63,6 +78,7 @@ type options struct {
 	kubeconfig, context, namespace string
 	all, watch                     bool
 	interval                       time.Duration
+	framework, phase               string // tasks
 }
 
 func main() {
@@ -90,12 +106,31 @@ func run(args []string, out io.Writer) error {
 	fs.BoolVar(&o.watch, "watch", false, "refresh until interrupted")
 	fs.BoolVar(&o.watch, "w", false, "refresh until interrupted (short)")
 	fs.DurationVar(&o.interval, "interval", 2*time.Second, "refresh period with --watch")
+	fs.StringVar(&o.framework, "framework", "", "tasks: only this framework's")
+	fs.StringVar(&o.phase, "phase", "", "tasks: only this phase (Pending, Staging, Running, Finished, ...)")
 	addDashboardFlags(fs)
-	if err := fs.Parse(args[1:]); err != nil {
-		return fmt.Errorf("%v\n\n%s", err, usage)
+	// Flags may come before or after the arguments (kubectl agora why -n team fw, or why fw
+	// -n team): parse, take the argument, parse the rest.
+	var positional []string
+	for rest := args[1:]; ; {
+		if err := fs.Parse(rest); err != nil {
+			return fmt.Errorf("%v\n\n%s", err, usage)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q\n\n%s", fs.Args(), usage)
+	wantArgs := 0
+	if cmd == "why" {
+		wantArgs = 1
+	}
+	if len(positional) != wantArgs {
+		if wantArgs == 1 {
+			return fmt.Errorf("%s needs one FRAMEWORK name, got %q\n\n%s", cmd, positional, usage)
+		}
+		return fmt.Errorf("unexpected arguments %q\n\n%s", positional, usage)
 	}
 	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
 		&clientcmd.ClientConfigLoadingRules{ExplicitPath: o.kubeconfig, Precedence: clientcmd.NewDefaultClientConfigLoadingRules().Precedence},
@@ -142,6 +177,15 @@ func run(args []string, out io.Writer) error {
 		}
 	case "offers":
 		return offers(ctx, agora, o, out)
+	case "why":
+		if o.all {
+			return fmt.Errorf("why takes one framework: name its namespace with -n, not -A")
+		}
+		return why(ctx, agora, kube, o, positional[0], out)
+	case "tasks":
+		return tasks(ctx, agora, o, out)
+	case "nodes":
+		return nodes(ctx, agora, kube, out)
 	case "dashboard":
 		return runDashboard(ctx, cfg, o, out)
 	default:
