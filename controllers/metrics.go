@@ -42,10 +42,10 @@ var (
 		Name: "agora_offers_rescinded_total",
 		Help: "Offers, or node parts of offers, taken back by the controller, by reason.",
 	}, []string{"reason"})
-	metricOffersReleased = prometheus.NewCounter(prometheus.CounterOpts{
+	metricOffersReleased = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "agora_offers_released_total",
-		Help: "Offers released (deleted) by their framework.",
-	})
+		Help: "Offers released (deleted) by their framework, by what it took of them: Declined (no task), PartlyUsed (tasks, and something went back), Used (nothing went back).",
+	}, []string{"reason"})
 	metricTasksAdmitted = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "agora_tasks_admitted_total",
 		Help: "Tasks admitted (Staging) against an offer.",

@@ -515,7 +515,7 @@ func (c *Controller) release(ctx context.Context, offer *agorav1alpha1.Offer) er
 	}
 	m.mu.Unlock()
 	if released {
-		metricOffersReleased.Inc()
+		metricOffersReleased.WithLabelValues(releaseKind(admitted, returned)).Inc()
 		c.enqueueFrameworks(st.framework)
 		// The Offer goes in a moment, so the release is told by an Event (reason Released), not
 		// by a condition nobody could read.
@@ -680,4 +680,15 @@ func rescindMessage(reason string) string {
 		return "the resources were taken back for a framework below its fair share"
 	}
 	return "the offer was taken back: " + reason
+}
+
+// releaseKind says what a framework took of an offer it released, for the released metric.
+func releaseKind(admitted int32, returned int) string {
+	switch {
+	case admitted == 0:
+		return "Declined"
+	case returned > 0:
+		return "PartlyUsed"
+	}
+	return "Used"
 }
