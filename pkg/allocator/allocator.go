@@ -137,26 +137,29 @@ func (n *node) hasGPU() bool { return n.allocatable[GPU] > 0 }
 func (a *Allocator) touch(n *node) { a.free[n.slot] = n.free() }
 
 type framework struct {
-	id         string
-	slot       int32
+	// The fields every cycle reads for every framework come first, in one word: spread over
+	// the struct they were three cache lines per framework, a fifth of a saturated cycle at
+	// 10,000 nodes x 1,000 frameworks. suppressed is spec.Suppressed.
 	known      bool // SetFramework seen and not removed; only known frameworks are sorted
 	active     bool
-	spec       FrameworkSpec
 	hasLimits  bool
+	suppressed bool
+	whyDirty   bool // queued in Allocator.whyChanged
+	slot       int32
+	spec       FrameworkSpec
+	id         string
 	limits     Resources
 	tasks      Resources
 	offered    Resources
 	taskCount  int
+	// revivedSeq is Allocator.seq at the last revive; revivedAt is the latest time the
+	// framework asked to revive (Revive's at, at 1-second resolution): a decline released no
+	// later than that installs no filter.
 	revivedSeq uint64
-	// revivedAt is the latest time the framework asked to revive (Revive's at, at 1-second
-	// resolution): a decline released no later than that installs no filter.
-	revivedAt time.Time
-	// why is what became of the framework in the last cycle; offeredCycle is the number of
-	// the last cycle that offered it something.
+	revivedAt  time.Time
 	// setCycle is Allocator.cycles when the framework was added: no cycle has judged it
-	// while they are equal. whyDirty: it is queued in Allocator.whyChanged.
+	// while they are equal.
 	setCycle uint64
-	whyDirty bool
 }
 
 func (f *framework) held() Resources { return f.tasks.Add(f.offered) }

@@ -28,7 +28,7 @@ func (a *Allocator) Allocate() []Offer {
 	clear(base)
 	anyone := false
 	for _, fw := range a.fws {
-		if fw != nil && fw.known && fw.active && !fw.spec.Suppressed && fw.headroom().atLeast(a.min) {
+		if fw != nil && fw.known && fw.active && !fw.suppressed && (!fw.hasLimits || fw.headroom().atLeast(a.min)) {
 			base.Set(int(fw.slot))
 			anyone = true
 		}

@@ -33,6 +33,7 @@ func (a *Allocator) SetFramework(spec FrameworkSpec) ([]Rescinded, error) {
 	fw.spec.Capabilities = slices.Clone(spec.Capabilities)
 	fw.spec.Limits = maps.Clone(spec.Limits)
 	fw.hasLimits = len(spec.Limits) > 0
+	fw.suppressed = spec.Suppressed
 	fw.limits = Resources{unlimited, unlimited, unlimited, unlimited}
 	for r, v := range spec.Limits {
 		fw.limits[r] = v
