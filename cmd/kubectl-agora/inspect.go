@@ -212,7 +212,8 @@ func outReasons(n *corev1.Node, leases map[string]*leaseState, now time.Time) []
 	return out
 }
 
-// tasks lists tasks by framework, phase, node, age and reason, after a count by phase.
+// tasks lists tasks, live ones first, with framework, phase, node, resources, age and reason,
+// after a count by phase.
 func tasks(ctx context.Context, agora versioned.Interface, o options, out io.Writer) error {
 	opts := metav1.ListOptions{}
 	if o.framework != "" {
@@ -244,8 +245,13 @@ func tasks(ctx context.Context, agora versioned.Interface, o options, out io.Wri
 		}
 	}
 	fmt.Fprintf(out, "%d tasks: %s\n\n", len(items), strings.Join(counts, ", "))
+	// Live tasks first (what holds resources now), then the ended ones; within each, by
+	// namespace, framework and name.
 	sort.Slice(items, func(i, j int) bool {
 		a, b := &items[i], &items[j]
+		if ea, eb := phaseOf(a).IsTerminal(), phaseOf(b).IsTerminal(); ea != eb {
+			return !ea
+		}
 		if a.Namespace != b.Namespace {
 			return a.Namespace < b.Namespace
 		}

@@ -142,6 +142,8 @@ func TestTasksAndNodes(t *testing.T) {
 	}
 	matchAll(t, "tasks", b.String(),
 		`4 tasks: 1 Pending, 1 Running, 1 Finished, 1 Error`,
+		// Live first: a-1 (Running), b-2 (Pending), then a-2 (Finished), b-1 (Error).
+		`(?s)a-1 .*b-2 .*a-2 .*b-1 `,
 		`batch +a-1 +etl +Running +n1 +cpu=2,memory=4Gi +5m +- +-`,
 		`batch +b-1 +report +Error +n2 +cpu=2,memory=4Gi +5m +OfferNotFound`,
 		`batch +b-2 +report +Pending`,
