@@ -116,7 +116,7 @@ func noNodes(fw *agorav1alpha1.Framework, e allocator.Explanation) (string, stri
 	}
 	var parts []string
 	if full > 0 {
-		parts = append(parts, fmt.Sprintf("%d with no CPU or memory free", full))
+		parts = append(parts, fmt.Sprintf("%d with their CPU or their memory used up", full))
 	}
 	if podsFull > 0 {
 		parts = append(parts, fmt.Sprintf("%d with no pod slot left", podsFull))

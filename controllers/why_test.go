@@ -68,7 +68,7 @@ func TestReadyFromWhy(t *testing.T) {
 		"full": {fw: plain,
 			e: allocator.Explanation{Why: allocator.WhyNoNodes, PoolNodes: 4, Nodes: nodes(int(allocator.NodeFull), 3, int(allocator.NodePodsFull), 1),
 				Holders: []allocator.FrameworkShare{{ID: "ns/a", Share: 0.5}, {ID: "ns/b", Share: 0.25}}},
-			reason: agorav1alpha1.ReasonPoolFull, contains: []string{"the 4 pool nodes it may use are taken", "3 with no CPU or memory free", "1 with no pod slot left", "ns/a 0.50, ns/b 0.25"}},
+			reason: agorav1alpha1.ReasonPoolFull, contains: []string{"the 4 pool nodes it may use are taken", "3 with their CPU or their memory used up", "1 with no pod slot left", "ns/a 0.50, ns/b 0.25"}},
 		"below the minimum": {fw: plain,
 			e: allocator.Explanation{Why: allocator.WhyNoNodes, PoolNodes: 2, Nodes: nodes(int(allocator.NodeBelowMin), 2),
 				Min: allocator.Resources{allocator.CPU: 10, allocator.Memory: 32 << 20}, LargestFree: allocator.Resources{allocator.CPU: 5, allocator.Memory: 1 << 30}},
