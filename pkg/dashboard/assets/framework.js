@@ -16,7 +16,7 @@
     for (const n of (w.nodes || [])) rows.push(['nodes kept by ' + n.cause, n.count]);
     if (w.outOfPoolNodes) rows.push(['matching nodes outside the pool', w.outOfPoolNodes]);
     if (w.declinedUntil) rows.push(['first decline filter ends', new Date(w.declinedUntil).toLocaleTimeString()]);
-    if (w.ahead && w.ahead.length) rows.push(['offered first (lower shares)', w.ahead.map(a => a.name + ' ' + a.dominantShare).join(', ')]);
+    if (w.ahead && w.ahead.length) rows.push(['offers on its nodes held by (lowest share first)', w.ahead.map(a => a.name + ' ' + a.dominantShare).join(', ')]);
     if (w.holders && w.holders.length) rows.push(['largest shares of the pool', w.holders.map(a => a.name + ' ' + a.dominantShare).join(', ')]);
     if (w.cycleTime) rows.push(['allocation cycle', A.ago(w.cycleTime)]);
     for (const k of Object.keys(w)) {
