@@ -432,6 +432,11 @@ func (c *Controller) cycle(ctx context.Context) {
 	offers := m.alloc.Allocate()
 	allocated := time.Since(start)
 	whyChanged := m.alloc.WhyChanged()
+	for _, id := range whyChanged {
+		if fs := m.frameworks[id]; fs != nil {
+			fs.why = nil // explained again at its reconcile, queued below
+		}
+	}
 	metricCycleDuration.Observe(allocated.Seconds())
 	stats := m.alloc.Stats()
 	type pending struct {

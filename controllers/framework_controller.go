@@ -338,8 +338,10 @@ func (r *frameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	default:
 		ready, status.Why = c.offerReadiness(fw, status.OutstandingOffers)
 		if status.Why != nil && (result.RequeueAfter == 0 || whyRefresh < result.RequeueAfter) {
-			// The counts in the message drift as nodes and tasks come and go without the
-			// cause changing (which re-queues the framework at once): refresh them now and then.
+			// A change of the cycle's outcome for the framework (offered or not, eligible or
+			// not) re-queues it at once. A change of cause within "not offered" (its nodes go
+			// from offered to others to full, a node is cordoned) and the counts do not: they
+			// are explained again this often.
 			result.RequeueAfter = whyRefresh
 		}
 	}
@@ -414,10 +416,21 @@ func (c *Controller) offerReadiness(fw *agorav1alpha1.Framework, outstanding int
 	if outstanding == 0 {
 		id := frameworkID(fw.Namespace, fw.Name)
 		m := c.m
+		now := c.clock.Now()
 		m.mu.Lock()
-		// The detail costs a pass over the nodes: only for a framework that got nothing.
+		// The detail costs a pass over the nodes and tasks: only for a framework that got
+		// nothing, and at most once per change of the cycle's outcome or whyRefresh.
 		if w, err := m.alloc.Why(id); err == nil && w != allocator.WhyOffered && w != allocator.WhyNoCycle {
-			e, _ = m.alloc.Explain(id)
+			fs := m.frameworks[id]
+			switch {
+			case fs != nil && fs.why != nil && now.Sub(fs.whyAt) < whyRefresh*9/10: // the refresh re-queue may come a hair early
+				e = *fs.why
+			default:
+				e, _ = m.alloc.Explain(id)
+				if fs != nil {
+					fs.why, fs.whyAt = &e, now
+				}
+			}
 		}
 		m.mu.Unlock()
 	}

@@ -140,6 +140,12 @@ type frameworkState struct {
 	// is live: a reconcile that changes neither does not re-arm the cycle.
 	spec                allocator.FrameworkSpec
 	active, activeKnown bool
+	// why is the allocator's last explanation of why the framework got nothing, and when it
+	// was made: Ready is written from it until the cycle's outcome for the framework changes
+	// (WhyChanged) or whyRefresh passes, so a reconcile for another reason (a Lease renewal
+	// every few seconds) neither walks the pool nor rewrites the status.
+	why   *allocator.Explanation
+	whyAt time.Time
 }
 
 func newModel(a *allocator.Allocator, clk clock.PassiveClock) *model {

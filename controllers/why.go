@@ -63,8 +63,11 @@ func readyFromWhy(fw *agorav1alpha1.Framework, e allocator.Explanation, outstand
 	case allocator.WhyAtLimit:
 		reason, msg = agorav1alpha1.ReasonAtLimit, atLimitMessage(e)
 	case allocator.WhyWaitingForShare:
+		if e.Nodes[allocator.NodeAvailable] > 0 {
+			break // room appeared since the cycle: the next one offers it
+		}
 		reason = agorav1alpha1.ReasonWaitingForShare
-		msg = fmt.Sprintf("%d of the %d pool nodes it may use are offered to frameworks that came first in weighted DRF with lower shares (%s); its share is %s. It is offered what they decline or leave, and more as their shares pass its own",
+		msg = fmt.Sprintf("what is free on %d of the %d pool nodes it may use is in offers weighted DRF made first to %s (shares now, offers included); its share is %s. It gets what they decline or leave unused, and more as their shares pass its own",
 			e.Nodes[allocator.NodeOffered], e.Matching(), namedShares(e.Ahead, 2), strconv.FormatFloat(e.Share, 'f', 2, 64))
 	case allocator.WhyNoNodes:
 		reason, msg = noNodes(fw, e)
@@ -129,7 +132,10 @@ func noNodes(fw *agorav1alpha1.Framework, e allocator.Explanation) (string, stri
 	}
 	msg := fmt.Sprintf("the %d pool nodes it may use are taken: %s", matching, strings.Join(parts, ", "))
 	if len(e.Holders) > 0 {
-		msg += fmt.Sprintf("; the largest shares: %s", namedShares(e.Holders, 2))
+		msg += fmt.Sprintf("; the tasks holding most there: %s (their shares)", namedShares(e.Holders, 2))
+	}
+	if e.Foreign[allocator.CPU] > 0 || e.Foreign[allocator.Memory] > 0 {
+		msg += fmt.Sprintf("; other schedulers' pods hold %s there", quantities(e.Foreign))
 	}
 	return agorav1alpha1.ReasonPoolFull, msg + "; offers resume as tasks finish"
 }
@@ -150,9 +156,6 @@ func atLimitMessage(e allocator.Explanation) string {
 // whyStatus is status.why for a framework that is not Ready.
 func whyStatus(reason string, e allocator.Explanation) *agorav1alpha1.FrameworkWhy {
 	w := &agorav1alpha1.FrameworkWhy{Reason: reason, PoolNodes: int32(e.PoolNodes), OutOfPoolNodes: int32(e.OutOfPool)}
-	if !e.At.IsZero() {
-		w.CycleTime = &metav1.Time{Time: e.At.Truncate(time.Second)}
-	}
 	if !e.DeclinedUntil.IsZero() {
 		w.DeclinedUntil = &metav1.Time{Time: e.DeclinedUntil.Truncate(time.Second)}
 	}
@@ -166,6 +169,9 @@ func whyStatus(reason string, e allocator.Explanation) *agorav1alpha1.FrameworkW
 	}
 	for _, s := range e.Holders {
 		w.Holders = append(w.Holders, agorav1alpha1.FrameworkShareRef{Name: s.ID, DominantShare: strconv.FormatFloat(s.Share, 'f', 4, 64)})
+	}
+	if !e.Foreign.IsZero() {
+		w.ForeignPods = toResourceList(e.Foreign)
 	}
 	return w
 }

@@ -67,18 +67,21 @@ func TestReadyFromWhy(t *testing.T) {
 			reason: agorav1alpha1.ReasonDeclined, contains: []string{"all 3 pool nodes", "until 2026-12-01T18:00:05Z", "spec.revivedAt"}},
 		"full": {fw: plain,
 			e: allocator.Explanation{Why: allocator.WhyNoNodes, PoolNodes: 4, Nodes: nodes(int(allocator.NodeFull), 3, int(allocator.NodePodsFull), 1),
-				Holders: []allocator.FrameworkShare{{ID: "ns/a", Share: 0.5}, {ID: "ns/b", Share: 0.25}}},
-			reason: agorav1alpha1.ReasonPoolFull, contains: []string{"the 4 pool nodes it may use are taken", "3 with their CPU or their memory used up", "1 with no pod slot left", "ns/a 0.50, ns/b 0.25"}},
+				Holders: []allocator.FrameworkShare{{ID: "ns/a", Share: 0.5}, {ID: "ns/b", Share: 0.25}}, Foreign: allocator.Resources{allocator.CPU: 1000, allocator.Memory: 2 << 30}},
+			reason: agorav1alpha1.ReasonPoolFull, contains: []string{"the 4 pool nodes it may use are taken", "3 with their CPU or their memory used up", "1 with no pod slot left",
+				"the tasks holding most there: ns/a 0.50, ns/b 0.25 (their shares)", "other schedulers' pods hold cpu 1, memory 2Gi there"}},
 		"below the minimum": {fw: plain,
 			e: allocator.Explanation{Why: allocator.WhyNoNodes, PoolNodes: 2, Nodes: nodes(int(allocator.NodeBelowMin), 2),
 				Min: allocator.Resources{allocator.CPU: 10, allocator.Memory: 32 << 20}, LargestFree: allocator.Resources{allocator.CPU: 5, allocator.Memory: 1 << 30}},
 			reason: agorav1alpha1.ReasonBelowMinAllocatable, contains: []string{"--min-allocatable (cpu 10m, memory 32Mi)", "the largest is cpu 5m, memory 1Gi"}},
 		"room appeared since": {fw: plain, e: allocator.Explanation{Why: allocator.WhyNoNodes, PoolNodes: 1, Nodes: nodes(int(allocator.NodeAvailable), 1)},
 			reason: agorav1alpha1.ReasonReceivingOffers},
+		"room appeared beside others' offers": {fw: plain, e: allocator.Explanation{Why: allocator.WhyWaitingForShare, PoolNodes: 2,
+			Nodes: nodes(int(allocator.NodeAvailable), 1, int(allocator.NodeOffered), 1)}, reason: agorav1alpha1.ReasonReceivingOffers},
 		"waiting": {fw: plain,
 			e: allocator.Explanation{Why: allocator.WhyWaitingForShare, Share: 0.5, PoolNodes: 3, Nodes: nodes(int(allocator.NodeOffered), 2, int(allocator.NodeFull), 1),
 				Ahead: []allocator.FrameworkShare{{ID: "ns/small", Share: 0.125}}},
-			reason: agorav1alpha1.ReasonWaitingForShare, contains: []string{"2 of the 3 pool nodes it may use are offered to frameworks", "lower shares (ns/small 0.12)", "its share is 0.50"}},
+			reason: agorav1alpha1.ReasonWaitingForShare, contains: []string{"what is free on 2 of the 3 pool nodes it may use is in offers weighted DRF made first to ns/small 0.12", "its share is 0.50"}},
 		"at its limit": {fw: plain,
 			e: allocator.Explanation{Why: allocator.WhyAtLimit, Min: allocator.Resources{allocator.CPU: 10, allocator.Memory: 32 << 20},
 				Held: allocator.Resources{allocator.CPU: 2000, allocator.Memory: 4 << 30}, Headroom: allocator.Resources{allocator.CPU: 0, allocator.Memory: 1 << 62}},
@@ -189,7 +192,7 @@ func TestWhyNoOffers(t *testing.T) {
 		t.Errorf("hog holds an offer, Ready = %+v", c)
 	}
 	e.addFramework("late", nil)
-	waitReason("late", agorav1alpha1.ReasonWaitingForShare, "1 of the 1 pool nodes it may use are offered to frameworks", e.ns+"/hog")
+	waitReason("late", agorav1alpha1.ReasonWaitingForShare, "what is free on 1 of the 1 pool nodes it may use is in offers weighted DRF made first to "+e.ns+"/hog")
 
 	// hog declines for an hour: late gets the node, hog is told its filters are why.
 	if err := k8s.Delete(e.ctx, &o); err != nil {

@@ -296,14 +296,13 @@ type FrameworkStatus struct {
 	Why *FrameworkWhy `json:"why,omitempty"`
 }
 
-// FrameworkWhy says why a framework got no offers in the last allocation cycle that ran.
+// FrameworkWhy says why a framework gets no offers: what the last allocation cycle found of
+// it, and how the pool's nodes stand for it. It is counted again when that changes, and at
+// least every 30 seconds while the framework is not Ready.
 type FrameworkWhy struct {
 	// reason is the Ready condition's reason it details.
 	// +required
 	Reason string `json:"reason"`
-	// cycleTime is when the allocation cycle that found it ran.
-	// +optional
-	CycleTime *metav1.Time `json:"cycleTime,omitempty"`
 	// poolNodes is the number of nodes in the pool.
 	// +optional
 	PoolNodes int32 `json:"poolNodes,omitempty"`
@@ -323,15 +322,19 @@ type FrameworkWhy struct {
 	// expires.
 	// +optional
 	DeclinedUntil *metav1.Time `json:"declinedUntil,omitempty"`
-	// ahead are the frameworks whose outstanding offers hold pool nodes it may use, lowest
-	// share first.
+	// ahead are the frameworks whose outstanding offers hold what is free on pool nodes it may
+	// use, lowest share first.
 	// +optional
 	// +kubebuilder:validation:MaxItems=3
 	Ahead []FrameworkShareRef `json:"ahead,omitempty"`
-	// holders are the frameworks holding the largest shares of the pool.
+	// holders are the frameworks whose tasks hold the most of the pool nodes it may use that
+	// have no room, most first.
 	// +optional
 	// +kubebuilder:validation:MaxItems=3
 	Holders []FrameworkShareRef `json:"holders,omitempty"`
+	// foreignPods is what other schedulers' pods hold on those nodes.
+	// +optional
+	ForeignPods corev1.ResourceList `json:"foreignPods,omitempty"`
 }
 
 // WhyNodeCount is a number of pool nodes kept from a framework by one cause.

@@ -45,7 +45,7 @@ var causeWords = map[agorav1alpha1.WhyNodeCause]string{
 	agorav1alpha1.WhyNodeGPU:                 "has GPUs; spec.capabilities lacks GPUResources",
 	agorav1alpha1.WhyNodeDeclined:            "under the framework's decline filter",
 	agorav1alpha1.WhyNodePodsFull:            "no pod slot left",
-	agorav1alpha1.WhyNodeOffered:             "free room offered to frameworks with lower shares",
+	agorav1alpha1.WhyNodeOffered:             "what is free is in other frameworks' offers",
 	agorav1alpha1.WhyNodeFull:                "no CPU or memory free (tasks, other pods)",
 	agorav1alpha1.WhyNodeBelowMinAllocatable: "free, but below --min-allocatable",
 	agorav1alpha1.WhyNodeAvailable:           "has room for it (the next cycle may offer it)",
@@ -83,9 +83,6 @@ func why(ctx context.Context, agora versioned.Interface, kube kubernetes.Interfa
 		return nil
 	}
 	fmt.Fprintln(out)
-	if w.CycleTime != nil {
-		fmt.Fprintf(out, "As of the allocation cycle %s ago:\n", age(now, w.CycleTime.Time))
-	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "POOL NODES\tCAUSE\tMEANING\n")
 	for _, n := range w.Nodes {
@@ -103,10 +100,13 @@ func why(ctx context.Context, agora versioned.Interface, kube kubernetes.Interfa
 			w.DeclinedUntil.UTC().Format(time.RFC3339), w.DeclinedUntil.Sub(now).Round(time.Second))
 	}
 	if len(w.Ahead) > 0 {
-		fmt.Fprintf(out, "Offers on nodes it may use are held by (lowest share first): %s\n", shareRefs(w.Ahead))
+		fmt.Fprintf(out, "Offers holding what is free on nodes it may use (lowest share first): %s\n", shareRefs(w.Ahead))
 	}
 	if len(w.Holders) > 0 {
-		fmt.Fprintf(out, "Largest shares of the pool: %s\n", shareRefs(w.Holders))
+		fmt.Fprintf(out, "Tasks holding the most of its full nodes (with their shares): %s\n", shareRefs(w.Holders))
+	}
+	if len(w.ForeignPods) > 0 {
+		fmt.Fprintf(out, "Other schedulers' pods hold %s on its full nodes.\n", resources(w.ForeignPods))
 	}
 	return outOfPool(ctx, kube, fw, out)
 }
@@ -431,9 +431,11 @@ func age(now, t time.Time) string {
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
 
+// truncate cuts s to at most n characters (runes, so a cut never splits one).
 func truncate(s string, n int) string {
-	if len(s) <= n {
+	r := []rune(s)
+	if len(r) <= n {
 		return s
 	}
-	return s[:n-1] + "…"
+	return string(r[:n-1]) + "…"
 }

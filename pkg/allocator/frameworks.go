@@ -42,6 +42,8 @@ func (a *Allocator) SetFramework(spec FrameworkSpec) ([]Rescinded, error) {
 	switch {
 	case !wasKnown:
 		fw.known, fw.active = true, true
+		fw.setCycle = a.cycles // no cycle has judged it yet; the next one will, and tells
+		a.queueWhy(fw)
 		a.sorter.Add(c, fw.id, spec.Role, spec.Weight)
 		a.sorter.Allocated(c, fw.held())
 		a.sorter.Activate(c)
@@ -223,7 +225,7 @@ func (a *Allocator) frameworkFor(id string) *framework {
 		return a.fws[slot]
 	}
 	a.seq++
-	fw := &framework{id: id, revivedSeq: a.seq, setCycle: a.cycles}
+	fw := &framework{id: id, revivedSeq: a.seq}
 	if k := len(a.freeFwSlots); k > 0 {
 		fw.slot = a.freeFwSlots[k-1]
 		a.freeFwSlots = a.freeFwSlots[:k-1]

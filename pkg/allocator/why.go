@@ -109,10 +109,13 @@ type Explanation struct {
 	// matches and has not declined.
 	LargestFree Resources
 	// Ahead are the frameworks whose outstanding offers hold pool nodes it may use, lowest
-	// weighted share first, at most MaxNamed: who went first.
+	// weighted share first, at most MaxNamed: whom weighted DRF offered them to.
 	Ahead []FrameworkShare
-	// Holders are the other frameworks with the highest weighted shares, at most MaxNamed.
+	// Holders are the other frameworks whose tasks hold the most CPU (then memory) on the
+	// pool nodes it may use that have no room, at most MaxNamed, with their shares.
 	Holders []FrameworkShare
+	// Foreign is what other schedulers' pods hold on those nodes.
+	Foreign Resources
 }
 
 // FrameworkShare names a framework and its weighted dominant share.
@@ -148,7 +151,9 @@ func (b whyBits) widen(words int) whyBits {
 }
 
 // finishCycle makes the running cycle's bits the last cycle's and queues the frameworks whose
-// bits changed for WhyChanged: a pass over the bit words, and work only for changes.
+// bits changed for WhyChanged: a pass over the bit words, and work only for changes. (A
+// framework added since the last cycle was queued by SetFramework: its slot's bits may be a
+// former occupant's, or the same before and after.)
 func (a *Allocator) finishCycle(now time.Time) {
 	a.cycles++
 	a.lastCycleAt = now
@@ -158,9 +163,8 @@ func (a *Allocator) finishCycle(now time.Time) {
 		for ch != 0 {
 			slot := w<<6 + bits.TrailingZeros64(ch)
 			ch &= ch - 1
-			if fw := a.fws[slot]; fw != nil && fw.known && !fw.whyDirty {
-				fw.whyDirty = true
-				a.whyChanged = append(a.whyChanged, int32(slot))
+			if fw := a.fws[slot]; fw != nil && fw.known {
+				a.queueWhy(fw)
 			}
 		}
 	}
@@ -233,6 +237,7 @@ func (a *Allocator) Explain(id string) (Explanation, error) {
 	e.Share = shareOf(fw.tasks, fw.offered, fw.spec.Weight, &inv).Weighted
 
 	var offeredBy map[int32]int // framework slot -> nodes it holds offers on that fw may use
+	var taken Bitset            // the pool nodes fw may use that have no room
 	for _, n := range a.nodes {
 		if n == nil || !n.present {
 			continue
@@ -250,6 +255,13 @@ func (a *Allocator) Explain(id string) (Explanation, error) {
 			if f := a.free[n.slot]; f[CPU] > e.LargestFree[CPU] || (f[CPU] == e.LargestFree[CPU] && f[Memory] > e.LargestFree[Memory]) {
 				e.LargestFree = f
 			}
+		}
+		if c == NodePodsFull || c == NodeFull || c == NodeBelowMin {
+			if taken == nil {
+				taken = NewBitset(len(a.nodes))
+			}
+			taken.Set(int(n.slot))
+			e.Foreign = e.Foreign.Add(n.usedByOthers)
 		}
 		if c == NodeOffered {
 			if offeredBy == nil {
@@ -272,29 +284,53 @@ func (a *Allocator) Explain(id string) (Explanation, error) {
 		e.DeclinedUntil = a.firstFilterExpiry(fw)
 	}
 
-	var ahead, holders []FrameworkShare
+	// What each other framework's tasks hold on the nodes without room.
+	var heldOn map[int32]Resources
+	if taken != nil {
+		heldOn = map[int32]Resources{}
+		for _, t := range a.tasks {
+			if t.fw != fw.slot && taken.Has(int(t.nd)) {
+				heldOn[t.fw] = heldOn[t.fw].Add(t.res)
+			}
+		}
+	}
+	var ahead []FrameworkShare
+	type holder struct {
+		FrameworkShare
+		held Resources
+	}
+	var holders []holder
 	for _, o := range a.fws {
-		if o == nil || !o.known || o == fw {
+		if o == nil || o == fw || (offeredBy[o.slot] == 0 && heldOn[o.slot].IsZero()) {
 			continue
 		}
 		s := FrameworkShare{ID: o.id, Share: shareOf(o.tasks, o.offered, o.spec.Weight, &inv).Weighted}
 		if offeredBy[o.slot] > 0 {
 			ahead = append(ahead, s)
 		}
-		if s.Share > 0 {
-			holders = append(holders, s)
+		if h := heldOn[o.slot]; !h.IsZero() {
+			holders = append(holders, holder{s, h})
 		}
 	}
-	byShare := func(x, y FrameworkShare) int {
+	slices.SortFunc(ahead, func(x, y FrameworkShare) int {
 		if c := cmp.Compare(x.Share, y.Share); c != 0 {
 			return c
 		}
 		return cmp.Compare(x.ID, y.ID)
-	}
-	slices.SortFunc(ahead, byShare)
-	slices.SortFunc(holders, func(x, y FrameworkShare) int { return byShare(y, x) })
+	})
+	slices.SortFunc(holders, func(x, y holder) int {
+		if c := cmp.Compare(y.held[CPU], x.held[CPU]); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(y.held[Memory], x.held[Memory]); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.ID, y.ID)
+	})
 	e.Ahead = ahead[:min(len(ahead), MaxNamed)]
-	e.Holders = holders[:min(len(holders), MaxNamed)]
+	for _, h := range holders[:min(len(holders), MaxNamed)] {
+		e.Holders = append(e.Holders, h.FrameworkShare)
+	}
 	return e, nil
 }
 
@@ -319,12 +355,22 @@ func (a *Allocator) nodeCause(fw *framework, n *node) NodeCause {
 	if len(n.offers) > 0 && n.free().Add(n.offered).atLeast(a.min) && !onlyOffersOf(a, n, fw) {
 		return NodeOffered
 	}
+	// Below Mesos's own minimum (DefaultMinAllocatable) a node is full; between that and a
+	// --min-allocatable raised above it, the raised minimum is what keeps it.
 	for r, m := range a.min {
-		if m > 0 && free[r] == 0 {
+		if floor := DefaultMinAllocatable[r]; m > 0 && free[r] < min(m, max(floor, 1)) {
 			return NodeFull
 		}
 	}
 	return NodeBelowMin
+}
+
+// queueWhy queues fw for WhyChanged.
+func (a *Allocator) queueWhy(fw *framework) {
+	if !fw.whyDirty {
+		fw.whyDirty = true
+		a.whyChanged = append(a.whyChanged, fw.slot)
+	}
 }
 
 // firstFilterExpiry is when the first live decline filter of fw expires.

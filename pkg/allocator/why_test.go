@@ -20,8 +20,10 @@ func TestExplain(t *testing.T) {
 		ahead     []string
 		holders   []string
 		declined  bool
+		foreign   Resources
 	}
 	for name, tc := range map[string]struct {
+		cfg   Config
 		setup func(e *env)
 		want  want
 	}{
@@ -106,7 +108,7 @@ func TestExplain(t *testing.T) {
 		},
 		"pool full": {
 			setup: func(e *env) {
-				e.node("n1", cpuMem(4000, 8*Gi))
+				e.node("n1", cpuMem(5000, 8*Gi), func(s *NodeSpec) { s.UsedByOthers = cpuMem(1000, 0) })
 				e.framework(FrameworkSpec{ID: "big"})
 				o := e.a.Allocate()
 				e.launch(o[0], "n1", "t1", cpuMem(4000, 4*Gi))
@@ -114,9 +116,9 @@ func TestExplain(t *testing.T) {
 				e.framework(FrameworkSpec{ID: "x"})
 				e.a.Allocate()
 			},
-			want: want{why: WhyNoNodes, nodes: map[NodeCause]int{NodeFull: 1}, holders: []string{"big"}},
+			want: want{why: WhyNoNodes, nodes: map[NodeCause]int{NodeFull: 1}, holders: []string{"big"}, foreign: cpuMem(1000, 0)},
 		},
-		"below the minimum": {
+		"a few millicores left is full": {
 			setup: func(e *env) {
 				e.node("n1", cpuMem(4000, 8*Gi))
 				e.framework(FrameworkSpec{ID: "big"})
@@ -126,7 +128,37 @@ func TestExplain(t *testing.T) {
 				e.framework(FrameworkSpec{ID: "x"})
 				e.a.Allocate()
 			},
+			want: want{why: WhyNoNodes, nodes: map[NodeCause]int{NodeFull: 1}, holders: []string{"big"}},
+		},
+		"below a raised minimum": {
+			cfg: Config{MinAllocatable: Resources{CPU: 2000, Memory: 32 * Mi}},
+			setup: func(e *env) {
+				e.node("n1", cpuMem(4000, 8*Gi))
+				e.framework(FrameworkSpec{ID: "big"})
+				o := e.a.Allocate()
+				e.launch(o[0], "n1", "t1", cpuMem(3000, 4*Gi))
+				e.release(o[0], 0)
+				e.framework(FrameworkSpec{ID: "x"})
+				e.a.Allocate()
+			},
 			want: want{why: WhyNoNodes, nodes: map[NodeCause]int{NodeBelowMin: 1}, holders: []string{"big"}},
+		},
+		"its only node full of its own tasks names no one": {
+			setup: func(e *env) {
+				e.node("x1", cpuMem(4000, 8*Gi), withLabels("team", "x"))
+				e.node("other", cpuMem(4000, 8*Gi))
+				e.framework(FrameworkSpec{ID: "x", NodeSelector: &LabelSelector{MatchLabels: map[string]string{"team": "x"}}})
+				e.framework(FrameworkSpec{ID: "o", NodeSelector: &LabelSelector{MatchLabels: map[string]string{"team": "none"}}})
+				o := e.a.Allocate()
+				e.launch(o[0], "x1", "t1", cpuMem(4000, 8*Gi))
+				e.release(o[0], 0)
+				e.framework(FrameworkSpec{ID: "o"}) // o now runs on "other", where x may not go
+				o2 := e.a.Allocate()
+				e.launch(o2[0], "other", "t2", cpuMem(4000, 8*Gi))
+				e.release(o2[0], 0)
+				e.a.Allocate()
+			},
+			want: want{why: WhyNoNodes, nodes: map[NodeCause]int{NodeFull: 1, NodeSelectorMismatch: 1}},
 		},
 		"pods full": {
 			setup: func(e *env) {
@@ -148,11 +180,12 @@ func TestExplain(t *testing.T) {
 				e.framework(FrameworkSpec{ID: "a"})
 				e.a.Allocate()
 			},
-			want: want{why: WhyWaitingForShare, nodes: map[NodeCause]int{NodeFull: 1, NodeOffered: 1}, ahead: []string{"a"}, holders: []string{"a"}},
+			// n1 is full of x's own task: no one else holds what x may use.
+			want: want{why: WhyWaitingForShare, nodes: map[NodeCause]int{NodeFull: 1, NodeOffered: 1}, ahead: []string{"a"}},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			e := newEnv(t, Config{})
+			e := newEnv(t, tc.cfg)
 			tc.setup(e)
 			got, err := e.a.Explain("x")
 			if err != nil {
@@ -191,6 +224,9 @@ func TestExplain(t *testing.T) {
 			if diff := cmp.Diff(tc.want.holders, ids(got.Holders)); diff != "" {
 				t.Errorf("holders (-want +got):\n%s", diff)
 			}
+			if got.Foreign != tc.want.foreign {
+				t.Errorf("Foreign = %v, want %v", got.Foreign, tc.want.foreign)
+			}
 			if tc.want.declined != !got.DeclinedUntil.IsZero() {
 				t.Errorf("DeclinedUntil = %v, want set: %v", got.DeclinedUntil, tc.want.declined)
 			}
@@ -227,6 +263,33 @@ func TestWhyChanged(t *testing.T) {
 	e.a.RemoveFramework("b")
 	if got := e.a.WhyChanged(); len(got) != 0 {
 		t.Fatalf("after removal, got %v", got)
+	}
+
+	// A framework added since the last cycle is reported after the next one judged it, even
+	// when its bits are those of its slot's former occupant (c takes b's freed slot, and
+	// matches nothing as b did) or never change (d starts at its limit: not eligible before
+	// or after).
+	none := &LabelSelector{MatchLabels: map[string]string{"team": "nowhere"}}
+	e.framework(FrameworkSpec{ID: "b2", NodeSelector: none})
+	e.a.Allocate()
+	e.a.WhyChanged()
+	e.a.RemoveFramework("b2")
+	e.framework(FrameworkSpec{ID: "c", NodeSelector: none})
+	e.framework(FrameworkSpec{ID: "d", Limits: map[ResourceName]int64{CPU: 5}})
+	if w, _ := e.a.Why("c"); w != WhyNoCycle {
+		t.Errorf("before a cycle, Why(c) = %v", w)
+	}
+	e.a.Allocate()
+	got = e.a.WhyChanged()
+	slices.Sort(got)
+	if diff := cmp.Diff([]string{"c", "d"}, got); diff != "" {
+		t.Fatalf("new frameworks (-want +got):\n%s", diff)
+	}
+	if w, _ := e.a.Why("c"); w != WhyNotOffered {
+		t.Errorf("Why(c) = %v, want NotOffered", w)
+	}
+	if w, _ := e.a.Why("d"); w != WhyAtLimit {
+		t.Errorf("Why(d) = %v, want AtLimit", w)
 	}
 }
 
