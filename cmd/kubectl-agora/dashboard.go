@@ -41,7 +41,13 @@ func runDashboard(ctx context.Context, cfg *rest.Config, o options, out io.Write
 	if err != nil {
 		return err
 	}
-	srv, err := dashboard.New(cfg, dashboard.Options{Namespace: o.namespace})
+	token, err := dashboard.NewToken()
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	opts := dashboard.Options{Namespace: o.namespace, Token: token}
+	srv, err := dashboard.New(cfg, opts)
 	if err != nil {
 		_ = ln.Close()
 		return err
@@ -54,7 +60,7 @@ func runDashboard(ctx context.Context, cfg *rest.Config, o options, out io.Write
 	if o.namespace == "" {
 		scope = "all namespaces"
 	}
-	fmt.Fprintf(out, "Agora dashboard: http://%s/\n(%s, with your kubeconfig's credentials; Ctrl-C stops it)\n", ln.Addr(), scope)
+	fmt.Fprintf(out, "Agora dashboard: %s\n(%s, with your kubeconfig's credentials; the address carries a session token, so other users of this machine cannot read through it; Ctrl-C stops it)\n", opts.URL(ln.Addr()), scope)
 	err = srv.Serve(ctx, ln)
 	cancel()
 	if rerr := <-runErr; err == nil {

@@ -198,8 +198,12 @@ func (d *demo) startDashboard(cfg *rest.Config) {
 		ln, err = dashboard.Listen("127.0.0.1:0")
 	}
 	var srv *dashboard.Server
+	opts := dashboard.Options{Namespace: namespace}
 	if err == nil {
-		srv, err = dashboard.New(cfg, dashboard.Options{Namespace: namespace})
+		opts.Token, err = dashboard.NewToken()
+	}
+	if err == nil {
+		srv, err = dashboard.New(cfg, opts)
 	}
 	if err != nil {
 		if ln != nil {
@@ -212,7 +216,7 @@ func (d *demo) startDashboard(cfg *rest.Config) {
 	d.stopDashboard = cancel
 	go func() { _ = srv.Run(ctx) }()
 	go func() { _ = srv.Serve(ctx, ln) }()
-	d.dashboard = "http://" + ln.Addr().String() + "/"
+	d.dashboard = opts.URL(ln.Addr())
 	d.say("Agora dashboard: %s  (live while the demo runs; open it in a browser)", d.dashboard)
 }
 
@@ -533,8 +537,8 @@ func (d *demo) cleanup() {
 		if d.local != filepath.Join(d.root, ".local") {
 			down = "AGORA_LOCAL_DIR=" + d.local + " " + down
 		}
-		fmt.Fprintf(d.out, "      export KUBECONFIG=%s PATH=%s:$PATH\n      kubectl get fw,ofr,tk -n %s\n      kubectl agora top -n %s\n      %s    # when done\n",
-			d.kubeconfig, filepath.Join(d.root, "bin"), namespace, namespace, down)
+		fmt.Fprintf(d.out, "      export KUBECONFIG=%s PATH=%s:$PATH\n      kubectl get fw,ofr,tk -n %s\n      kubectl agora top -n %s\n      kubectl agora dashboard -n %s    # the live dashboard again (the demo's stopped with it)\n      %s    # when done\n",
+			d.kubeconfig, filepath.Join(d.root, "bin"), namespace, namespace, namespace, down)
 		fmt.Fprintf(d.out, "    The demo's framework processes have stopped: their Leases go stale, so the Frameworks read\n    ACTIVE False, and web's instances are killed after its failoverTimeout (10m).\n")
 		return
 	}

@@ -26,7 +26,10 @@ package dashboard
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,7 +61,32 @@ type Options struct {
 	History time.Duration
 	// Coalesce is the least time between two pushes to the pages (default 1s).
 	Coalesce time.Duration
+	// Token, when set, is asked of every request: other users of this machine can reach
+	// 127.0.0.1 too, and the dashboard shows what its user's credentials may read. The
+	// address to open carries it once (URL); the browser keeps it in a cookie.
+	Token string
 }
+
+// NewToken returns a random session token for Options.Token.
+func NewToken() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// URL is the address to open for a server listening on addr: with the token, if any.
+func (o Options) URL(addr net.Addr) string {
+	u := "http://" + addr.String() + "/"
+	if o.Token != "" {
+		u += "?token=" + o.Token
+	}
+	return u
+}
+
+// tokenCookie holds the session token in the browser.
+const tokenCookie = "agora-dashboard-token"
 
 // Server serves the dashboard.
 type Server struct {
@@ -316,16 +344,37 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, d)
 	})
 	mux.HandleFunc("GET /api/stream", s.stream)
-	return guard(mux)
+	return guard(s.opts.Token, mux)
 }
 
-// guard refuses requests not addressed to loopback and sets headers that keep other sites'
+// guard refuses requests not addressed to loopback and, with a token, requests that do not
+// carry it (as ?token= once, then as a cookie), and sets headers that keep other sites'
 // pages from framing or scripting the dashboard.
-func guard(next http.Handler) http.Handler {
+func guard(token string, next http.Handler) http.Handler {
+	same := func(got string) bool { return subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1 }
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !loopbackHost(r.Host) {
 			http.Error(w, "the Agora dashboard answers only requests to 127.0.0.1, ::1 or localhost (Host "+strconv.Quote(r.Host)+")", http.StatusForbidden)
 			return
+		}
+		if token != "" {
+			if q := r.URL.Query(); q.Has("token") {
+				if !same(q.Get("token")) {
+					http.Error(w, "wrong token: open the address `kubectl agora dashboard` printed", http.StatusUnauthorized)
+					return
+				}
+				// Keep it in a cookie and take it out of the address bar and history.
+				http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+				q.Del("token")
+				u := *r.URL
+				u.RawQuery = q.Encode()
+				http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
+				return
+			}
+			if c, err := r.Cookie(tokenCookie); err != nil || !same(c.Value) {
+				http.Error(w, "this dashboard needs its session token: open the address `kubectl agora dashboard` printed (it ends in ?token=...)", http.StatusUnauthorized)
+				return
+			}
 		}
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")

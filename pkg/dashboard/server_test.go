@@ -21,6 +21,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -79,6 +80,65 @@ func TestHostGuard(t *testing.T) {
 	}
 }
 
+// With a token, nothing is served without it; the printed address sets it as a cookie and
+// sends the browser on without it in the address bar.
+func TestToken(t *testing.T) {
+	st, hist := Synthetic(4, 2, 1, time.Now())
+	token, err := NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewStatic(st, hist, Options{Token: token})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Run(ctx); close(done) }()
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(func() { ts.Close(); cancel(); <-done })
+	noRedirect := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path string, cookie *http.Cookie) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", ts.URL+path, nil)
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp
+	}
+	for _, p := range []string{"/", "/api/snapshot", "/api/stream", "/assets/common.js", "/?token=wrong"} {
+		if resp := get(p, nil); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET %s without the token: %d, want 401", p, resp.StatusCode)
+		}
+	}
+	if resp := get("/api/snapshot", &http.Cookie{Name: tokenCookie, Value: "wrong"}); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a wrong cookie: %d, want 401", resp.StatusCode)
+	}
+	resp := get("/frameworks?token="+token, nil)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/frameworks" {
+		t.Fatalf("the printed address: %d to %q, want 303 to /frameworks", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == tokenCookie {
+			cookie = c
+		}
+	}
+	if cookie == nil || cookie.Value != token || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("cookie %+v", cookie)
+	}
+	for _, p := range []string{"/frameworks", "/api/snapshot", "/assets/common.js"} {
+		if resp := get(p, cookie); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s with the cookie: %d, want 200", p, resp.StatusCode)
+		}
+	}
+	if u := (Options{Token: "abc"}).URL(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}); u != "http://127.0.0.1:8080/?token=abc" {
+		t.Errorf("URL = %s", u)
+	}
+}
+
 func TestPagesAndAPI(t *testing.T) {
 	ts := staticServer(t)
 	get := func(path string) string {
@@ -130,7 +190,7 @@ func TestPagesAndAPI(t *testing.T) {
 	}
 
 	// The stream sends the current snapshot at once.
-	resp, err := http.Get(ts.URL + "/api/stream")
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(ts.URL + "/api/stream")
 	if err != nil {
 		t.Fatal(err)
 	}

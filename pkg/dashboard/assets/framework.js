@@ -16,11 +16,11 @@
     for (const n of (w.nodes || [])) rows.push(['nodes kept by ' + n.cause, n.count]);
     if (w.outOfPoolNodes) rows.push(['matching nodes outside the pool', w.outOfPoolNodes]);
     if (w.declinedUntil) rows.push(['first decline filter ends', new Date(w.declinedUntil).toLocaleTimeString()]);
-    if (w.ahead && w.ahead.length) rows.push(['offers on its nodes held by (lowest share first)', w.ahead.map(a => a.name + ' ' + a.dominantShare).join(', ')]);
-    if (w.holders && w.holders.length) rows.push(['largest shares of the pool', w.holders.map(a => a.name + ' ' + a.dominantShare).join(', ')]);
-    if (w.cycleTime) rows.push(['allocation cycle', A.ago(w.cycleTime)]);
+    if (w.ahead && w.ahead.length) rows.push(['offers holding what is free on its nodes (lowest share first)', w.ahead.map(a => a.name + ' ' + a.dominantShare).join(', ')]);
+    if (w.holders && w.holders.length) rows.push(['tasks holding the most of its full nodes', w.holders.map(a => a.name + ' ' + a.dominantShare).join(', ')]);
+    if (w.foreignPods) rows.push(["other schedulers' pods on its full nodes", A.res(w.foreignPods)]);
     for (const k of Object.keys(w)) {
-      if (!['reason', 'poolNodes', 'nodes', 'outOfPoolNodes', 'declinedUntil', 'ahead', 'holders', 'cycleTime'].includes(k)) rows.push([k, JSON.stringify(w[k])]);
+      if (!['reason', 'poolNodes', 'nodes', 'outOfPoolNodes', 'declinedUntil', 'ahead', 'holders', 'foreignPods'].includes(k)) rows.push([k, JSON.stringify(w[k])]);
     }
     return '<table class="grid why-detail"><tbody>' + rows.map(([k, v]) => '<tr><td>' + A.esc(k) + '</td><td>' + A.esc(v) + '</td></tr>').join('') + '</tbody></table>';
   }
