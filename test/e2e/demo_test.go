@@ -66,6 +66,10 @@ func TestMakeDemo(t *testing.T) {
 	if !strings.Contains(out, "FRAMEWORK  KIND") {
 		t.Errorf("no live view in the output:\n%s", out)
 	}
+	// The live dashboard's address, with its session token, at the start and in the live view.
+	if n := len(regexp.MustCompile(`Agora dashboard: http://127\.0\.0\.1:\d+/\?token=[0-9a-f]{48}`).FindAllString(out, -1)); n < 2 {
+		t.Errorf("the dashboard's address is printed %d times, want at the start and in the live view:\n%s", n, out)
+	}
 	c := &cluster{t: t, dir: dir}
 	if pids := c.pids(); len(pids) != 0 {
 		t.Errorf("pid files left after the demo: %v", pids)
