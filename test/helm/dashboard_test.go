@@ -352,6 +352,9 @@ func TestPromCheckerCatchesMistakes(t *testing.T) {
 		`sum by (resource) (agora_framework_allocated{job=~"$controller_job"}) / max(agora_pool_capacity{job=~"$controller_job"})`:                               "matches nothing",
 		`sum by (resource) (agora_framework_allocated{job=~"$controller_job"}) / on (framework) max by (resource) (agora_pool_capacity{job=~"$controller_job"})`: "not a label of both sides",
 		`sum(agora_pool_nodes{job=~"$controller_job"}`:                                                                                                           "want )",
+		`sum(agora_framework_tasks{job=~"$controller_job", phase=~"Stagin|Running"})`:                                                                            `"Stagin" is not a value of phase`,
+		`sum(agora_pool_capacity{job=~"$controller_job", resource="cpus"})`:                                                                                      `"cpus" is not a value of resource`,
+		`sum(agora_framework_tasks{job=~"$controller_job", phase=~"Run.*"})`:                                                                                     "",
 	} {
 		_, errs := c.check(expr)
 		got := fmt.Sprint(errs)

@@ -32,6 +32,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
+	"github.com/agora-sched/agora/pkg/allocator"
 )
 
 // exportedMetric is one metric family a binary exports: its label names and, where a scrape of
@@ -643,9 +646,55 @@ func (p *promParser) lookup(name string, ms []matcher) exprValue {
 	for _, m := range ms {
 		if !labels[m.label] {
 			p.errorf("%s{%s%s%q}: %s is not a label of %s (%v)", name, m.label, m.op, m.value, m.label, name, sortedKeys(labels))
+			continue
+		}
+		// A value of a label whose values the binaries enumerate must be one of them (a typo
+		// in "Running" matches nothing and the panel is silently empty).
+		known, enum := labelValues[m.label]
+		if !enum || strings.Contains(m.value, "$") || (m.op != "=" && m.op != "=~") {
+			continue
+		}
+		alts := []string{m.value}
+		if m.op == "=~" {
+			if !literalAlternation.MatchString(m.value) {
+				continue // a real pattern: not checked
+			}
+			alts = strings.Split(m.value, "|")
+		}
+		for _, v := range alts {
+			if !slices.Contains(known, v) {
+				p.errorf("%s{%s%s%q}: %q is not a value of %s (%v)", name, m.label, m.op, m.value, v, m.label, known)
+			}
 		}
 	}
 	return exprValue{kind: vectorValue, labels: labels, known: true, metric: name}
+}
+
+// literalAlternation is a regex matcher that is only literal values joined by |.
+var literalAlternation = regexp.MustCompile(`^[A-Za-z0-9_.-]+(\|[A-Za-z0-9_.-]+)*$`)
+
+// labelValues are the values of the labels the binaries set from a fixed set.
+var labelValues = map[string][]string{
+	"phase":    taskPhases(),
+	"resource": resourceNames(),
+}
+
+func taskPhases() []string {
+	var out []string
+	for _, p := range []agorav1alpha1.TaskPhase{agorav1alpha1.TaskStaging, agorav1alpha1.TaskStarting, agorav1alpha1.TaskRunning,
+		agorav1alpha1.TaskUnreachable, agorav1alpha1.TaskFinished, agorav1alpha1.TaskFailed, agorav1alpha1.TaskKilled,
+		agorav1alpha1.TaskLost, agorav1alpha1.TaskError} {
+		out = append(out, string(p))
+	}
+	return out
+}
+
+func resourceNames() []string {
+	var out []string
+	for r := allocator.ResourceName(0); r < allocator.NumResources; r++ {
+		out = append(out, r.String())
+	}
+	return out
 }
 
 // labelsOf returns the labels series of the metric carry once scraped from this target: the
