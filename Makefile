@@ -15,7 +15,7 @@ export KUBEBUILDER_ASSETS := $(BIN)
 GO_TEST_FLAGS ?= -count=1 -timeout=20m
 
 .PHONY: all
-all: build
+all: build ## The default: build.
 
 ##@ Tools (built from the Go module proxy into bin/, skipped when already at the pinned version)
 
@@ -175,11 +175,14 @@ cluster-status: ## What runs (pids, URLs) and how many nodes are Ready; exit 1 w
 # bin/kubectl and bin/helm when hack/tools.sh has built them, else the ones on the PATH.
 KUBECTL ?= $(or $(wildcard $(BIN)/kubectl),kubectl)
 HELM_CLI ?= $(or $(wildcard $(HELM)),helm)
-# The chart takes the image as image.repository and image.tag: IMG split at the tag's colon
-# (a registry's port is not a tag). Without a tag, the chart's default (its appVersion) stays.
-IMG_NAME = $(lastword $(subst /, ,$(IMG)))
-IMG_TAG = $(if $(findstring :,$(IMG_NAME)),$(lastword $(subst :, ,$(IMG_NAME))))
-IMG_REPOSITORY = $(if $(IMG_TAG),$(patsubst %:$(IMG_TAG),%,$(IMG)),$(IMG))
+# The chart takes the image as image.repository plus image.tag or image.digest: IMG split at
+# the digest's @ (repo@sha256:...), else at the tag's colon (a registry's port is not a tag).
+# Without either, the chart's default tag (its appVersion) stays.
+IMG_DIGEST = $(if $(findstring @,$(IMG)),$(lastword $(subst @, ,$(IMG))))
+IMG_NODIGEST = $(firstword $(subst @, ,$(IMG)))
+IMG_NAME = $(lastword $(subst /, ,$(IMG_NODIGEST)))
+IMG_TAG = $(if $(IMG_DIGEST),,$(if $(findstring :,$(IMG_NAME)),$(lastword $(subst :, ,$(IMG_NAME)))))
+IMG_REPOSITORY = $(if $(IMG_TAG),$(patsubst %:$(IMG_TAG),%,$(IMG_NODIGEST)),$(if $(IMG_DIGEST),$(patsubst %:$(lastword $(subst :, ,$(IMG_NAME))),%,$(IMG_NODIGEST)),$(IMG_NODIGEST)))
 
 .PHONY: run
 run: ## agora-controller from source (after make install; leader-elected: stands by while a deployed one leads; RUN_ARGS, e.g. --leader-elect=false).
@@ -200,7 +203,7 @@ uninstall: ## Delete the CRDs and their policies (config/crd), so every Framewor
 .PHONY: deploy
 deploy: ## helm upgrade --install the chart (release agora, namespace agora-system) with the image IMG; DEPLOY_ARGS, e.g. --set controller.replicas=1.
 	$(HELM_CLI) upgrade --install agora charts/agora --namespace agora-system --create-namespace --take-ownership \
-		--set image.repository=$(IMG_REPOSITORY) $(if $(IMG_TAG),--set image.tag=$(IMG_TAG)) $(DEPLOY_ARGS)
+		--set image.repository=$(IMG_REPOSITORY) $(if $(IMG_TAG),--set image.tag=$(IMG_TAG)) $(if $(IMG_DIGEST),--set image.digest=$(IMG_DIGEST)) $(DEPLOY_ARGS)
 
 .PHONY: undeploy
 undeploy: ## helm uninstall the release agora; the CRDs stay (crds.keep), make uninstall removes them.
