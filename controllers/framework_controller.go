@@ -122,6 +122,7 @@ func (c *Controller) setFramework(fw *agorav1alpha1.Framework) ([]types.Namespac
 		return nil, err
 	}
 	fs.spec = spec
+	fs.why = nil // explained again for the new spec: its bits in the cycle may not change
 	fs.offerTimeout = 0
 	if fw.Spec.OfferTimeout != nil {
 		fs.offerTimeout = fw.Spec.OfferTimeout.Duration
@@ -304,6 +305,9 @@ func (r *frameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		if fw.Spec.RevivedAt != nil && (fw.Status.ObservedRevivedAt == nil || fw.Spec.RevivedAt.After(fw.Status.ObservedRevivedAt.Time)) {
 			_ = m.alloc.Revive(id, fw.Spec.RevivedAt.Time)
 			m.changed = true
+			if fs := m.frameworks[id]; fs != nil {
+				fs.why = nil // its filters are gone: "Declined" must not stay
+			}
 		}
 	}
 	m.mu.Unlock()
@@ -336,12 +340,13 @@ func (r *frameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	case fw.Spec.SuppressOffers:
 		ready.Reason, ready.Message = agorav1alpha1.ReasonSuppressed, "spec.suppressOffers is true; set it to false to receive offers again"
 	default:
-		ready, status.Why = c.offerReadiness(fw, status.OutstandingOffers)
-		if status.Why != nil && (result.RequeueAfter == 0 || whyRefresh < result.RequeueAfter) {
+		var explained bool
+		ready, status.Why, explained = c.offerReadiness(fw, status.OutstandingOffers)
+		if explained && (result.RequeueAfter == 0 || whyRefresh < result.RequeueAfter) {
 			// A change of the cycle's outcome for the framework (offered or not, eligible or
 			// not) re-queues it at once. A change of cause within "not offered" (its nodes go
-			// from offered to others to full, a node is cordoned) and the counts do not: they
-			// are explained again this often.
+			// from offered to others to full, a node is cordoned, room seen here goes to
+			// another framework) and the counts do not: they are explained again this often.
 			result.RequeueAfter = whyRefresh
 		}
 	}
@@ -410,8 +415,9 @@ func cycleReason(reason string) bool {
 }
 
 // offerReadiness is the Ready condition and status.why of an active, unsuppressed, valid
-// framework, from what the allocator found in its last cycle.
-func (c *Controller) offerReadiness(fw *agorav1alpha1.Framework, outstanding int32) (metav1.Condition, *agorav1alpha1.FrameworkWhy) {
+// framework, from what the allocator found in its last cycle; explained says the last cycle
+// gave it nothing and the reason came from an explanation, which is to be made again.
+func (c *Controller) offerReadiness(fw *agorav1alpha1.Framework, outstanding int32) (ready metav1.Condition, why *agorav1alpha1.FrameworkWhy, explained bool) {
 	var e allocator.Explanation // not in the allocator yet: no cycle has judged it
 	if outstanding == 0 {
 		id := frameworkID(fw.Namespace, fw.Name)
@@ -421,6 +427,7 @@ func (c *Controller) offerReadiness(fw *agorav1alpha1.Framework, outstanding int
 		// The detail costs a pass over the nodes and tasks: only for a framework that got
 		// nothing, and at most once per change of the cycle's outcome or whyRefresh.
 		if w, err := m.alloc.Why(id); err == nil && w != allocator.WhyOffered && w != allocator.WhyNoCycle {
+			explained = true
 			fs := m.frameworks[id]
 			switch {
 			case fs != nil && fs.why != nil && now.Sub(fs.whyAt) < whyRefresh*9/10: // the refresh re-queue may come a hair early
@@ -434,7 +441,8 @@ func (c *Controller) offerReadiness(fw *agorav1alpha1.Framework, outstanding int
 		}
 		m.mu.Unlock()
 	}
-	return readyFromWhy(fw, e, outstanding)
+	ready, why = readyFromWhy(fw, e, outstanding)
+	return ready, why, explained
 }
 
 func activeMessage(reason string, fw *agorav1alpha1.Framework) string {

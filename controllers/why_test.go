@@ -185,6 +185,19 @@ func TestWhyNoOffers(t *testing.T) {
 		t.Errorf("status.why = %+v", w)
 	}
 
+	// A spec change explains again at once, though the cycle's outcome (eligible, nothing
+	// offered) stays the same; the refresh would take 30 s, more than waitReason waits.
+	e.updateFramework("ml", func(fw *agorav1alpha1.Framework) { fw.Spec.NodeSelector.MatchLabels["team"] = "ml2" })
+	e.eventually(20*time.Second, "ml explained again for team=ml2 (no node outside the pool matches it)", func() (bool, string) {
+		fw, c := ready("ml")
+		if c == nil || fw.Status.Why == nil || !strings.Contains(c.Message, "team=ml2") {
+			return false, fmt.Sprintf("%+v", c)
+		}
+		return fw.Status.Why.OutOfPoolNodes == 0 && !strings.Contains(c.Message, "outside the pool"), c.Message
+	})
+	e.updateFramework("ml", func(fw *agorav1alpha1.Framework) { fw.Spec.NodeSelector.MatchLabels["team"] = "ml" })
+	waitReason("ml", agorav1alpha1.ReasonNoMatchingNodes, "team=ml;", "1 node(s) outside the pool would match")
+
 	// hog holds the only pool node's offer: late waits for its share and names hog.
 	e.addFramework("hog", func(fw *agorav1alpha1.Framework) { fw.Spec.RefuseDuration = &metav1.Duration{Duration: time.Hour} })
 	o := e.waitOffer("hog")

@@ -304,7 +304,11 @@ func (a *Allocator) Explain(id string) (Explanation, error) {
 		if o == nil || o == fw || (offeredBy[o.slot] == 0 && heldOn[o.slot].IsZero()) {
 			continue
 		}
-		s := FrameworkShare{ID: o.id, Share: shareOf(o.tasks, o.offered, o.spec.Weight, &inv).Weighted}
+		weight := o.spec.Weight
+		if weight <= 0 {
+			weight = 1 // a placeholder: tasks reported for a framework not (yet) set
+		}
+		s := FrameworkShare{ID: o.id, Share: shareOf(o.tasks, o.offered, weight, &inv).Weighted}
 		if offeredBy[o.slot] > 0 {
 			ahead = append(ahead, s)
 		}

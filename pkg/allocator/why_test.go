@@ -2,6 +2,7 @@ package allocator
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -130,6 +131,18 @@ func TestExplain(t *testing.T) {
 			},
 			want: want{why: WhyNoNodes, nodes: map[NodeCause]int{NodeFull: 1}, holders: []string{"big"}},
 		},
+		"tasks of a framework not set (yet) hold the node": {
+			setup: func(e *env) {
+				e.node("n1", cpuMem(4000, 8*Gi))
+				if _, err := e.a.AddTask(Task{ID: "t1", Framework: "ghost", Node: "n1", Resources: cpuMem(4000, 8*Gi)}); err != nil {
+					e.t.Fatal(err)
+				}
+				e.framework(FrameworkSpec{ID: "x"})
+				e.a.Allocate()
+			},
+			// Named with a finite share: a placeholder has no weight.
+			want: want{why: WhyNoNodes, nodes: map[NodeCause]int{NodeFull: 1}, holders: []string{"ghost"}},
+		},
 		"below a raised minimum": {
 			cfg: Config{MinAllocatable: Resources{CPU: 2000, Memory: 32 * Mi}},
 			setup: func(e *env) {
@@ -223,6 +236,11 @@ func TestExplain(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want.holders, ids(got.Holders)); diff != "" {
 				t.Errorf("holders (-want +got):\n%s", diff)
+			}
+			for _, h := range got.Holders {
+				if math.IsInf(h.Share, 0) || math.IsNaN(h.Share) {
+					t.Errorf("holder %s has share %v", h.ID, h.Share)
+				}
 			}
 			if got.Foreign != tc.want.foreign {
 				t.Errorf("Foreign = %v, want %v", got.Foreign, tc.want.foreign)
