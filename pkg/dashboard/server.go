@@ -37,7 +37,9 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,8 +87,16 @@ func (o Options) URL(addr net.Addr) string {
 	return u
 }
 
-// tokenCookie holds the session token in the browser.
+// tokenCookie, with the server's port after it, holds the session token in the browser.
 const tokenCookie = "agora-dashboard-token"
+
+// portOf is the port of a Host header, "80" when it names none.
+func portOf(hostport string) string {
+	if _, port, err := net.SplitHostPort(hostport); err == nil && port != "" {
+		return port
+	}
+	return "80"
+}
 
 // Server serves the dashboard.
 type Server struct {
@@ -357,30 +367,34 @@ func guard(token string, next http.Handler) http.Handler {
 			http.Error(w, "the Agora dashboard answers only requests to 127.0.0.1, ::1 or localhost (Host "+strconv.Quote(r.Host)+")", http.StatusForbidden)
 			return
 		}
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'")
 		if token != "" {
+			// Browsers do not keep cookies apart by port: one name per port, so two
+			// dashboards at once (make demo and kubectl agora dashboard) keep their own.
+			name := tokenCookie + "-" + portOf(r.Host)
 			if q := r.URL.Query(); q.Has("token") {
 				if !same(q.Get("token")) {
 					http.Error(w, "wrong token: open the address `kubectl agora dashboard` printed", http.StatusUnauthorized)
 					return
 				}
 				// Keep it in a cookie and take it out of the address bar and history.
-				http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+				http.SetCookie(w, &http.Cookie{Name: name, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
 				q.Del("token")
-				u := *r.URL
-				u.RawQuery = q.Encode()
+				// Back to the same page on this server: one leading slash, so a path like
+				// //evil.example/ cannot turn the Location into another host.
+				u := url.URL{Path: "/" + strings.TrimLeft(r.URL.Path, "/"), RawQuery: q.Encode()}
 				http.Redirect(w, r, u.RequestURI(), http.StatusSeeOther)
 				return
 			}
-			if c, err := r.Cookie(tokenCookie); err != nil || !same(c.Value) {
+			if c, err := r.Cookie(name); err != nil || !same(c.Value) {
 				http.Error(w, "this dashboard needs its session token: open the address `kubectl agora dashboard` printed (it ends in ?token=...)", http.StatusUnauthorized)
 				return
 			}
 		}
-		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'")
 		next.ServeHTTP(w, r)
 	})
 }

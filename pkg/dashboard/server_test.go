@@ -113,7 +113,9 @@ func TestToken(t *testing.T) {
 			t.Errorf("GET %s without the token: %d, want 401", p, resp.StatusCode)
 		}
 	}
-	if resp := get("/api/snapshot", &http.Cookie{Name: tokenCookie, Value: "wrong"}); resp.StatusCode != http.StatusUnauthorized {
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(ts.URL, "http://"))
+	name := tokenCookie + "-" + port
+	if resp := get("/api/snapshot", &http.Cookie{Name: name, Value: "wrong"}); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("a wrong cookie: %d, want 401", resp.StatusCode)
 	}
 	resp := get("/frameworks?token="+token, nil)
@@ -122,12 +124,15 @@ func TestToken(t *testing.T) {
 	}
 	var cookie *http.Cookie
 	for _, c := range resp.Cookies() {
-		if c.Name == tokenCookie {
+		if c.Name == name {
 			cookie = c
 		}
 	}
 	if cookie == nil || cookie.Value != token || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
 		t.Fatalf("cookie %+v", cookie)
+	}
+	if resp := get("//evil.example/?token="+token, nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/evil.example/" {
+		t.Errorf("a path of two slashes: %d to %q, want 303 to a path on this server", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	for _, p := range []string{"/frameworks", "/api/snapshot", "/assets/common.js"} {
 		if resp := get(p, cookie); resp.StatusCode != http.StatusOK {
