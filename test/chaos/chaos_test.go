@@ -172,6 +172,11 @@ func TestChaos(t *testing.T) {
 
 	e.ck = invariants.New(c.Kube, c.Agora, t.Logf)
 	go e.ck.Run(ctx, 500*time.Millisecond)
+	select { // nothing starts before the checker watches: it must see every Offer
+	case <-e.ck.Watching():
+	case <-time.After(time.Minute):
+		t.Fatal("the invariant checker's watches did not open within a minute")
+	}
 
 	// Processes: executor, two controllers (own users, so the audit log tells them apart; with
 	// exactly the rights of their generated roles), kube-scheduler for foreign pods, frameworks.

@@ -61,7 +61,14 @@ type Checker struct {
 	// afresh (its resourceVersion too old after a kube-apiserver restart), so an Offer created and
 	// deleted in between was never seen.
 	offerGaps [][2]time.Time
+	// watching is closed once the Offer, Task and Pod watches have all opened.
+	watching chan struct{}
 }
+
+// Watching is closed once Run's watches have all opened: start what the checker judges only
+// after it, or an Offer made and gone before the Offer watch opened is never seen, and a task
+// admitted against it reads as admitted against no offer.
+func (c *Checker) Watching() <-chan struct{} { return c.watching }
 
 // UnreachableSince returns when each task was first seen Unreachable, keyed by "ns/name (uid)".
 func (c *Checker) UnreachableSince() map[string]time.Time {
@@ -120,7 +127,7 @@ type admittedTask struct {
 // New returns a Checker that reads the cluster through kube and agora and logs each violation,
 // as it is found, through logf.
 func New(kube kubernetes.Interface, agora versioned.Interface, logf func(string, ...any)) *Checker {
-	return &Checker{kube: kube, agora: agora, logf: logf, tolerated: map[string]int{},
+	return &Checker{kube: kube, agora: agora, logf: logf, tolerated: map[string]int{}, watching: make(chan struct{}),
 		offers: map[string]*offerRecord{}, admitted: map[types.UID]admittedTask{},
 		podsOfTask: map[types.UID]map[types.UID]bool{}, running: map[types.UID]bool{}, unreach: map[string]time.Time{}}
 }
@@ -151,19 +158,22 @@ func (c *Checker) Violations() []Violation {
 // Run watches Offers, Tasks and Pods (for the history invariants 3 and 4) and takes a consistent
 // snapshot every interval (invariants 1 and 2); it blocks until ctx ends.
 func (c *Checker) Run(ctx context.Context, interval time.Duration) {
+	var opened sync.WaitGroup
+	opened.Add(3)
+	go func() { opened.Wait(); close(c.watching) }()
 	go c.watchLoop(ctx, func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 		return c.agora.SchedulingV1alpha1().Offers("").Watch(ctx, o)
 	}, c.onOffer, func(from, to time.Time) {
 		c.mu.Lock()
 		c.offerGaps = append(c.offerGaps, [2]time.Time{from, to})
 		c.mu.Unlock()
-	})
+	}, opened.Done)
 	go c.watchLoop(ctx, func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 		return c.agora.SchedulingV1alpha1().Tasks("").Watch(ctx, o)
-	}, c.onTask, nil)
+	}, c.onTask, nil, opened.Done)
 	go c.watchLoop(ctx, func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 		return c.kube.CoreV1().Pods("").Watch(ctx, o)
-	}, c.onPod, nil)
+	}, c.onPod, nil, opened.Done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -183,11 +193,13 @@ func (c *Checker) Run(ctx context.Context, interval time.Duration) {
 // created and deleted while the watch was down is seen, not reported as never made. Only if
 // that version is too old (compacted, 410 Gone) does it start afresh, with ADDED events for
 // every existing object; what was created and deleted from the end of the last watch until then
-// is lost, and blind (if not nil) is told that window.
+// is lost, and blind (if not nil) is told that window. opened is called once, when the first
+// watch is open.
 func (c *Checker) watchLoop(ctx context.Context, open func(context.Context, metav1.ListOptions) (watch.Interface, error),
-	on func(watch.EventType, any), blind func(from, to time.Time)) {
+	on func(watch.EventType, any), blind func(from, to time.Time), opened func()) {
 	rv := ""
 	var ended time.Time // when the last watch ended; zero before the first
+	var once sync.Once
 	for ctx.Err() == nil {
 		w, err := open(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
 		if err != nil {
@@ -197,6 +209,7 @@ func (c *Checker) watchLoop(ctx context.Context, open func(context.Context, meta
 			time.Sleep(time.Second)
 			continue
 		}
+		once.Do(opened)
 		if rv == "" && !ended.IsZero() && blind != nil {
 			blind(ended, time.Now())
 		}
