@@ -665,13 +665,50 @@ func TestMetrics(t *testing.T) {
 		for _, want := range []string{
 			"agora_allocation_cycle_duration_seconds", "agora_offers_made_total", "agora_tasks_admitted_total",
 			"agora_framework_dominant_share", "agora_framework_allocated", "agora_framework_offered",
-			"agora_outstanding_offers", "agora_pool_capacity",
+			"agora_outstanding_offers", "agora_pool_capacity", "agora_framework_tasks", "agora_framework_ready",
 		} {
 			if !have[want] {
 				return false, "missing " + want
 			}
 		}
-		return true, ""
+		// One agora_framework_ready series for f, its Ready reason as a label.
+		var reasons []string
+		for _, mf := range mfs {
+			if mf.GetName() != "agora_framework_ready" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				l := map[string]string{}
+				for _, p := range m.GetLabel() {
+					l[p.GetName()] = p.GetValue()
+				}
+				if l["namespace"] == e.ns && l["framework"] == "f" && m.GetGauge().GetValue() == 1 {
+					reasons = append(reasons, l["reason"])
+				}
+			}
+		}
+		return len(reasons) == 1 && reasons[0] == agorav1alpha1.ReasonReceivingOffers, fmt.Sprintf("agora_framework_ready of f: %v", reasons)
+	})
+	// Suppressed: the series moves to the new reason, the old one goes.
+	e.updateFramework("f", func(fw *agorav1alpha1.Framework) { fw.Spec.SuppressOffers = true })
+	e.eventually(20*time.Second, "agora_framework_ready follows Ready", func() (bool, string) {
+		mfs, err := metrics.Registry.Gather()
+		if err != nil {
+			return false, err.Error()
+		}
+		var reasons []string
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				l := map[string]string{}
+				for _, p := range m.GetLabel() {
+					l[p.GetName()] = p.GetValue()
+				}
+				if mf.GetName() == "agora_framework_ready" && l["namespace"] == e.ns && l["framework"] == "f" {
+					reasons = append(reasons, l["reason"])
+				}
+			}
+		}
+		return len(reasons) == 1 && reasons[0] == agorav1alpha1.ReasonSuppressed, fmt.Sprintf("%v", reasons)
 	})
 }
 

@@ -351,6 +351,7 @@ func (r *frameworkReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 	}
 	meta.SetStatusCondition(&status.Conditions, ready)
+	setReadyMetric(req.NamespacedName, ready.Reason)
 	if equality.Semantic.DeepEqual(&fw.Status, status) {
 		return result, nil
 	}

@@ -86,6 +86,10 @@ var (
 		Name: "agora_leader_fenced_writes_total",
 		Help: "API writes refused because this controller could not prove it still held the leader Lease.",
 	})
+	metricReady = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "agora_framework_ready",
+		Help: "1 for the reason of a framework's Ready condition (ReceivingOffers, or why it gets no offers: Suppressed, Inactive, AtLimit, NoMatchingNodes, Declined, WaitingForShare, BelowMinAllocatable, PoolFull, Invalid), on the leader.",
+	}, []string{"namespace", "framework", "reason"})
 	metricTasks = &taskCollector{desc: prometheus.NewDesc("agora_framework_tasks",
 		"Tasks of a framework in each phase (the counts of its status.tasks), on the leader.",
 		[]string{"namespace", "framework", "phase"}, nil)}
@@ -97,7 +101,7 @@ func registerMetrics() {
 	registerOnce.Do(func() {
 		metrics.Registry.MustRegister(metricCycleDuration, metricOffersMade, metricOffersRescinded, metricOffersReleased,
 			metricTasksAdmitted, metricTasksRejected, metricTasksLost, metricDominantShare, metricAllocated, metricOffered,
-			metricOutstandingOffers, metricPoolCapacity, metricPoolNodes, metricFencedWrites, metricTasks)
+			metricOutstandingOffers, metricPoolCapacity, metricPoolNodes, metricFencedWrites, metricTasks, metricReady)
 	})
 }
 
@@ -159,7 +163,35 @@ func setShareMetrics(namespace, name string, s allocator.Share) {
 	}
 }
 
+// readyReasons is the reason agora_framework_ready shows for each framework.
+var readyReasons = struct {
+	sync.Mutex
+	m map[types.NamespacedName]string
+}{m: map[types.NamespacedName]string{}}
+
+// setReadyMetric points agora_framework_ready of a framework at its Ready reason: one series
+// per framework, its reason a label.
+func setReadyMetric(key types.NamespacedName, reason string) {
+	readyReasons.Lock()
+	defer readyReasons.Unlock()
+	old, ok := readyReasons.m[key]
+	if ok && old == reason {
+		return
+	}
+	if ok {
+		metricReady.DeleteLabelValues(key.Namespace, key.Name, old)
+	}
+	readyReasons.m[key] = reason
+	metricReady.WithLabelValues(key.Namespace, key.Name, reason).Set(1)
+}
+
 func deleteShareMetrics(key types.NamespacedName) {
+	readyReasons.Lock()
+	if old, ok := readyReasons.m[key]; ok {
+		metricReady.DeleteLabelValues(key.Namespace, key.Name, old)
+		delete(readyReasons.m, key)
+	}
+	readyReasons.Unlock()
 	metricDominantShare.DeleteLabelValues(key.Namespace, key.Name)
 	for i := allocator.ResourceName(0); i < allocator.NumResources; i++ {
 		metricAllocated.DeleteLabelValues(key.Namespace, key.Name, i.String())

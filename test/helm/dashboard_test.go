@@ -323,7 +323,7 @@ func TestDashboardQueriesUseExportedMetrics(t *testing.T) {
 		"agora_allocation_cycle_duration_seconds_bucket", "agora_framework_tasks", "agora_outstanding_offers",
 		"agora_pool_capacity", "agora_framework_allocated", "agora_framework_offered", "leader_election_master_status",
 		"agora_executor_task_status_writes_total", "agora_executor_pods_created_total", "agora_executor_sync_errors_total",
-		"agora_executor_lease_renewal_errors_total"} {
+		"agora_executor_lease_renewal_errors_total", "agora_framework_ready"} {
 		if !strings.Contains(all, m+"{") {
 			t.Errorf("no panel queries %s", m)
 		}
