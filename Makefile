@@ -118,6 +118,10 @@ bench-vs-kube-scheduler: ## kube-scheduler placing Pods vs Agora launching Tasks
 	hack/tools.sh etcd kube-apiserver kubectl kwok kube-scheduler
 	go run ./hack/bench/vs-kube-scheduler $(BENCH_VS_ARGS)
 
+.PHONY: bench-dashboard
+bench-dashboard: ## The live dashboard's pages drawn in headless Chromium for 1,000 nodes x 100 frameworks (BENCHMARKS.md; needs chromium; BENCH_DASHBOARD_ARGS).
+	go run ./hack/bench/dashboard $(BENCH_DASHBOARD_ARGS)
+
 .PHONY: bench-apiwrites
 bench-apiwrites: ## kube-apiserver CPU per write: Pod create/status vs Task create/status/finalizer, for Task CRD schema variants (BENCHMARKS.md; ~10 min).
 	hack/tools.sh etcd kube-apiserver kubectl
