@@ -895,3 +895,55 @@ func TestFinalizerSetAtCreate(t *testing.T) {
 		t.Errorf("admitted task's finalizers %v, want the executor's", tk.Finalizers)
 	}
 }
+
+// TestLostNodeReleasesOrphanPod: a pod on a lost node whose Task is already gone (its release
+// failed, say on a conflict, and the Task was deleted before the retry) still has the
+// executor's finalizer released. Otherwise it stays terminating for ever on a node nobody
+// serves, and holds its name: a new Task of that name never starts (the chaos suite's gang job
+// hung this way for minutes).
+func TestLostNodeReleasesOrphanPod(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	node := e.label + "-gone"
+	n := e.addNode(node, "2", "4Gi")
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "gang-0-0-2", Finalizers: []string{agorav1alpha1.PodFinalizer},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: agorav1alpha1.GroupVersion.String(), Kind: "Task", Name: "gang-0-0-2",
+				UID: "0b9d3c47-0000-4000-8000-000000000001", Controller: ptrTo(true)}}},
+		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+	}
+	if err := k8s.Create(e.ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	// A pod of a live task elsewhere keeps its finalizer: only the lost node's are released.
+	other := e.label + "-stays"
+	e.addNode(other, "2", "4Gi")
+	kept := pod.DeepCopy()
+	kept.ResourceVersion, kept.Name, kept.Spec.NodeName = "", "other", other
+	kept.OwnerReferences[0].Name = "other"
+	if err := k8s.Create(e.ctx, kept); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Delete(e.ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually(20*time.Second, "the orphan pod on the lost node released", func() (bool, string) {
+		cur := &corev1.Pod{}
+		if err := k8s.Get(e.ctx, client.ObjectKeyFromObject(pod), cur); err != nil {
+			return false, err.Error()
+		}
+		return len(cur.Finalizers) == 0, fmt.Sprint(cur.Finalizers)
+	})
+	cur := &corev1.Pod{}
+	if err := k8s.Get(e.ctx, client.ObjectKeyFromObject(kept), cur); err != nil || len(cur.Finalizers) != 1 {
+		t.Errorf("the pod on a node that is not lost: %v %v", cur.Finalizers, err)
+	}
+	for _, p := range []*corev1.Pod{pod, kept} {
+		_ = k8s.Delete(e.ctx, p)
+		cp := p.DeepCopy()
+		if err := k8s.Get(e.ctx, client.ObjectKeyFromObject(p), cp); err == nil && len(cp.Finalizers) > 0 {
+			patch := client.MergeFrom(cp.DeepCopy())
+			cp.Finalizers = nil
+			_ = k8s.Patch(e.ctx, cp, patch)
+		}
+	}
+}

@@ -392,8 +392,57 @@ func (c *Controller) loseNode(ctx context.Context, name, why string) error {
 			return err
 		}
 	}
+	if err := c.releaseOrphanPods(ctx, name); err != nil {
+		return err
+	}
 	for id := range fws {
 		c.enqueueFrameworks(id)
+	}
+	return nil
+}
+
+// releaseOrphanPods removes agora-executor's pod finalizer from the pods on a lost node whose
+// Task is gone. releaseLostPod reaches a pod through its task; if that release failed (a
+// conflict) and the Task was deleted before the retry, no task leads to the pod any more, and
+// it would stay terminating for ever on a node nobody serves, holding its name: a new Task of
+// that name would wait for it for ever. The node and the task are gone, so it runs nowhere.
+func (c *Controller) releaseOrphanPods(ctx context.Context, node string) error {
+	var pods corev1.PodList
+	if err := c.cache.List(ctx, &pods, client.MatchingFields{indexPodNode: node}); err != nil {
+		return err
+	}
+	for i := range pods.Items {
+		pod := &pods.Items[i]
+		uid, ok := taskPodOf(pod)
+		if !ok {
+			continue
+		}
+		t := &agorav1alpha1.Task{}
+		err := c.cache.Get(ctx, types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}, t)
+		if err == nil && t.UID == uid {
+			continue // its task is on the node too, and released with it
+		}
+		if client.IgnoreNotFound(err) != nil {
+			return err
+		}
+		// The cache keeps no finalizers (stripPod): read the pod itself.
+		cur := &corev1.Pod{}
+		if err := c.reader.Get(ctx, client.ObjectKeyFromObject(pod), cur); err != nil {
+			if client.IgnoreNotFound(err) != nil {
+				return err
+			}
+			continue
+		}
+		if cur.UID != pod.UID || cur.Spec.NodeName != node {
+			continue
+		}
+		removed, err := c.removeFinalizer(ctx, cur, agorav1alpha1.PodFinalizer)
+		if err != nil {
+			return err
+		}
+		if removed {
+			log.FromContext(ctx).Info("released the executor's finalizer of a pod on a lost node whose task is gone", "pod", client.ObjectKeyFromObject(pod), "node", node)
+		}
 	}
 	return nil
 }
