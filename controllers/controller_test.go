@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -672,21 +673,7 @@ func TestMetrics(t *testing.T) {
 			}
 		}
 		// One agora_framework_ready series for f, its Ready reason as a label.
-		var reasons []string
-		for _, mf := range mfs {
-			if mf.GetName() != "agora_framework_ready" {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				l := map[string]string{}
-				for _, p := range m.GetLabel() {
-					l[p.GetName()] = p.GetValue()
-				}
-				if l["namespace"] == e.ns && l["framework"] == "f" && m.GetGauge().GetValue() == 1 {
-					reasons = append(reasons, l["reason"])
-				}
-			}
-		}
+		reasons := readyMetricReasons(mfs, e.ns, "f")
 		return len(reasons) == 1 && reasons[0] == agorav1alpha1.ReasonReceivingOffers, fmt.Sprintf("agora_framework_ready of f: %v", reasons)
 	})
 	// Suppressed: the series moves to the new reason, the old one goes.
@@ -696,20 +683,30 @@ func TestMetrics(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		var reasons []string
-		for _, mf := range mfs {
-			for _, m := range mf.GetMetric() {
-				l := map[string]string{}
-				for _, p := range m.GetLabel() {
-					l[p.GetName()] = p.GetValue()
-				}
-				if mf.GetName() == "agora_framework_ready" && l["namespace"] == e.ns && l["framework"] == "f" {
-					reasons = append(reasons, l["reason"])
-				}
-			}
-		}
+		reasons := readyMetricReasons(mfs, e.ns, "f")
 		return len(reasons) == 1 && reasons[0] == agorav1alpha1.ReasonSuppressed, fmt.Sprintf("%v", reasons)
 	})
+}
+
+// readyMetricReasons returns the reason label of every agora_framework_ready series of one framework
+// whose value is 1.
+func readyMetricReasons(mfs []*dto.MetricFamily, namespace, name string) []string {
+	var reasons []string
+	for _, mf := range mfs {
+		if mf.GetName() != "agora_framework_ready" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			if l["namespace"] == namespace && l["framework"] == name && m.GetGauge().GetValue() == 1 {
+				reasons = append(reasons, l["reason"])
+			}
+		}
+	}
+	return reasons
 }
 
 // TestLostTaskFinalizerReleased: a task on a node that never comes back keeps agora-executor's
