@@ -22,7 +22,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
@@ -146,7 +145,7 @@ func atLimitMessage(e allocator.Explanation) string {
 	for r := range allocator.NumResources {
 		if e.Min[r] > 0 && e.Headroom[r] < e.Min[r] {
 			name := r
-			parts = append(parts, fmt.Sprintf("%s %s (limit %s)", name, quantity(name, e.Held[r]), quantity(name, e.Held[r]+e.Headroom[r])))
+			parts = append(parts, fmt.Sprintf("%s %s (limit %s)", name, allocator.FormatAmount(name, e.Held[r]), allocator.FormatAmount(name, e.Held[r]+e.Headroom[r])))
 		}
 	}
 	return fmt.Sprintf("it holds %s under spec.limits, leaving less than --min-allocatable (%s); it is offered more as its tasks finish or if spec.limits is raised",
@@ -190,15 +189,5 @@ func namedShares(s []allocator.FrameworkShare, places int) string {
 
 // quantities formats the CPU and memory of r, "cpu 10m, memory 32Mi".
 func quantities(r allocator.Resources) string {
-	return fmt.Sprintf("cpu %s, memory %s", quantity(allocator.CPU, r[allocator.CPU]), quantity(allocator.Memory, r[allocator.Memory]))
-}
-
-func quantity(r allocator.ResourceName, v int64) string {
-	switch r {
-	case allocator.CPU:
-		return resource.NewMilliQuantity(v, resource.DecimalSI).String()
-	case allocator.Memory, allocator.EphemeralStorage:
-		return resource.NewQuantity(v, resource.BinarySI).String()
-	}
-	return strconv.FormatInt(v, 10)
+	return fmt.Sprintf("cpu %s, memory %s", allocator.FormatAmount(allocator.CPU, r[allocator.CPU]), allocator.FormatAmount(allocator.Memory, r[allocator.Memory]))
 }

@@ -126,24 +126,28 @@ func (r Resources) String() string {
 		}
 		b.WriteString(ResourceName(i).String())
 		b.WriteByte('=')
-		switch ResourceName(i) {
-		case CPU:
-			if v%1000 == 0 {
-				b.WriteString(strconv.FormatInt(v/1000, 10))
-			} else {
-				b.WriteString(strconv.FormatInt(v, 10))
-				b.WriteByte('m')
-			}
-		case Memory, EphemeralStorage:
-			b.WriteString(formatBytes(v))
-		default:
-			b.WriteString(strconv.FormatInt(v, 10))
-		}
+		b.WriteString(FormatAmount(ResourceName(i), v))
 	}
 	if b.Len() == 0 {
 		return "0"
 	}
 	return b.String()
+}
+
+// FormatAmount formats one amount of resource r in Kubernetes quantity notation: cpu as
+// cores or millicores ("2", "1500m"), memory and storage in the largest binary unit that
+// divides it ("32Mi"), the rest as a plain number.
+func FormatAmount(r ResourceName, v int64) string {
+	switch r {
+	case CPU:
+		if v%1000 == 0 {
+			return strconv.FormatInt(v/1000, 10)
+		}
+		return strconv.FormatInt(v, 10) + "m"
+	case Memory, EphemeralStorage:
+		return formatBytes(v)
+	}
+	return strconv.FormatInt(v, 10)
 }
 
 func formatBytes(v int64) string {
