@@ -89,6 +89,21 @@ type Allocator struct {
 	cycles           uint64
 	lastCycleAt      time.Time
 	whyChanged       []int32
+
+	// Quotas (quotas.go): the quota'd roles by path, deepest first, the frameworks under
+	// one, the cycle's view of them, the revocable tasks not preempted yet, the preempted
+	// ones still charged, and what reclaim took back since TakeReclaim.
+	quotas      map[string]*quotaRole
+	quotaOrder  []*quotaRole
+	quotaFws    []int32
+	qs          quotaState
+	revocable   map[string]*task
+	preempted   map[string]*task
+	reclaimed   []Rescinded
+	preemptions []Preemption
+	taskSeq     uint64
+	// cycleFirstOffer is the first offer ID of the running cycle.
+	cycleFirstOffer OfferID
 }
 
 type node struct {
@@ -160,6 +175,17 @@ type framework struct {
 	// setCycle is Allocator.cycles when the framework was added: no cycle has judged it
 	// while they are equal.
 	setCycle uint64
+
+	// Quotas: the quota'd roles it lies under (deepest first), whether one of them has a
+	// limit, whether it takes revocable offers, what of its tasks and offers is revocable,
+	// and whether it let reclaimed resources go unused (no reclaim for it until one of its
+	// tasks ends, it revives, or its guarantee rises).
+	chain            []*quotaRole
+	roleLimited      bool
+	revocableCapable bool
+	reclaimBlocked   bool
+	revTasks         Resources
+	revOffered       Resources
 }
 
 func (f *framework) held() Resources { return f.tasks.Add(f.offered) }
@@ -180,15 +206,20 @@ type offer struct {
 }
 
 type offerPart struct {
-	node      int32
-	remaining Resources
+	node       int32
+	remaining  Resources
+	revocable  bool // lent from the headroom of unmet guarantees
+	guaranteed bool // made in the guarantee stage, for a role below its guarantee
 }
 
 type task struct {
-	id  string
-	fw  int32
-	nd  int32
-	res Resources
+	id           string
+	fw           int32
+	nd           int32
+	res          Resources
+	revocable    bool
+	preemptedFor string // with a.preempted: the role it is being killed for
+	seq          uint64 // launch order, for "youngest first"
 }
 
 // New returns an empty allocator.
@@ -204,6 +235,9 @@ func New(cfg Config) *Allocator {
 		dupFilters:       map[uint64]int32{},
 		offers:           map[OfferID]*offer{},
 		tasks:            map[string]*task{},
+		quotas:           map[string]*quotaRole{},
+		revocable:        map[string]*task{},
+		preempted:        map[string]*task{},
 		nextOfferID:      max(cfg.FirstOfferID, 1),
 		words:            1,
 	}
@@ -225,6 +259,7 @@ func New(cfg Config) *Allocator {
 	a.base = make(Bitset, a.words)
 	a.eligible = make(Bitset, a.words)
 	a.whyLast, a.whyNext = newWhyBits(a.words), newWhyBits(a.words)
+	a.qs.needy, a.qs.stage = make(Bitset, a.words), make(Bitset, a.words)
 	return a
 }
 
@@ -251,4 +286,5 @@ func (a *Allocator) ensureFrameworkSlot(slot int32) {
 	a.base = make(Bitset, w)
 	a.eligible = make(Bitset, w)
 	a.whyLast, a.whyNext = a.whyLast.widen(w), newWhyBits(w)
+	a.qs.needy, a.qs.stage = make(Bitset, w), make(Bitset, w)
 }

@@ -351,8 +351,8 @@ func TestLimits(t *testing.T) {
 	e.framework(FrameworkSpec{ID: "b"})
 	offers := e.a.Allocate()
 	want := []Offer{
-		{ID: 1, Framework: "a", MadeAt: e.clock.Now(), Nodes: []OfferNode{{"n1", cpuMem(2000, 8*Gi)}}},
-		{ID: 2, Framework: "b", MadeAt: e.clock.Now(), Nodes: []OfferNode{{"n1", cpuMem(6000, 24*Gi)}}},
+		{ID: 1, Framework: "a", MadeAt: e.clock.Now(), Nodes: []OfferNode{{Node: "n1", Resources: cpuMem(2000, 8*Gi)}}},
+		{ID: 2, Framework: "b", MadeAt: e.clock.Now(), Nodes: []OfferNode{{Node: "n1", Resources: cpuMem(6000, 24*Gi)}}},
 	}
 	if diff := cmp.Diff(want, offers); diff != "" {
 		t.Fatalf("offers (-want +got):\n%s", diff)
@@ -534,7 +534,7 @@ func TestLaunchTaskAdmission(t *testing.T) {
 	wantErr(t, e.a.LaunchTask(oa.ID, Task{ID: "t2", Framework: "a", Node: "n1", Resources: cpuMem(1001, Gi)}), ErrDoesNotFit)
 	e.launch(oa, "n1", "t2", cpuMem(1000, 2*Gi))
 	got, _ := e.a.Offer(oa.ID)
-	if diff := cmp.Diff([]OfferNode{{"n1", Resources{}}}, got.Nodes); diff != "" {
+	if diff := cmp.Diff([]OfferNode{{Node: "n1", Resources: Resources{}}}, got.Nodes); diff != "" {
 		t.Errorf("remaining (-want +got):\n%s", diff)
 	}
 	// A fully used node gets no filter on release.
@@ -573,8 +573,8 @@ func TestRestore(t *testing.T) {
 		t.Errorf("share = %v, want 1/16", s.Dominant)
 	}
 	rejected, err := e.a.RestoreOffer(Offer{ID: 41, Framework: "a", Nodes: []OfferNode{
-		{"n1", cpuMem(3000, 7*Gi)}, {"n2", cpuMem(5000, Gi)}, {"gone", cpuMem(1, 1)},
-		{"out", cpuMem(1000, Gi)}, {"gpu", cpuMem(1000, Gi)}, {"full", cpuMem(1000, Gi)},
+		{Node: "n1", Resources: cpuMem(3000, 7*Gi)}, {Node: "n2", Resources: cpuMem(5000, Gi)}, {Node: "gone", Resources: cpuMem(1, 1)},
+		{Node: "out", Resources: cpuMem(1000, Gi)}, {Node: "gpu", Resources: cpuMem(1000, Gi)}, {Node: "full", Resources: cpuMem(1000, Gi)},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -607,7 +607,7 @@ func TestRemoveFramework(t *testing.T) {
 	if _, ok := e.a.FrameworkShare("a"); ok {
 		t.Error("removed framework still has a share")
 	}
-	if diff := cmp.Diff([]Offer{{ID: 2, Framework: "b", MadeAt: e.clock.Now(), Nodes: []OfferNode{{"n1", cpuMem(3000, 7*Gi)}}}}, e.a.Allocate()); diff != "" {
+	if diff := cmp.Diff([]Offer{{ID: 2, Framework: "b", MadeAt: e.clock.Now(), Nodes: []OfferNode{{Node: "n1", Resources: cpuMem(3000, 7*Gi)}}}}, e.a.Allocate()); diff != "" {
 		t.Errorf("b's offer (-want +got):\n%s", diff)
 	}
 	if e.a.RemoveFramework("a") != nil {

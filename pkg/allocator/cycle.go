@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Allocate runs one allocation cycle at the clock's current time and returns the offers it
@@ -33,6 +34,8 @@ func (a *Allocator) Allocate() []Offer {
 			anyone = true
 		}
 	}
+	a.cycleFirstOffer = a.nextOfferID
+	a.startQuotaCycle(base) // may drop frameworks whose roles are at their limits
 	next := &a.whyNext
 	copy(next.base, base)
 	clear(next.offered)
@@ -66,6 +69,10 @@ func (a *Allocator) Allocate() []Offer {
 		if some == 0 {
 			continue // frameworks reached their limits earlier in the cycle
 		}
+		if a.qs.on {
+			made = a.quotaNode(slot, base, eligible, made)
+			continue
+		}
 		for {
 			c, ok := a.sorter.First(eligible)
 			if !ok {
@@ -87,7 +94,7 @@ func (a *Allocator) Allocate() []Offer {
 				// returning to the same share take turns, cycle by cycle.
 				a.sorter.Served(c)
 			}
-			made = a.record(made, fw, slot, amount)
+			made = a.recordPart(made, fw, offerPart{node: slot, remaining: amount})
 			a.free[slot] = a.free[slot].Sub(amount) // the node itself is updated below
 			fw.offered = fw.offered.Add(amount)
 			a.sorter.Allocated(c, amount)
@@ -100,6 +107,26 @@ func (a *Allocator) Allocate() []Offer {
 			}
 		}
 	}
+	a.openOffers(made, now)
+	if a.qs.on {
+		// Take back revocable resources for roles still below their guarantees, and offer
+		// what came back at once (to those roles first).
+		if freed := a.reclaim(base); len(freed) > 0 {
+			slices.Sort(freed)
+			var more []*offer
+			for _, slot := range slices.Compact(freed) {
+				off := int(slot) * words
+				for w := range eligible {
+					eligible[w] = base[w] &^ a.filtered[off+w] &^ a.incompatible[off+w]
+				}
+				if a.free[slot].atLeast(a.min) {
+					more = a.quotaNode(slot, base, eligible, more)
+				}
+			}
+			a.openOffers(more, now)
+			made = append(made, more...)
+		}
+	}
 	for _, o := range made {
 		next.offered.Set(int(o.fw))
 	}
@@ -107,17 +134,8 @@ func (a *Allocator) Allocate() []Offer {
 	if len(made) == 0 {
 		return nil
 	}
-
 	out := make([]Offer, len(made))
 	for i, o := range made {
-		a.cycleOpen[o.fw] = -1
-		o.madeAt = now
-		a.offers[o.id] = o
-		for _, p := range o.parts {
-			n := a.nodes[p.node]
-			n.offered = n.offered.Add(p.remaining)
-			n.offers = append(n.offers, o.id)
-		}
 		out[i] = a.export(o)
 	}
 	slices.SortFunc(out, func(x, y Offer) int {
@@ -151,9 +169,24 @@ func (a *Allocator) visitable(base Bitset) []int32 {
 	return perm
 }
 
-// record adds the decision (fw gets amount on node slot) to fw's open offer of this cycle,
-// opening a new one when there is none or it is full.
-func (a *Allocator) record(made []*offer, fw *framework, slot int32, amount Resources) []*offer {
+// openOffers makes the cycle's offers outstanding: the allocator holds them and charges
+// their nodes.
+func (a *Allocator) openOffers(made []*offer, now time.Time) {
+	for _, o := range made {
+		a.cycleOpen[o.fw] = -1
+		o.madeAt = now
+		a.offers[o.id] = o
+		for _, p := range o.parts {
+			n := a.nodes[p.node]
+			n.offered = n.offered.Add(p.remaining)
+			n.offers = append(n.offers, o.id)
+		}
+	}
+}
+
+// recordPart adds the decision p (fw gets p.remaining on node p.node) to fw's open offer of
+// this cycle, opening a new one when there is none or it is full.
+func (a *Allocator) recordPart(made []*offer, fw *framework, p offerPart) []*offer {
 	i := a.cycleOpen[fw.slot]
 	if i < 0 || (a.maxNodesPerOffer > 0 && len(made[i].parts) >= a.maxNodesPerOffer) {
 		i = int32(len(made))
@@ -161,7 +194,7 @@ func (a *Allocator) record(made []*offer, fw *framework, slot int32, amount Reso
 		a.nextOfferID++
 		a.cycleOpen[fw.slot] = i
 	}
-	made[i].parts = append(made[i].parts, offerPart{node: slot, remaining: amount})
+	made[i].parts = append(made[i].parts, p)
 	return made
 }
 

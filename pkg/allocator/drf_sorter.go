@@ -64,7 +64,7 @@ func drfCompare(a, b *drfNode) int {
 // everything held below them; inside a role, the frameworks placed directly in it compete
 // together (as one "self" group, the equivalent of Mesos's "." virtual leaf) against its
 // subroles, and are then ordered among themselves by their own share divided by their weight.
-// Roles weigh 1. Equal shares go to the client (or role) served fewer times, as in Mesos's
+// Roles weigh 1 unless SetRoleWeight says otherwise. Equal shares go to the client (or role) served fewer times, as in Mesos's
 // sorter: without that, a framework that lets its offers expire returns to the same share
 // every cycle, and if another sits at that share too (typically 0), the one with the smaller
 // name would win every cycle forever. Remaining ties go to the smaller name, so the order is
@@ -73,8 +73,11 @@ type DRFSorter struct {
 	root   *drfNode
 	roles  map[string]*drfNode
 	leaves []*drfNode // by client
-	total  Resources
-	inv    [NumResources]float64
+	// roleWeights holds the weights set for roles (SetRoleWeight), also for roles that have
+	// no framework yet; roles not in it weigh 1.
+	roleWeights map[string]float64
+	total       Resources
+	inv         [NumResources]float64
 	// dirty is set when the pool total changed: every share is stale, and the tree is
 	// re-sorted once, on the next Sort or First, instead of on every change.
 	dirty bool
@@ -136,6 +139,9 @@ func (s *DRFSorter) role(path string) *drfNode {
 		parent = s.role(path[:i])
 	}
 	n := &drfNode{kind: drfRole, name: path, parent: parent, depth: parent.depth + 1, weight: 1}
+	if w, ok := s.roleWeights[path]; ok {
+		n.weight = w
+	}
 	s.insert(parent, n)
 	s.roles[path] = n
 	return n
@@ -194,18 +200,40 @@ func (s *DRFSorter) Deactivate(c Client) {
 
 // UpdateWeight implements Sorter.
 func (s *DRFSorter) UpdateWeight(c Client, weight float64) {
-	l := s.leaf(c)
-	if l == nil || l.weight == weight {
+	if l := s.leaf(c); l != nil {
+		s.reweigh(l, weight)
+	}
+}
+
+// SetRoleWeight sets the weight of a role path (Mesos role weights): among its siblings, the
+// role's dominant share is divided by it. Roles weigh 1 until set; weight must be > 0.
+func (s *DRFSorter) SetRoleWeight(role string, weight float64) {
+	if s.roleWeights == nil {
+		s.roleWeights = map[string]float64{}
+	}
+	if weight == 1 {
+		delete(s.roleWeights, role)
+	} else {
+		s.roleWeights[role] = weight
+	}
+	if n, ok := s.roles[role]; ok {
+		s.reweigh(n, weight)
+	}
+}
+
+// reweigh gives n a new weight and moves it to its place among its siblings.
+func (s *DRFSorter) reweigh(n *drfNode, weight float64) {
+	if n.weight == weight {
 		return
 	}
 	if s.dirty {
-		l.weight = weight
+		n.weight = weight
 		return
 	}
-	i := s.indexOf(l)
-	l.weight = weight
-	l.share = s.shareOf(l)
-	reposition(l.parent.children, i)
+	i := s.indexOf(n)
+	n.weight = weight
+	n.share = s.shareOf(n)
+	reposition(n.parent.children, i)
 }
 
 // Allocated implements Sorter.

@@ -34,6 +34,10 @@ func (a *Allocator) SetFramework(spec FrameworkSpec) ([]Rescinded, error) {
 	fw.spec.Limits = maps.Clone(spec.Limits)
 	fw.hasLimits = len(spec.Limits) > 0
 	fw.suppressed = spec.Suppressed
+	fw.revocableCapable = slices.Contains(spec.Capabilities, CapabilityRevocableResources)
+	if !wasKnown || old.Role != spec.Role {
+		a.setChain(fw)
+	}
 	fw.limits = Resources{unlimited, unlimited, unlimited, unlimited}
 	for r, v := range spec.Limits {
 		fw.limits[r] = v
@@ -166,7 +170,7 @@ func validateFramework(spec *FrameworkSpec) error {
 		}
 	}
 	for _, c := range spec.Capabilities {
-		if c != CapabilityGPUResources {
+		if c != CapabilityGPUResources && c != CapabilityRevocableResources {
 			return fmt.Errorf("%w: framework %s: unknown capability %q", ErrInvalid, spec.ID, c)
 		}
 	}
@@ -286,6 +290,7 @@ func (a *Allocator) Revive(id string, at time.Time) error {
 		fw.revivedAt = at
 	}
 	a.clearFilters(fw)
+	fw.reclaimBlocked = false
 	return nil
 }
 
@@ -327,6 +332,7 @@ func (a *Allocator) maybeFreeFramework(fw *framework) {
 		}
 	}
 	delete(a.fwByID, fw.id)
+	a.quotaFws = slices.DeleteFunc(a.quotaFws, func(c int32) bool { return c == fw.slot })
 	a.fws[fw.slot] = nil
 	a.freeFwSlots = append(a.freeFwSlots, fw.slot)
 }

@@ -20,7 +20,7 @@ func (a *Allocator) Offer(id OfferID) (Offer, bool) {
 func (a *Allocator) export(o *offer) Offer {
 	out := Offer{ID: o.id, Framework: a.fws[o.fw].id, MadeAt: o.madeAt, Nodes: make([]OfferNode, len(o.parts))}
 	for i, p := range o.parts {
-		out.Nodes[i] = OfferNode{Node: a.nodes[p.node].name, Resources: p.remaining}
+		out.Nodes[i] = OfferNode{Node: a.nodes[p.node].name, Resources: p.remaining, Revocable: p.revocable}
 	}
 	return out
 }
@@ -53,6 +53,7 @@ func (a *Allocator) ReleaseOffer(id OfferID, refuse time.Duration, releasedAt ti
 		if refuse > 0 && !p.remaining.IsZero() {
 			declined = append(declined, p.node)
 		}
+		a.noteUnused(fw, p)
 	})
 	if len(declined) > 0 {
 		a.addFilters(fw, declined, a.clock.Now(), refuse)
@@ -70,8 +71,19 @@ func (a *Allocator) RescindOffer(id OfferID) error {
 	if !ok {
 		return fmt.Errorf("%w: %d", ErrUnknownOffer, id)
 	}
-	a.dropOffer(o, nil)
+	fw := a.fws[o.fw]
+	a.dropOffer(o, func(p offerPart) { a.noteUnused(fw, p) })
 	return nil
+}
+
+// noteUnused blocks reclaim for fw when it lets resources offered for its role's guarantee
+// go unused (declined, or left to expire): taking more from others for it would only feed
+// them back, kill after kill. One of its tasks ending, a revive, or a raised guarantee lifts
+// the block.
+func (a *Allocator) noteUnused(fw *framework, p offerPart) {
+	if p.guaranteed && p.remaining.atLeast(a.min) {
+		fw.reclaimBlocked = true
+	}
 }
 
 // RescindOfferNode takes back the part of an offer on one node, without a filter. The
@@ -104,6 +116,9 @@ func (a *Allocator) dropOffer(o *offer, each func(p offerPart)) {
 		n.offers = slices.DeleteFunc(n.offers, func(id OfferID) bool { return id == o.id })
 		a.touch(n)
 		total = total.Add(p.remaining)
+		if p.revocable {
+			fw.revOffered = fw.revOffered.Sub(p.remaining)
+		}
 	}
 	o.parts = nil
 	delete(a.offers, o.id)
@@ -124,6 +139,9 @@ func (a *Allocator) rescindPart(o *offer, slot int32, cause RescindCause) Rescin
 	n.offers = slices.DeleteFunc(n.offers, func(id OfferID) bool { return id == o.id })
 	a.touch(n)
 	fw.offered = fw.offered.Sub(p.remaining)
+	if p.revocable {
+		fw.revOffered = fw.revOffered.Sub(p.remaining)
+	}
 	if fw.known {
 		a.sorter.Unallocated(Client(fw.slot), p.remaining)
 	}
@@ -168,8 +186,11 @@ func (a *Allocator) RestoreOffer(o Offer) (rejected []string, err error) {
 		n.offered = n.offered.Add(p.Resources)
 		n.offers = append(n.offers, o.ID)
 		a.touch(n)
-		in.parts = append(in.parts, offerPart{node: slot, remaining: p.Resources})
+		in.parts = append(in.parts, offerPart{node: slot, remaining: p.Resources, revocable: p.Revocable})
 		total = total.Add(p.Resources)
+		if p.Revocable {
+			fw.revOffered = fw.revOffered.Add(p.Resources)
+		}
 	}
 	a.nextOfferID = max(a.nextOfferID, o.ID+1)
 	if len(in.parts) == 0 {

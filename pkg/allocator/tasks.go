@@ -61,7 +61,11 @@ func (a *Allocator) LaunchTask(id OfferID, t Task) error {
 	o.parts[i].remaining = o.parts[i].remaining.Sub(t.Resources)
 	n.offered = n.offered.Sub(t.Resources)
 	fw.offered = fw.offered.Sub(t.Resources)
-	a.chargeTask(&task{id: t.ID, fw: fw.slot, nd: slot, res: t.Resources}, false)
+	rev := o.parts[i].revocable
+	if rev {
+		fw.revOffered = fw.revOffered.Sub(t.Resources)
+	}
+	a.chargeTask(&task{id: t.ID, fw: fw.slot, nd: slot, res: t.Resources, revocable: rev}, false)
 	return nil
 }
 
@@ -76,19 +80,44 @@ func (a *Allocator) AddTask(t Task) ([]Rescinded, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if old, ok := a.tasks[t.ID]; ok {
-		if a.fws[old.fw].id == t.Framework && a.nodes[old.nd].name == t.Node && old.res == t.Resources {
+		if a.fws[old.fw].id == t.Framework && a.nodes[old.nd].name == t.Node && old.res == t.Resources && old.revocable == t.Revocable {
+			if t.PreemptedFor != "" && old.revocable {
+				a.restorePreempted(old, t.PreemptedFor)
+			}
 			return nil, nil
 		}
 		return nil, fmt.Errorf("%w: %s, with a different charge", ErrTaskExists, t.ID)
 	}
 	fw, n := a.frameworkFor(t.Framework), a.nodeFor(t.Node)
-	a.chargeTask(&task{id: t.ID, fw: fw.slot, nd: n.slot, res: t.Resources}, true)
+	nt := &task{id: t.ID, fw: fw.slot, nd: n.slot, res: t.Resources, revocable: t.Revocable}
+	a.chargeTask(nt, true)
+	if t.PreemptedFor != "" && t.Revocable {
+		a.restorePreempted(nt, t.PreemptedFor)
+	}
 	return a.fitNode(n, nil), nil
+}
+
+// restorePreempted records that t is already being killed for role (a restarted controller
+// rebuilding its model): it is not preempted again, and its resources count as being
+// reclaimed for the role.
+func (a *Allocator) restorePreempted(t *task, role string) {
+	if _, ok := a.preempted[t.id]; ok {
+		return
+	}
+	delete(a.revocable, t.id)
+	t.preemptedFor = role
+	a.preempted[t.id] = t
 }
 
 func (a *Allocator) chargeTask(t *task, newlyHeld bool) {
 	a.tasks[t.id] = t
+	a.taskSeq++
+	t.seq = a.taskSeq
 	fw, n := a.fws[t.fw], a.nodes[t.nd]
+	if t.revocable {
+		fw.revTasks = fw.revTasks.Add(t.res)
+		a.revocable[t.id] = t
+	}
 	fw.tasks = fw.tasks.Add(t.res)
 	fw.taskCount++
 	n.tasks = n.tasks.Add(t.res)
@@ -114,6 +143,13 @@ func (a *Allocator) finishTask(id string) bool {
 	}
 	delete(a.tasks, id)
 	fw, n := a.fws[t.fw], a.nodes[t.nd]
+	if t.revocable {
+		fw.revTasks = fw.revTasks.Sub(t.res)
+		delete(a.revocable, id)
+		delete(a.preempted, id)
+	} else {
+		fw.reclaimBlocked = false // its need may have grown: reclaim may serve it again
+	}
 	fw.tasks = fw.tasks.Sub(t.res)
 	fw.taskCount--
 	n.tasks = n.tasks.Sub(t.res)

@@ -103,6 +103,12 @@ type Task struct {
 	Node string
 	// Resources is what it consumes.
 	Resources Resources
+	// Revocable: the task runs on revocable resources (LaunchTask sets it from the offer;
+	// AddTask takes it from the caller) and may be preempted for a role's guarantee.
+	Revocable bool
+	// PreemptedFor, for AddTask, names the role a task was already preempted for: it is being
+	// killed, and its resources count as being reclaimed for that role until FinishTask.
+	PreemptedFor string
 }
 
 // OfferID identifies an offer. IDs increase; see Config.FirstOfferID.
@@ -122,6 +128,9 @@ type Offer struct {
 type OfferNode struct {
 	Node      string
 	Resources Resources
+	// Revocable: the part lends resources held back for unmet guarantees; tasks launched on
+	// it are revocable.
+	Revocable bool
 }
 
 // Rescinded reports the part of an offer on one node that the allocator took back because
@@ -160,6 +169,9 @@ const (
 	// CauseOther: an explicit take-back by the caller (RescindOfferNode) or the framework
 	// going away (RemoveFramework), whose reason the caller knows better.
 	CauseOther
+	// CausePreempted: a revocable offer part taken back to raise a role to its guarantee
+	// (TakeReclaim).
+	CausePreempted
 )
 
 var rescindCauseNames = [...]string{
@@ -168,6 +180,7 @@ var rescindCauseNames = [...]string{
 	CauseNodeIneligible:    "NodeIneligible",
 	CauseFrameworkChanged:  "FrameworkChanged",
 	CauseOther:             "Other",
+	CausePreempted:         "Preempted",
 }
 
 // String returns the cause's name without its prefix, e.g. "Capacity".

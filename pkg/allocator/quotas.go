@@ -1,0 +1,788 @@
+package allocator
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// CapabilityRevocableResources lets a framework receive revocable offers: resources held back
+// for another role's unmet guarantee, lent until that role wants them (Mesos
+// REVOCABLE_RESOURCES). Tasks launched on them are revocable and may be preempted.
+const CapabilityRevocableResources Capability = "RevocableResources"
+
+// Quota is a role's quota (a RoleQuota object): what the role's subtree is guaranteed, what it
+// may never exceed, and the role's weight among its siblings.
+type Quota struct {
+	// Role is the "/"-separated role path whose subtree the quota covers.
+	Role string
+	// Guarantee is offered to the subtree before weighted DRF shares out the rest; zero
+	// entries guarantee nothing of that resource.
+	Guarantee Resources
+	// Limit caps what the subtree holds (tasks and offers, revocable included) per resource;
+	// resources not named are unlimited.
+	Limit map[ResourceName]int64
+	// Weight divides the role's dominant share among its sibling roles; 0 means 1.
+	Weight float64
+}
+
+// Preemption is a revocable task the allocator chose to kill to raise a role to its guarantee.
+// The caller kills it (Task Killed, reason Preempted); its resources stay charged until
+// FinishTask, and count as already reclaimed for Role until then.
+type Preemption struct {
+	Task      string
+	Framework string
+	Node      string
+	Resources Resources
+	// Role is the role whose unmet guarantee the task's resources go to.
+	Role string
+}
+
+// RoleUsage is a quota'd role's standing, for the RoleQuota status.
+type RoleUsage struct {
+	Role      string
+	Guarantee Resources
+	// Limit is unlimited (math.MaxInt64) where the quota names no limit.
+	Limit Resources
+	// Allocated and Offered are what the subtree's tasks and outstanding offers hold on
+	// non-revocable resources: what counts towards the guarantee.
+	Allocated, Offered Resources
+	// Revocable is what the subtree holds on revocable resources (tasks and offers).
+	Revocable Resources
+	// Unmet is what the subtree lacks of the guarantee (zero when satisfied).
+	Unmet Resources
+	// Pending is what tasks preempted for the subtree still hold while they stop.
+	Pending Resources
+	// Wanting reports that some framework of the subtree wanted offers in the last cycle.
+	Wanting bool
+	// Preemptions counts the tasks preempted for the role since the allocator started.
+	Preemptions int64
+}
+
+// Satisfied reports whether the role holds its whole guarantee.
+func (u RoleUsage) Satisfied() bool { return u.Unmet.IsZero() }
+
+// quotaRole is a role with a quota. Roles without one need no state: their frameworks are
+// ordered by the sorter as before.
+type quotaRole struct {
+	path      string
+	depth     int
+	parent    *quotaRole // nearest ancestor with a quota
+	guarantee Resources
+	limit     Resources // unlimited where not named
+	hasLimit  bool
+	weight    float64
+
+	// Recomputed at the start of each cycle and kept current through it.
+	held      Resources // non-revocable tasks and offers of the subtree
+	all       Resources // everything the subtree holds, revocable included
+	pending   Resources // tasks preempted for the subtree, still charged
+	childNeed Resources // sum of the children's need
+	need      Resources // max(unmet, childNeed): what must stay reclaimable for the subtree
+	wanting   bool
+
+	preemptions int64
+}
+
+func (q *quotaRole) unmet() Resources { return q.guarantee.Sub(q.held).ClampZero() }
+
+// contains reports whether role path p is q's role or below it.
+func (q *quotaRole) contains(p string) bool {
+	return p == q.path || (len(p) > len(q.path) && p[len(q.path)] == '/' && strings.HasPrefix(p, q.path))
+}
+
+func maxRes(x, y Resources) Resources {
+	for i := range x {
+		x[i] = max(x[i], y[i])
+	}
+	return x
+}
+
+// SetQuota adds or changes a role's quota. A lowered limit takes nothing back: outstanding
+// offers stay until used, released or expired, and no new ones are made while the subtree is
+// at its limit. A raised guarantee lifts the reclaim block of the subtree's frameworks (see
+// ReleaseOffer).
+func (a *Allocator) SetQuota(q Quota) error {
+	if err := validateQuota(&q); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r, ok := a.quotas[q.Role]
+	if !ok {
+		r = &quotaRole{path: q.Role, depth: strings.Count(q.Role, "/")}
+		a.quotas[q.Role] = r
+	}
+	raised := !ok || !q.Guarantee.Fits(r.guarantee)
+	r.guarantee = q.Guarantee
+	r.limit = Resources{unlimited, unlimited, unlimited, unlimited}
+	r.hasLimit = len(q.Limit) > 0
+	for res, v := range q.Limit {
+		r.limit[res] = v
+	}
+	if r.weight != q.Weight {
+		r.weight = q.Weight
+		if w, ok := a.sorter.(roleWeigher); ok {
+			w.SetRoleWeight(q.Role, q.Weight)
+		}
+	}
+	a.rebuildQuotaTree()
+	if raised {
+		for _, fw := range a.fws {
+			if fw != nil && r.contains(fw.spec.Role) {
+				fw.reclaimBlocked = false
+			}
+		}
+	}
+	return nil
+}
+
+// RemoveQuota forgets a role's quota: its guarantee and limit no longer apply and its weight
+// goes back to 1. Tasks preempted for it still stop, and count for its nearest quota'd
+// ancestor.
+func (a *Allocator) RemoveQuota(role string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r, ok := a.quotas[role]
+	if !ok {
+		return
+	}
+	delete(a.quotas, role)
+	if w, ok := a.sorter.(roleWeigher); ok && r.weight != 1 {
+		w.SetRoleWeight(role, 1)
+	}
+	a.rebuildQuotaTree()
+}
+
+func validateQuota(q *Quota) error {
+	for _, seg := range strings.Split(q.Role, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("%w: quota: bad role %q", ErrInvalid, q.Role)
+		}
+	}
+	if q.Weight == 0 {
+		q.Weight = 1
+	}
+	if !(q.Weight > 0) || q.Weight > 1e9 {
+		return fmt.Errorf("%w: quota %s: weight %v must be a positive number", ErrInvalid, q.Role, q.Weight)
+	}
+	if q.Guarantee.HasNegative() {
+		return fmt.Errorf("%w: quota %s: negative guarantee %v", ErrInvalid, q.Role, q.Guarantee)
+	}
+	for r, v := range q.Limit {
+		if r < 0 || r >= NumResources || v < 0 {
+			return fmt.Errorf("%w: quota %s: bad limit %v=%d", ErrInvalid, q.Role, r, v)
+		}
+		if q.Guarantee[r] > v {
+			return fmt.Errorf("%w: quota %s: guarantee %s above limit %s", ErrInvalid, q.Role,
+				FormatAmount(r, q.Guarantee[r]), FormatAmount(r, v))
+		}
+	}
+	return nil
+}
+
+// rebuildQuotaTree links every quota role to its nearest quota'd ancestor and every framework
+// to its chain of quota'd roles, after a quota or a framework's role changed.
+func (a *Allocator) rebuildQuotaTree() {
+	a.quotaOrder = a.quotaOrder[:0]
+	for _, r := range a.quotas {
+		r.parent = nil
+		for p := r.path; ; {
+			i := strings.LastIndexByte(p, '/')
+			if i < 0 {
+				break
+			}
+			p = p[:i]
+			if pr, ok := a.quotas[p]; ok {
+				r.parent = pr
+				break
+			}
+		}
+		a.quotaOrder = append(a.quotaOrder, r)
+	}
+	// Deepest first, so a pass in this order sees every child before its parent.
+	slices.SortFunc(a.quotaOrder, func(x, y *quotaRole) int {
+		if c := cmp.Compare(y.depth, x.depth); c != 0 {
+			return c
+		}
+		return strings.Compare(x.path, y.path)
+	})
+	a.quotaFws = a.quotaFws[:0]
+	for _, fw := range a.fws {
+		if fw != nil {
+			a.setChain(fw)
+		}
+	}
+}
+
+// quotaAt returns the quota'd role at path or its nearest quota'd ancestor, or nil.
+func (a *Allocator) quotaAt(path string) *quotaRole {
+	for p := path; p != ""; {
+		if r, ok := a.quotas[p]; ok {
+			return r
+		}
+		i := strings.LastIndexByte(p, '/')
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return nil
+}
+
+// setChain finds the quota'd roles fw's role lies under, deepest first.
+func (a *Allocator) setChain(fw *framework) {
+	fw.chain = fw.chain[:0]
+	fw.roleLimited = false
+	if len(a.quotas) > 0 {
+		role := fw.spec.Role
+		if role == "" {
+			role = DefaultRole
+		}
+		for p := role; ; {
+			if r, ok := a.quotas[p]; ok {
+				fw.chain = append(fw.chain, r)
+				fw.roleLimited = fw.roleLimited || r.hasLimit
+			}
+			i := strings.LastIndexByte(p, '/')
+			if i < 0 {
+				break
+			}
+			p = p[:i]
+		}
+	}
+	if len(fw.chain) > 0 && !slices.Contains(a.quotaFws, fw.slot) {
+		a.quotaFws = append(a.quotaFws, fw.slot)
+	}
+}
+
+// roleHeadroom is what fw's quota'd roles' limits still let it be offered.
+func (fw *framework) roleHeadroom() Resources {
+	h := Resources{unlimited, unlimited, unlimited, unlimited}
+	for _, r := range fw.chain {
+		if r.hasLimit {
+			h = h.Min(r.limit.Sub(r.all).ClampZero())
+		}
+	}
+	return h
+}
+
+// capped cuts amount down to what fw's own limits and its roles' limits still allow.
+func (fw *framework) capped(amount Resources) Resources {
+	if fw.hasLimits {
+		amount = capToHeadroom(amount, fw.headroom())
+	}
+	if fw.roleLimited {
+		amount = capToHeadroom(amount, fw.roleHeadroom())
+	}
+	return amount
+}
+
+// guaranteeCap is what fw may be offered in the guarantee stage: no more of a resource than
+// the most any of its roles below their guarantee still lacks of it, and resources none of
+// them lacks unlimited (they travel with the node's shape).
+func (fw *framework) guaranteeCap() Resources {
+	c := Resources{unlimited, unlimited, unlimited, unlimited}
+	for _, r := range fw.chain {
+		u := r.unmet()
+		for i, v := range u {
+			if v > 0 {
+				c[i] = min(c[i], v)
+			}
+		}
+	}
+	return c
+}
+
+// needy reports whether some quota'd role of fw is below its guarantee.
+func (fw *framework) needy() bool {
+	for _, r := range fw.chain {
+		if !r.unmet().IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+// quotaState is the cycle's view of quotas: built by startQuotaCycle, kept current by
+// chargeQuota.
+type quotaState struct {
+	on       bool
+	headroom Resources // sum of the top quota roles' need: must stay reclaimable
+	freeSum  Resources // free on the pool's nodes
+	revHeld  Resources // held on revocable resources (reclaimable)
+	needy    Bitset    // frameworks in base with a role below its guarantee
+	anyNeedy bool
+	stage    Bitset // scratch: the needy eligible for one node
+}
+
+// budget is what may still be offered as ordinary (non-revocable) resources this cycle
+// without eating into the headroom that unmet guarantees need.
+func (s *quotaState) budget() Resources {
+	return s.freeSum.Add(s.revHeld).Sub(s.headroom).ClampZero()
+}
+
+// startQuotaCycle sums what every quota'd role holds, works out the headroom unmet
+// guarantees need, drops from base the frameworks whose roles are at their limits, and marks
+// the needy ones.
+func (a *Allocator) startQuotaCycle(base Bitset) {
+	s := &a.qs
+	s.on = len(a.quotas) > 0
+	if !s.on {
+		return
+	}
+	for _, r := range a.quotaOrder {
+		r.held, r.all, r.pending, r.childNeed, r.need, r.wanting = Resources{}, Resources{}, Resources{}, Resources{}, Resources{}, false
+	}
+	s.revHeld = Resources{}
+	for _, fw := range a.fws {
+		if fw == nil {
+			continue
+		}
+		s.revHeld = s.revHeld.Add(fw.revTasks).Add(fw.revOffered)
+		if len(fw.chain) == 0 {
+			continue
+		}
+		all := fw.held()
+		held := all.Sub(fw.revTasks).Sub(fw.revOffered)
+		for _, r := range fw.chain {
+			r.all = r.all.Add(all)
+			r.held = r.held.Add(held)
+		}
+	}
+	for _, t := range a.preempted {
+		for r := a.quotaAt(t.preemptedFor); r != nil; r = r.parent {
+			r.pending = r.pending.Add(t.res)
+		}
+	}
+	s.headroom = Resources{}
+	for _, r := range a.quotaOrder {
+		r.need = maxRes(r.unmet(), r.childNeed)
+		if r.parent != nil {
+			r.parent.childNeed = r.parent.childNeed.Add(r.need)
+		} else {
+			s.headroom = s.headroom.Add(r.need)
+		}
+	}
+	s.freeSum = Resources{}
+	if !s.headroom.IsZero() {
+		for sl := a.poolSlots.Next(0); sl >= 0; sl = a.poolSlots.Next(sl + 1) {
+			s.freeSum = s.freeSum.Add(a.free[sl])
+		}
+	}
+	a.refreshQuotaBase(base)
+	for _, c := range a.quotaFws {
+		if fw := a.fws[c]; fw != nil && base.Has(int(c)) {
+			for _, r := range fw.chain {
+				r.wanting = true
+			}
+		}
+	}
+}
+
+// refreshQuotaBase drops from base the frameworks whose roles reached their limits and
+// recomputes which frameworks in base are needy.
+func (a *Allocator) refreshQuotaBase(base Bitset) {
+	s := &a.qs
+	clear(s.needy)
+	s.anyNeedy = false
+	for _, c := range a.quotaFws {
+		fw := a.fws[c]
+		if fw == nil || !base.Has(int(c)) {
+			continue
+		}
+		if fw.roleLimited && !fw.roleHeadroom().atLeast(a.min) {
+			base.Clear(int(c))
+			continue
+		}
+		if fw.needy() {
+			s.needy.Set(int(c))
+			s.anyNeedy = true
+		}
+	}
+}
+
+// chargeQuota counts amount, just offered to fw, for its roles and the cycle's budget.
+func (a *Allocator) chargeQuota(fw *framework, amount Resources, revocable bool, base Bitset) {
+	s := &a.qs
+	s.freeSum = s.freeSum.Sub(amount)
+	if revocable {
+		s.revHeld = s.revHeld.Add(amount)
+	}
+	if len(fw.chain) == 0 {
+		return
+	}
+	refresh := false
+	for _, r := range fw.chain {
+		r.all = r.all.Add(amount)
+		if r.hasLimit && !r.limit.Sub(r.all).ClampZero().atLeast(a.min) {
+			refresh = true
+		}
+		if revocable {
+			continue
+		}
+		wasUnmet := !r.unmet().IsZero()
+		r.held = r.held.Add(amount)
+		if wasUnmet && r.unmet().IsZero() {
+			refresh = true
+		}
+		old := r.need
+		r.need = maxRes(r.unmet(), r.childNeed)
+		if d := r.need.Sub(old); !d.IsZero() {
+			if r.parent != nil {
+				r.parent.childNeed = r.parent.childNeed.Add(d)
+			} else {
+				s.headroom = s.headroom.Add(d)
+			}
+		}
+	}
+	if refresh {
+		a.refreshQuotaBase(base)
+	}
+}
+
+// quotaNode offers node slot's free amount with quotas in force: first to the eligible
+// frameworks whose roles are below their guarantees (DRF among them, each up to what its
+// roles lack), then to the rest by DRF as ordinary resources while the cycle's budget lasts,
+// and past it as revocable resources to the frameworks that take them.
+func (a *Allocator) quotaNode(slot int32, base, eligible Bitset, made []*offer) []*offer {
+	s := &a.qs
+	free := a.free[slot]
+	if s.anyNeedy {
+		stage := s.stage
+		any := false
+		for w := range stage {
+			stage[w] = eligible[w] & s.needy[w]
+			any = any || stage[w] != 0
+		}
+		for any {
+			c, ok := a.sorter.First(stage)
+			if !ok {
+				break
+			}
+			stage.Clear(int(c))
+			eligible.Clear(int(c))
+			fw := a.fws[c]
+			amount := fw.capped(capToHeadroom(free, fw.guaranteeCap()))
+			if !amount.atLeast(a.min) {
+				continue
+			}
+			made = a.give(made, fw, slot, amount, offerPart{guaranteed: true}, base)
+			a.chargeQuota(fw, amount, false, base)
+			free = free.Sub(amount)
+			if !free.atLeast(a.min) {
+				return made
+			}
+			for w := range stage {
+				stage[w] &= s.needy[w]
+			}
+		}
+	}
+	for {
+		for w := range eligible {
+			eligible[w] &= base[w]
+		}
+		c, ok := a.sorter.First(eligible)
+		if !ok {
+			break
+		}
+		eligible.Clear(int(c))
+		fw := a.fws[c]
+		amount := fw.capped(free)
+		revocable := false
+		if !s.headroom.IsZero() {
+			ordinary := capToHeadroom(amount, s.budget())
+			switch {
+			case ordinary.atLeast(a.min):
+				amount = ordinary
+			case fw.revocableCapable:
+				revocable = true
+			default:
+				continue
+			}
+		}
+		if !amount.atLeast(a.min) {
+			continue
+		}
+		made = a.give(made, fw, slot, amount, offerPart{revocable: revocable}, base)
+		a.chargeQuota(fw, amount, revocable, base)
+		free = free.Sub(amount)
+		if !free.atLeast(a.min) {
+			break
+		}
+	}
+	return made
+}
+
+// give records that fw is offered amount on node slot, as part p says (revocable, from the
+// guarantee stage), and counts it as held at once.
+func (a *Allocator) give(made []*offer, fw *framework, slot int32, amount Resources, p offerPart, base Bitset) []*offer {
+	c := Client(fw.slot)
+	if a.cycleOpen[c] < 0 {
+		a.sorter.Served(c)
+	}
+	p.node, p.remaining = slot, amount
+	made = a.recordPart(made, fw, p)
+	a.free[slot] = a.free[slot].Sub(amount)
+	fw.offered = fw.offered.Add(amount)
+	if p.revocable {
+		fw.revOffered = fw.revOffered.Add(amount)
+	}
+	a.sorter.Allocated(c, amount)
+	if fw.hasLimits && !fw.headroom().atLeast(a.min) {
+		base.Clear(int(c))
+	}
+	return made
+}
+
+// reclaim takes back revocable resources for the roles still below their guarantees after
+// the cycle's offers, whose frameworks want offers and have not let reclaimed resources go
+// unused: first it rescinds revocable offer parts (newest first) on nodes those frameworks
+// may get, then it chooses revocable tasks to preempt: the fewest nodes, and on each the
+// fewest and youngest tasks, that cover what the role lacks beyond what is already being
+// reclaimed for it. It never preempts a task of the role's own subtree, nor a non-revocable
+// task, nor a task twice. It returns the nodes whose offers it rescinded, so that the cycle
+// offers them again (to the needy role first).
+func (a *Allocator) reclaim(base Bitset) (freed []int32) {
+	s := &a.qs
+	if s.revHeld.IsZero() {
+		return nil
+	}
+	want := s.stage // scratch: the frameworks a role reclaims for
+	for _, r := range a.quotaOrder {
+		need := r.unmet().Sub(r.pending).ClampZero()
+		if need.IsZero() || !r.wanting {
+			continue
+		}
+		clear(want)
+		anyWant := false
+		for _, c := range a.quotaFws {
+			fw := a.fws[c]
+			if fw != nil && base.Has(int(c)) && !fw.reclaimBlocked && slices.Contains(fw.chain, r) {
+				want.Set(int(c))
+				anyWant = true
+			}
+		}
+		if !anyWant {
+			continue // every framework that wants offers let reclaimed resources go unused
+		}
+		reachable := func(slot int32) bool {
+			off := int(slot) * a.words
+			for w, b := range want {
+				if b&^a.filtered[off+w]&^a.incompatible[off+w] != 0 {
+					return true
+				}
+			}
+			return false
+		}
+		// Revocable offers first: taking them back kills nothing.
+		var parts []reclaimPart
+		for _, o := range a.offers {
+			if o.id >= a.cycleFirstOffer || r.contains(a.fws[o.fw].spec.Role) {
+				continue // this cycle's offers went where the cycle found best
+			}
+			for _, p := range o.parts {
+				if p.revocable && covers(p.remaining, need) && a.nodes[p.node].inPool() && reachable(p.node) {
+					parts = append(parts, reclaimPart{o, p.node})
+				}
+			}
+		}
+		slices.SortFunc(parts, func(x, y reclaimPart) int {
+			if c := cmp.Compare(y.o.id, x.o.id); c != 0 {
+				return c
+			}
+			return cmp.Compare(x.node, y.node)
+		})
+		for _, p := range parts {
+			if need.IsZero() {
+				break
+			}
+			rs := a.rescindPart(p.o, p.node, CausePreempted)
+			a.reclaimed = append(a.reclaimed, rs)
+			need = need.Sub(rs.Resources).ClampZero()
+			s.revHeld = s.revHeld.Sub(rs.Resources)
+			s.freeSum = s.freeSum.Add(rs.Resources)
+			freed = append(freed, p.node)
+		}
+		if need.IsZero() {
+			continue
+		}
+		a.preemptFor(r, need, reachable)
+	}
+	return freed
+}
+
+type reclaimPart struct {
+	o    *offer
+	node int32
+}
+
+// covers reports whether x holds some of a resource that need lacks.
+func covers(x, need Resources) bool {
+	for i, v := range need {
+		if v > 0 && x[i] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// coverage is how much of need x covers, as the sum over the resources need lacks of the
+// fraction covered (each at most 1).
+func coverage(x, need Resources) float64 {
+	f := 0.0
+	for i, v := range need {
+		if v > 0 && x[i] > 0 {
+			f += min(1, float64(x[i])/float64(v))
+		}
+	}
+	return f
+}
+
+// preemptFor chooses revocable tasks to preempt for role r, which lacks need, on nodes
+// reachable by its wanting frameworks: nodes whose revocable tasks cover the most of need
+// first, so that as few nodes as possible are disturbed; on each, the task covering the most
+// first (the youngest among equals), then any chosen task the others make unnecessary is
+// spared again, oldest first.
+func (a *Allocator) preemptFor(r *quotaRole, need Resources, reachable func(int32) bool) {
+	byNode := map[int32][]*task{}
+	for _, t := range a.revocable {
+		if covers(t.res, need) && !r.contains(a.fws[t.fw].spec.Role) &&
+			a.nodes[t.nd].inPool() && reachable(t.nd) {
+			byNode[t.nd] = append(byNode[t.nd], t)
+		}
+	}
+	for !need.IsZero() && len(byNode) > 0 {
+		bestNode, bestCover := int32(-1), -1.0
+		for nd, ts := range byNode {
+			var sum Resources
+			for _, t := range ts {
+				sum = sum.Add(t.res)
+			}
+			c := coverage(sum, need)
+			if c > bestCover || (c == bestCover && nd < bestNode) {
+				bestNode, bestCover = nd, c
+			}
+		}
+		ts := byNode[bestNode]
+		delete(byNode, bestNode)
+		slices.SortFunc(ts, func(x, y *task) int {
+			if c := cmp.Compare(coverage(y.res, need), coverage(x.res, need)); c != 0 {
+				return c
+			}
+			return cmp.Compare(y.seq, x.seq) // youngest first
+		})
+		var chosen []*task
+		left := need
+		for _, t := range ts {
+			if left.IsZero() {
+				break
+			}
+			if covers(t.res, left) {
+				chosen = append(chosen, t)
+				left = left.Sub(t.res).ClampZero()
+			}
+		}
+		// Spare what the rest make unnecessary, oldest first.
+		slices.SortFunc(chosen, func(x, y *task) int { return cmp.Compare(x.seq, y.seq) })
+		for i := 0; i < len(chosen); {
+			var rest Resources
+			for j, t := range chosen {
+				if j != i {
+					rest = rest.Add(t.res)
+				}
+			}
+			if len(chosen) > 1 && need.Sub(rest).ClampZero().IsZero() {
+				chosen = slices.Delete(chosen, i, i+1)
+				continue
+			}
+			i++
+		}
+		for _, t := range chosen {
+			need = need.Sub(t.res).ClampZero()
+			a.markPreempted(t, r)
+		}
+	}
+}
+
+// markPreempted records that t is to be killed for r: its resources count as being reclaimed
+// for r and its ancestors until FinishTask.
+func (a *Allocator) markPreempted(t *task, r *quotaRole) {
+	t.preemptedFor = r.path
+	a.preempted[t.id] = t
+	delete(a.revocable, t.id)
+	for q := r; q != nil; q = q.parent {
+		q.pending = q.pending.Add(t.res)
+	}
+	r.preemptions++
+	a.preemptions = append(a.preemptions, Preemption{Task: t.id, Framework: a.fws[t.fw].id, Node: a.nodes[t.nd].name, Resources: t.res, Role: r.path})
+}
+
+// TakeReclaim returns, and forgets, what the cycles since the last call took back for roles
+// below their guarantees: revocable offer parts rescinded (CausePreempted; the caller removes
+// them from their Offer objects) and revocable tasks to kill. A preempted task stays charged,
+// and its resources count as being reclaimed for its role, until FinishTask: the caller must
+// kill it exactly once, and need not remember it across a restart beyond telling AddTask.
+func (a *Allocator) TakeReclaim() ([]Rescinded, []Preemption) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r, p := a.reclaimed, a.preemptions
+	a.reclaimed, a.preemptions = nil, nil
+	return r, p
+}
+
+// Quotas returns the standing of every quota'd role, by role path.
+func (a *Allocator) Quotas() map[string]RoleUsage {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]RoleUsage, len(a.quotas))
+	if len(a.quotas) == 0 {
+		return out
+	}
+	type sums struct{ tasks, offered, rev Resources }
+	by := map[*quotaRole]*sums{}
+	for _, r := range a.quotaOrder {
+		by[r] = &sums{}
+	}
+	for _, fw := range a.fws {
+		if fw == nil {
+			continue
+		}
+		for _, r := range fw.chain {
+			s := by[r]
+			s.tasks = s.tasks.Add(fw.tasks.Sub(fw.revTasks))
+			s.offered = s.offered.Add(fw.offered.Sub(fw.revOffered))
+			s.rev = s.rev.Add(fw.revTasks).Add(fw.revOffered)
+		}
+	}
+	pending := map[*quotaRole]Resources{}
+	for _, t := range a.preempted {
+		for r := a.quotaAt(t.preemptedFor); r != nil; r = r.parent {
+			pending[r] = pending[r].Add(t.res)
+		}
+	}
+	for _, r := range a.quotaOrder {
+		s := by[r]
+		out[r.path] = RoleUsage{
+			Role: r.path, Guarantee: r.guarantee, Limit: r.limit,
+			Allocated: s.tasks, Offered: s.offered, Revocable: s.rev,
+			Unmet:   r.guarantee.Sub(s.tasks.Add(s.offered)).ClampZero(),
+			Pending: pending[r], Wanting: r.wanting, Preemptions: r.preemptions,
+		}
+	}
+	return out
+}
+
+// Headroom returns what the last cycle held back for unmet guarantees: offered only as
+// revocable resources.
+func (a *Allocator) Headroom() Resources {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.qs.headroom
+}
+
+// roleWeigher is a Sorter that weighs roles (DRFSorter); other sorters ignore role weights.
+type roleWeigher interface {
+	SetRoleWeight(role string, weight float64)
+}
