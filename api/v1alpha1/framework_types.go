@@ -23,7 +23,7 @@ import (
 )
 
 // FrameworkCapability is a feature a framework opts into, as Mesos framework capabilities do.
-// +kubebuilder:validation:Enum=GPUResources
+// +kubebuilder:validation:Enum=GPUResources;RevocableResources
 type FrameworkCapability string
 
 const (
@@ -31,6 +31,13 @@ const (
 	// a framework is never offered a GPU node, so that GPU nodes are not filled by CPU-only work
 	// (Mesos GPU_RESOURCES).
 	CapabilityGPUResources FrameworkCapability = "GPUResources"
+	// CapabilityRevocableResources lets a framework be offered revocable resources (Mesos
+	// REVOCABLE_RESOURCES): capacity held back for another role's guarantee (RoleQuota
+	// spec.guarantee) while that role does not use it. Such offers carry revocable: true on their
+	// node slices, and tasks launched on them may be taken back at any time: they are killed
+	// (reason Preempted) when that role wants its guarantee again. Without it a framework is
+	// offered only non-revocable resources.
+	CapabilityRevocableResources FrameworkCapability = "RevocableResources"
 )
 
 // DefaultRole is the role of a Framework that names none.
@@ -195,7 +202,9 @@ type FrameworkSpec struct {
 	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
 
 	// capabilities are features the framework opts into. `GPUResources`: the framework may be
-	// offered nodes that have GPUs; without it, GPU nodes are never offered to it. At most 8.
+	// offered nodes that have GPUs; without it, GPU nodes are never offered to it.
+	// `RevocableResources`: the framework may also be offered revocable resources (other roles'
+	// idle guarantees), whose tasks may be preempted; without it, it is offered none. At most 8.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=8

@@ -64,8 +64,9 @@ const (
 	// ReasonFrameworkFailedOver: another instance of the framework took over its Lease; offers
 	// made to the earlier instance are taken back (see spec.frameworkInstance).
 	ReasonFrameworkFailedOver = "FrameworkFailedOver"
-	// ReasonPreempted is reserved for taking resources back for a framework further below its
-	// fair share. The allocator does not preempt, so the controller never writes it today.
+	// ReasonPreempted: the resources were taken back to raise a role to its guarantee (RoleQuota
+	// spec.guarantee); the message names that role. The same word is the reason of a Task killed
+	// for it (phase Killed, after its condition Preempted), and of the Events on both.
 	ReasonPreempted = "Preempted"
 )
 
@@ -85,6 +86,14 @@ type OfferNode struct {
 	// +kubebuilder:validation:MaxProperties=16
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !string(self[k]).startsWith('-'))",message="resources must not be negative"
 	Resources corev1.ResourceList `json:"resources"`
+
+	// revocable is true when the slice lends resources held back for another role's guarantee
+	// (RoleQuota spec.guarantee) that the role does not use now; only frameworks with the
+	// RevocableResources capability are offered such slices. Tasks launched on it are revocable
+	// (status.revocable) and may be preempted (phase Killed, reason `Preempted`) to raise that role
+	// to its guarantee. Default false: the resources are the framework's until it releases them.
+	// +optional
+	Revocable bool `json:"revocable,omitempty"`
 
 	// attributes are the node labels that matter for placement (zone, instance type, hostname,
 	// and labels the controller is told to pass on), so a framework can choose without reading

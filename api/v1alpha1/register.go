@@ -35,7 +35,7 @@ var GroupVersion = SchemeGroupVersion
 var (
 	// SchemeBuilder registers this package's kinds with a runtime.Scheme.
 	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
-	// AddToScheme adds Framework, Offer and Task (and their lists) to a scheme.
+	// AddToScheme adds Framework, Offer, Task and RoleQuota (and their lists) to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
 
@@ -54,6 +54,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&Framework{}, &FrameworkList{},
 		&Offer{}, &OfferList{},
 		&Task{}, &TaskList{},
+		&RoleQuota{}, &RoleQuotaList{},
 	)
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil

@@ -75,6 +75,9 @@ const (
 	LabelFramework = "scheduling.agora.dev/framework"
 	// LabelTask names the Task a Pod runs.
 	LabelTask = "scheduling.agora.dev/task"
+	// LabelRevocable is "true" on the Pods of revocable tasks (status.revocable), which may be
+	// preempted: select them with -l scheduling.agora.dev/revocable=true.
+	LabelRevocable = "scheduling.agora.dev/revocable"
 )
 
 // Task condition types.
@@ -82,6 +85,10 @@ const (
 	// TaskConditionAdmitted is True once the controller charged the task to its offer, False
 	// (with the Error reason) when it rejected it.
 	TaskConditionAdmitted = "Admitted"
+	// TaskConditionPreempted is set True on a revocable task by the controller just before it
+	// deletes the Task to raise a role to its guarantee, with reason Preempted and a message
+	// naming that role. The executor then reports the kill as phase Killed, reason Preempted.
+	TaskConditionPreempted = "Preempted"
 )
 
 // Task reasons for phase Error (rejected at admission; nothing charged).
@@ -132,6 +139,10 @@ const (
 	ReasonFrameworkTeardown = "FrameworkTeardown"
 	// ReasonFailoverTimeout (Killed): the framework stayed inactive past failoverTimeout.
 	ReasonFailoverTimeout = "FailoverTimeout"
+	// ReasonPreempted (Killed, and condition Preempted) is declared with the Offer rescind
+	// reasons, as the same word: a revocable task was killed to raise another role to its
+	// guarantee.
+
 	// ReasonNodeLostTask (Lost): the node was deleted, or stayed NotReady past
 	// --node-lost-timeout.
 	ReasonNodeLostTask = "NodeLost"
@@ -216,7 +227,15 @@ type TaskStatus struct {
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
 
-	// conditions: `Admitted`.
+	// revocable is true when the task was admitted on a revocable offer slice (resources lent
+	// from another role's guarantee); set at admission. Such a task may be preempted (killed
+	// with reason `Preempted`) when that role wants its guarantee again; its pod carries the
+	// label scheduling.agora.dev/revocable=true.
+	// +optional
+	Revocable bool `json:"revocable,omitempty"`
+
+	// conditions: `Admitted`, and `Preempted` on a revocable task about to be killed for a
+	// role's guarantee.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -91,6 +91,7 @@ func defaultObjects(t *testing.T) []string {
 	want := []string{
 		"CustomResourceDefinition//frameworks.scheduling.agora.dev",
 		"CustomResourceDefinition//offers.scheduling.agora.dev",
+		"CustomResourceDefinition//rolequotas.scheduling.agora.dev",
 		"CustomResourceDefinition//tasks.scheduling.agora.dev",
 		"ValidatingAdmissionPolicy//agora-task-spec-immutable",
 		"ValidatingAdmissionPolicyBinding//agora-task-spec-immutable",
@@ -333,8 +334,8 @@ func TestTemplateSwitches(t *testing.T) {
 			args: []string{"--set", "crds.keep=false", "--set", "policies.taskPodRights.enabled=false", "--set", "policies.executorNodeRestriction.enabled=false"},
 			check: func(t *testing.T, objs objects) {
 				crds := ofKind(objs, "CustomResourceDefinition", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
-				if len(crds) != 7 {
-					t.Fatalf("want 3 CRDs and the two Task policies with their bindings, got %v", keys(crds))
+				if len(crds) != 8 {
+					t.Fatalf("want 4 CRDs and the two Task policies with their bindings, got %v", keys(crds))
 				}
 				for _, o := range crds {
 					if _, ok := o.GetAnnotations()["helm.sh/resource-policy"]; ok {

@@ -105,7 +105,8 @@ func TestInstallOnLocalCluster(t *testing.T) {
 	}
 	manifest := c.checkReleaseLive(ctx, helm, helmEnv)
 	c.mustKubectl(ctx, "wait", "--for=condition=Established", "--timeout=60s",
-		"crd/frameworks.scheduling.agora.dev", "crd/offers.scheduling.agora.dev", "crd/tasks.scheduling.agora.dev")
+		"crd/frameworks.scheduling.agora.dev", "crd/offers.scheduling.agora.dev", "crd/tasks.scheduling.agora.dev",
+		"crd/rolequotas.scheduling.agora.dev")
 	c.mustKubectl(ctx, "create", "namespace", "demo")
 	c.mustKubectl(ctx, "apply", "--dry-run=server", "-k", "config/samples")
 	c.mustKubectl(ctx, "delete", "namespace", "demo", "--wait=false")

@@ -57,6 +57,8 @@ func (f *sharedInformerFactory) ForResource(resource schema.GroupVersionResource
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Scheduling().V1alpha1().Frameworks().Informer()}, nil
 	case v1alpha1.SchemeGroupVersion.WithResource("offers"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Scheduling().V1alpha1().Offers().Informer()}, nil
+	case v1alpha1.SchemeGroupVersion.WithResource("rolequotas"):
+		return &genericInformer{resource: resource.GroupResource(), informer: f.Scheduling().V1alpha1().RoleQuotas().Informer()}, nil
 	case v1alpha1.SchemeGroupVersion.WithResource("tasks"):
 		return &genericInformer{resource: resource.GroupResource(), informer: f.Scheduling().V1alpha1().Tasks().Informer()}, nil
 

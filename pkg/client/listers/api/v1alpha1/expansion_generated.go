@@ -34,6 +34,10 @@ type OfferListerExpansion interface{}
 // OfferNamespaceLister.
 type OfferNamespaceListerExpansion interface{}
 
+// RoleQuotaListerExpansion allows custom methods to be added to
+// RoleQuotaLister.
+type RoleQuotaListerExpansion interface{}
+
 // TaskListerExpansion allows custom methods to be added to
 // TaskLister.
 type TaskListerExpansion interface{}

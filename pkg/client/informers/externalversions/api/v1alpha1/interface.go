@@ -28,6 +28,8 @@ type Interface interface {
 	Frameworks() TypedFrameworkInformer
 	// Offers returns a OfferInformer.
 	Offers() TypedOfferInformer
+	// RoleQuotas returns a RoleQuotaInformer.
+	RoleQuotas() TypedRoleQuotaInformer
 	// Tasks returns a TaskInformer.
 	Tasks() TypedTaskInformer
 }
@@ -51,6 +53,11 @@ func (v *version) Frameworks() TypedFrameworkInformer {
 // Offers returns a TypedOfferInformer.
 func (v *version) Offers() TypedOfferInformer {
 	return &offerInformer{factory: v.factory, namespace: v.namespace, tweakListOptions: v.tweakListOptions}
+}
+
+// RoleQuotas returns a TypedRoleQuotaInformer.
+func (v *version) RoleQuotas() TypedRoleQuotaInformer {
+	return &roleQuotaInformer{factory: v.factory, tweakListOptions: v.tweakListOptions}
 }
 
 // Tasks returns a TypedTaskInformer.

@@ -30,6 +30,7 @@ type SchedulingV1alpha1Interface interface {
 	RESTClient() rest.Interface
 	FrameworksGetter
 	OffersGetter
+	RoleQuotasGetter
 	TasksGetter
 }
 
@@ -44,6 +45,10 @@ func (c *SchedulingV1alpha1Client) Frameworks(namespace string) FrameworkInterfa
 
 func (c *SchedulingV1alpha1Client) Offers(namespace string) OfferInterface {
 	return newOffers(c, namespace)
+}
+
+func (c *SchedulingV1alpha1Client) RoleQuotas() RoleQuotaInterface {
+	return newRoleQuotas(c)
 }
 
 func (c *SchedulingV1alpha1Client) Tasks(namespace string) TaskInterface {

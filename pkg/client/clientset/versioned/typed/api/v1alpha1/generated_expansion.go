@@ -22,4 +22,6 @@ type FrameworkExpansion interface{}
 
 type OfferExpansion interface{}
 
+type RoleQuotaExpansion interface{}
+
 type TaskExpansion interface{}

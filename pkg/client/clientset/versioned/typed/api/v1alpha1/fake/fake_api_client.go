@@ -36,6 +36,10 @@ func (c *FakeSchedulingV1alpha1) Offers(namespace string) v1alpha1.OfferInterfac
 	return newFakeOffers(c, namespace)
 }
 
+func (c *FakeSchedulingV1alpha1) RoleQuotas() v1alpha1.RoleQuotaInterface {
+	return newFakeRoleQuotas(c)
+}
+
 func (c *FakeSchedulingV1alpha1) Tasks(namespace string) v1alpha1.TaskInterface {
 	return newFakeTasks(c, namespace)
 }
