@@ -64,7 +64,8 @@ limitations under the License.
 //
 //   - Kill = delete the Task. The executor deletes the pod with the template's
 //     terminationGracePeriodSeconds, waits until the pod stopped, writes Killed (reason
-//     TaskKilled, or FrameworkTeardown / FailoverTimeout when the framework is gone or timed out),
+//     TaskKilled; Preempted when the controller marked the task with condition Preempted before
+//     deleting it; FrameworkTeardown / FailoverTimeout when the framework is gone or timed out),
 //     releases the pod, then removes the finalizer and the Task disappears. A Task that got its finalizer but no pod
 //     yet is Killed at once.
 //   - A Task created without the finalizer and deleted before the executor ever saw it has no

@@ -25,9 +25,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/test/testcluster"
@@ -213,6 +215,65 @@ func TestKillOnFrameworkTeardown(t *testing.T) {
 	})
 	if p, _ := rec.deletedIn("worker"); p != killed || rec.lastReason("worker") != agorav1alpha1.ReasonFrameworkTeardown {
 		t.Errorf("deleted in phase %q reason %q, want Killed %s", p, rec.lastReason("worker"), agorav1alpha1.ReasonFrameworkTeardown)
+	}
+}
+
+// Preemption: the controller admitted the task on a revocable slice (status.revocable), later
+// marks it Preempted and deletes it. Its pod carried the revocable label, is stopped with the
+// template's grace period like any kill, and the task ends Killed with reason Preempted and a
+// message that keeps the condition's.
+func TestKillOnPreemption(t *testing.T) {
+	integration(t)
+	ns := newNamespace(t, nil)
+	rec := recordPhases(t, ns)
+	pods := recordPods(t, ns)
+	ctx := context.Background()
+	tasks := cluster.Agora.SchedulingV1alpha1().Tasks(ns)
+	startExecutor(t, Options{NodeName: "kwok-node-0"})
+
+	grace := int64(2)
+	task := createTask(t, ns, "borrower", taskSpec{edit: func(s *corev1.PodSpec) { s.TerminationGracePeriodSeconds = &grace }})
+	task.Status.Revocable = true
+	admit(t, task)
+	waitPhase(t, ns, "borrower", runningP)
+	pod, ok := getPod(t, ns, "borrower")
+	if !ok {
+		t.Fatal("the running task has no pod")
+	}
+	if pod.Labels[agorav1alpha1.LabelRevocable] != "true" {
+		t.Errorf("pod labels %v, want %s=true", pod.Labels, agorav1alpha1.LabelRevocable)
+	}
+
+	// What the controller does to preempt: the condition, then the delete.
+	why := "preempted to raise role prod to its guarantee"
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := tasks.Get(ctx, "borrower", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		meta.SetStatusCondition(&cur.Status.Conditions, metav1.Condition{Type: agorav1alpha1.TaskConditionPreempted,
+			Status: metav1.ConditionTrue, Reason: agorav1alpha1.ReasonPreempted, Message: why})
+		_, err = tasks.UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tasks.Delete(ctx, "borrower", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, ns, "borrower")
+	eventually(t, waitTimeout, "the watch to see the deletion", func() (bool, string) {
+		_, ok := rec.deletedIn("borrower")
+		return ok, fmt.Sprint(rec.get("borrower"))
+	})
+	if p, _ := rec.deletedIn("borrower"); p != killed || rec.lastReason("borrower") != agorav1alpha1.ReasonPreempted {
+		t.Errorf("deleted in phase %q reason %q, want Killed %s", p, rec.lastReason("borrower"), agorav1alpha1.ReasonPreempted)
+	}
+	if want := why + ": the Task was deleted; its pod borrower was stopped"; rec.lastMessage("borrower") != want {
+		t.Errorf("message %q, want %q", rec.lastMessage("borrower"), want)
+	}
+	if g, ok := pods.deletedWith(pod.UID); !ok || g != grace {
+		t.Errorf("pod deleted with grace period %d (seen %v), want the template's %d", g, ok, grace)
 	}
 }
 

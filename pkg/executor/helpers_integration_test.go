@@ -458,6 +458,7 @@ type phaseRecorder struct {
 	phases  map[string][]agorav1alpha1.TaskPhase
 	deleted map[string]agorav1alpha1.TaskPhase // phase in the DELETED event
 	reason  map[string]string                  // last reason seen
+	message map[string]string                  // last message seen
 	endRV   map[string]string                  // resourceVersion of the first terminal phase seen
 }
 
@@ -470,7 +471,7 @@ func recordPhases(t *testing.T, ns string) *phaseRecorder {
 		t.Fatal(err)
 	}
 	r := &phaseRecorder{phases: map[string][]agorav1alpha1.TaskPhase{}, deleted: map[string]agorav1alpha1.TaskPhase{},
-		reason: map[string]string{}, endRV: map[string]string{}}
+		reason: map[string]string{}, message: map[string]string{}, endRV: map[string]string{}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -485,6 +486,7 @@ func recordPhases(t *testing.T, ns string) *phaseRecorder {
 				r.phases[task.Name] = append(ps, p)
 			}
 			r.reason[task.Name] = task.Status.Reason
+			r.message[task.Name] = task.Status.Message
 			if _, ok := r.endRV[task.Name]; !ok && task.Status.Phase.IsTerminal() {
 				r.endRV[task.Name] = task.ResourceVersion
 			}
@@ -527,4 +529,10 @@ func (r *phaseRecorder) lastReason(name string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.reason[name]
+}
+
+func (r *phaseRecorder) lastMessage(name string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.message[name]
 }

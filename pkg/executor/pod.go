@@ -57,7 +57,8 @@ func FrameworkOf(task *agorav1alpha1.Task) string {
 
 // BuildPod turns a Task into the Pod that runs it:
 //   - name and namespace of the Task (PodName), labels and annotations of the template plus
-//     LabelTask and LabelFramework, a controller owner reference to the Task;
+//     LabelTask and LabelFramework (and LabelRevocable "true" on a revocable task's pod, and on no
+//     other: a template cannot forge it), a controller owner reference to the Task;
 //   - agorav1alpha1.PodFinalizer, so that the pod cannot leave the API before the executor has
 //     recorded its end in the Task (see doc.go: a task never runs twice);
 //   - spec.nodeName preset to the Task's node (kube-scheduler is not involved) and restartPolicy
@@ -80,13 +81,18 @@ func BuildPod(task *agorav1alpha1.Task) (*corev1.Pod, error) {
 		return nil, err
 	}
 
-	labels := make(map[string]string, len(tmpl.Labels)+2)
+	labels := make(map[string]string, len(tmpl.Labels)+3)
 	for k, v := range tmpl.Labels {
 		labels[k] = v
 	}
 	labels[agorav1alpha1.LabelTask] = LabelValue(task.Name)
 	if fw := FrameworkOf(task); fw != "" {
 		labels[agorav1alpha1.LabelFramework] = LabelValue(fw)
+	}
+	// Operators select the pods that may be preempted by it; a pod that may not must not match.
+	delete(labels, agorav1alpha1.LabelRevocable)
+	if task.Status.Revocable {
+		labels[agorav1alpha1.LabelRevocable] = "true"
 	}
 
 	pod := &corev1.Pod{

@@ -294,6 +294,39 @@ func TestBuildPodShape(t *testing.T) {
 	}
 }
 
+// TestBuildPodRevocableLabel: a revocable task's pod carries LabelRevocable=true, so that the pods
+// that may be preempted can be selected; no other pod carries it, whatever its template says.
+func TestBuildPodRevocableLabel(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		revocable bool
+		template  map[string]string
+		want      map[string]string
+	}{
+		{"not revocable", false, map[string]string{"app": "web"},
+			map[string]string{"app": "web", agorav1alpha1.LabelTask: "t1", agorav1alpha1.LabelFramework: "fw"}},
+		{"revocable", true, map[string]string{"app": "web"},
+			map[string]string{"app": "web", agorav1alpha1.LabelTask: "t1", agorav1alpha1.LabelFramework: "fw", agorav1alpha1.LabelRevocable: "true"}},
+		{"forged by a template", false, map[string]string{agorav1alpha1.LabelRevocable: "true"},
+			map[string]string{agorav1alpha1.LabelTask: "t1", agorav1alpha1.LabelFramework: "fw"}},
+		{"template says otherwise", true, map[string]string{agorav1alpha1.LabelRevocable: "false"},
+			map[string]string{agorav1alpha1.LabelTask: "t1", agorav1alpha1.LabelFramework: "fw", agorav1alpha1.LabelRevocable: "true"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			task := newTask(rl("cpu", "1"), ctr("main", nil, nil))
+			task.Spec.Template.Labels = tc.template
+			task.Status.Revocable = tc.revocable
+			pod, err := BuildPod(task)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, pod.Labels); diff != "" {
+				t.Errorf("labels (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 // TestBuildPodPoolToleration: the dedicated pool's toleration is added once, and not where the
 // template already tolerates every taint of its key (or every taint).
 func TestBuildPodPoolToleration(t *testing.T) {

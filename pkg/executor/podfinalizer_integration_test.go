@@ -37,12 +37,14 @@ import (
 )
 
 // podRecorder records, from a watch opened before the pods exist, the UID of every pod each
-// task ever had (so a second run cannot hide by being short), and the resourceVersion at which
-// each pod lost the executor's finalizer (or disappeared).
+// task ever had (so a second run cannot hide by being short), the resourceVersion at which
+// each pod lost the executor's finalizer (or disappeared), and the grace period it was deleted
+// with.
 type podRecorder struct {
 	mu       sync.Mutex
 	uids     map[string][]types.UID // by pod name, in order of creation
 	released map[types.UID]string   // resourceVersion of the first event without PodFinalizer
+	grace    map[types.UID]int64    // deletionGracePeriodSeconds when its deletion was first seen
 }
 
 func recordPods(t *testing.T, ns string) *podRecorder {
@@ -53,7 +55,7 @@ func recordPods(t *testing.T, ns string) *podRecorder {
 		cancel()
 		t.Fatal(err)
 	}
-	r := &podRecorder{uids: map[string][]types.UID{}, released: map[types.UID]string{}}
+	r := &podRecorder{uids: map[string][]types.UID{}, released: map[types.UID]string{}, grace: map[types.UID]int64{}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -68,6 +70,9 @@ func recordPods(t *testing.T, ns string) *podRecorder {
 			}
 			if _, seen := r.released[pod.UID]; !seen && (ev.Type == watch.Deleted || !heldByExecutor(pod)) {
 				r.released[pod.UID] = pod.ResourceVersion
+			}
+			if _, seen := r.grace[pod.UID]; !seen && pod.DeletionGracePeriodSeconds != nil {
+				r.grace[pod.UID] = *pod.DeletionGracePeriodSeconds
 			}
 			r.mu.Unlock()
 		}
@@ -89,6 +94,14 @@ func (r *podRecorder) runs(name string) []types.UID {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]types.UID(nil), r.uids[name]...)
+}
+
+// deletedWith is the grace period the pod was deleted with, once its deletion was seen.
+func (r *podRecorder) deletedWith(uid types.UID) (int64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g, ok := r.grace[uid]
+	return g, ok
 }
 
 func (r *podRecorder) releasedAt(uid types.UID) (string, bool) {

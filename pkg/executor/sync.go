@@ -426,14 +426,12 @@ func (e *Executor) kill(ctx context.Context, key taskKey, task *agorav1alpha1.Ta
 	return err
 }
 
-// killReason says why a task was deleted: its framework was torn down, its framework stayed
-// inactive past failoverTimeout, or someone deleted the Task.
+// killReason says why a task was deleted: the controller preempted it, its framework was torn
+// down, its framework stayed inactive past failoverTimeout, or someone deleted the Task.
 func (e *Executor) killReason(ctx context.Context, task *agorav1alpha1.Task) (string, string) {
-	what := "the Task was deleted"
-	if task.Status.PodName != "" {
-		what += fmt.Sprintf("; its pod %s was stopped", task.Status.PodName)
-	} else {
-		what += " before its pod was started"
+	what := killedWhat(task)
+	if msg, ok := preempted(task, what); ok {
+		return agorav1alpha1.ReasonPreempted, msg
 	}
 	if fw := FrameworkOf(task); fw != "" {
 		f, err := e.agora.SchedulingV1alpha1().Frameworks(task.Namespace).Get(ctx, fw, metav1.GetOptions{})
@@ -450,6 +448,30 @@ func (e *Executor) killReason(ctx context.Context, task *agorav1alpha1.Task) (st
 		}
 	}
 	return agorav1alpha1.ReasonTaskKilled, what
+}
+
+// killedWhat says what a kill did to the task's pod, the end of every Killed message.
+func killedWhat(task *agorav1alpha1.Task) string {
+	if task.Status.PodName != "" {
+		return fmt.Sprintf("the Task was deleted; its pod %s was stopped", task.Status.PodName)
+	}
+	return "the Task was deleted before its pod was started"
+}
+
+// preempted returns the Killed message of a task the controller deleted to raise a role to its
+// guarantee: it sets condition Preempted (its message names the role) just before the delete.
+// The condition is the task's own, so it decides before the framework is looked at: a teardown
+// racing the preemption does not change why this delete happened.
+func preempted(task *agorav1alpha1.Task, what string) (string, bool) {
+	c := meta.FindStatusCondition(task.Status.Conditions, agorav1alpha1.TaskConditionPreempted)
+	if c == nil || c.Status != metav1.ConditionTrue {
+		return "", false
+	}
+	why := c.Message
+	if why == "" {
+		why = "preempted to raise another role to its guarantee"
+	}
+	return why + ": " + what, true
 }
 
 func ownedByFramework(task *agorav1alpha1.Task, fw string) bool {
