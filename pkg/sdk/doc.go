@@ -39,6 +39,15 @@ A framework implements [Scheduler] and hands it to a [Driver]. The Driver
     the controller's rejection would ([ErrOfferExpired]); then release what they did not take), [Driver.Decline], [Driver.Kill], [Driver.Suppress], [Driver.Revive],
     [Driver.Reconcile] and [Driver.Teardown].
 
+# Revocable resources
+
+A framework that registers with the RevocableResources capability (Config.Spec.Capabilities)
+may also be offered capacity that a RoleQuota guarantees to another role which does not use it
+now: such an offer slice is revocable ([Revocable]). A task launched on it is revocable too
+(status.revocable; its pod is labelled scheduling.agora.dev/revocable=true) and is killed when
+that role wants its guarantee back: StatusUpdate delivers it as Killed with reason Preempted
+([Preempted]). Run there only work that can be retried, and retry it without counting a failure.
+
 # Restarts
 
 All state is in the API server. When a framework process restarts, the new Driver re-reads the

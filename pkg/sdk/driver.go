@@ -64,7 +64,9 @@ type Config struct {
 	Namespace, Name string
 	// Spec is the Framework's desired spec: created with it, or the existing object's spec is
 	// set to it, fields left unset taking the API's defaults (except revivedAt and
-	// suppressOffers, which stay as they are when Spec leaves them unset).
+	// suppressOffers, which stay as they are when Spec leaves them unset). Opt-ins go in
+	// Spec.Capabilities: GPUResources for offers on nodes with GPUs, RevocableResources for
+	// revocable offer slices ([Revocable]), whose tasks may be preempted ([Preempted]).
 	Spec agorav1alpha1.FrameworkSpec
 	// LeaseDuration of the framework's Lease (default DefaultLeaseDuration). Negative: the
 	// Driver makes no Lease, and the controller treats the framework as always active.
@@ -1001,10 +1003,17 @@ func (d *Driver) dispatch(batch []event) error {
 				case Terminal(t.Status.Phase):
 					deliver = true // its last state arrived with the delete
 				default:
-					// Gone before the framework heard of an end: say it was killed.
+					// Gone before the framework heard of an end: say it was killed, and
+					// preempted when the controller marked it so before deleting it.
 					t.Status.Phase = agorav1alpha1.TaskKilled
 					t.Status.Reason = agorav1alpha1.ReasonTaskKilled
 					t.Status.Message = fmt.Sprintf("task %s/%s was deleted in phase %s", t.Namespace, t.Name, last)
+					if why, ok := preemptedFor(t); ok {
+						t.Status.Reason = agorav1alpha1.ReasonPreempted
+						if why != "" {
+							t.Status.Message = why + ": " + t.Status.Message
+						}
+					}
 					deliver = true
 				}
 			}

@@ -38,9 +38,10 @@ import (
 
 // recorder is a Scheduler that writes down every callback.
 type recorder struct {
-	mu      sync.Mutex
-	events  []string
-	onOffer func(d *Driver, o *agorav1alpha1.Offer)
+	mu       sync.Mutex
+	events   []string
+	onOffer  func(d *Driver, o *agorav1alpha1.Offer)
+	onStatus func(d *Driver, t *agorav1alpha1.Task)
 }
 
 func (r *recorder) add(s string) {
@@ -64,8 +65,11 @@ func (r *recorder) OfferRescinded(_ *Driver, o *agorav1alpha1.Offer, reason stri
 func (r *recorder) OfferNodesRescinded(_ *Driver, o *agorav1alpha1.Offer, nodes []string) {
 	r.add(fmt.Sprintf("nodes-rescinded %s %v", o.Name, nodes))
 }
-func (r *recorder) StatusUpdate(_ *Driver, t *agorav1alpha1.Task) {
+func (r *recorder) StatusUpdate(d *Driver, t *agorav1alpha1.Task) {
 	r.add("status " + t.Name + " " + string(t.Status.Phase))
+	if r.onStatus != nil {
+		r.onStatus(d, t)
+	}
 }
 func (r *recorder) Error(_ *Driver, err error) { r.add("error " + err.Error()) }
 

@@ -31,7 +31,9 @@ type Scheduler interface {
 
 	// ResourceOffers delivers offers made to the framework. Answer each one: Launch tasks on
 	// it (which releases the rest) or Decline it. An offer left alone expires at
-	// spec.expireTime and its resources go back to the pool.
+	// spec.expireTime and its resources go back to the pool. A framework with the
+	// RevocableResources capability may get revocable slices (spec.nodes[].revocable,
+	// [Revocable]): tasks launched on them may be preempted.
 	ResourceOffers(d *Driver, offers []*agorav1alpha1.Offer)
 
 	// OfferRescinded says the controller took an offer back before the framework answered it
@@ -47,6 +49,9 @@ type Scheduler interface {
 	// Starting, Running and a terminal phase (Finished, Failed, Killed, Lost) or Error when the
 	// controller rejected it. After a restart every existing task is delivered once, terminal
 	// ones included.
+	//
+	// Killed with reason Preempted ([Preempted]) is a revocable task the controller took back
+	// for another role's guarantee: the task did nothing wrong, launch it again if it must run.
 	//
 	// Unreachable is not terminal: the node's executor went silent, but the task's pod may
 	// well still run and its resources stay charged. Do not launch a replacement for it (the
