@@ -34,8 +34,10 @@ type Report struct {
 	Finished int `json:"finished"`
 	// Launched counts every Task object created (first attempts and relaunches).
 	Launched int `json:"launched"`
-	// Relaunched counts attempts after a Failed/Lost/Killed/Error one.
+	// Relaunched counts attempts after a Failed/Lost/Killed/Error one (preempted ones included).
 	Relaunched int `json:"relaunched"`
+	// Preempted counts attempts killed by a preemption (batch example with --revocable only).
+	Preempted *int `json:"preempted,omitempty"`
 	// GaveUp counts tasks that used up their retries.
 	GaveUp int `json:"gaveUp"`
 	// Local counts tasks that ran on a node holding their data (locality example only).
@@ -50,6 +52,9 @@ func (r Report) Line() string {
 	var extra []string
 	if r.Local != nil && r.Finished > 0 {
 		extra = append(extra, fmt.Sprintf("%d local (%.0f%%)", *r.Local, 100*float64(*r.Local)/float64(r.Finished)))
+	}
+	if r.Preempted != nil {
+		extra = append(extra, strconv.Itoa(*r.Preempted)+" preempted")
 	}
 	if r.Groups != nil {
 		extra = append(extra, strconv.Itoa(*r.Groups)+" groups run whole")

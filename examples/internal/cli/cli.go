@@ -42,6 +42,8 @@ import (
 type Flags struct {
 	Kubeconfig, Namespace, Name, Role, Weight, NodeSelector string
 	FailoverTimeout, RefuseDuration                         time.Duration
+	// Capabilities the example asks for (spec.capabilities); set by the example's own flags.
+	Capabilities []agorav1alpha1.FrameworkCapability
 }
 
 // Register adds the flags to fs, with name as the default framework name.
@@ -62,7 +64,8 @@ func (f *Flags) Spec() (agorav1alpha1.FrameworkSpec, error) {
 	if err != nil || w.Sign() <= 0 {
 		return agorav1alpha1.FrameworkSpec{}, fmt.Errorf("--weight %q: must be a positive number", f.Weight)
 	}
-	spec := agorav1alpha1.FrameworkSpec{Role: f.Role, Weight: &w, FailoverTimeout: &metav1.Duration{Duration: f.FailoverTimeout}}
+	spec := agorav1alpha1.FrameworkSpec{Role: f.Role, Weight: &w, FailoverTimeout: &metav1.Duration{Duration: f.FailoverTimeout},
+		Capabilities: f.Capabilities}
 	if f.RefuseDuration > 0 {
 		spec.RefuseDuration = &metav1.Duration{Duration: f.RefuseDuration}
 	}

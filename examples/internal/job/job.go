@@ -52,6 +52,7 @@ type Job struct {
 	tasks      []entry
 	launched   map[string]bool // task names ever seen or created
 	relaunched int
+	preempted  int
 }
 
 type entry struct {
@@ -63,8 +64,9 @@ type entry struct {
 }
 
 // New tracks n tasks named prefix-<index>-<attempt>, each retried up to maxRetries times after
-// it ran and failed. Admission errors (the offer went away under the task) are relaunched
-// without counting against the limit, except an invalid template, which would fail forever.
+// it ran and failed. Admission errors (the offer went away under the task) and preemptions (the
+// task ran on revocable resources another role took back) are relaunched without counting
+// against the limit, except an invalid template, which would fail forever.
 func New(prefix string, n, maxRetries int) *Job {
 	return &Job{prefix: prefix, maxRetries: maxRetries, tasks: make([]entry, n), launched: map[string]bool{}}
 }
@@ -111,7 +113,10 @@ func (j *Job) Observe(t *agorav1alpha1.Task) (i int, st State) {
 	case t.Status.Phase == agorav1alpha1.TaskFinished:
 		e.state = Done
 	case sdk.Terminal(t.Status.Phase):
-		if t.Status.Phase != agorav1alpha1.TaskError || t.Status.Reason == agorav1alpha1.ReasonInvalidTemplate {
+		switch {
+		case sdk.Preempted(t):
+			j.preempted++ // the task did nothing wrong
+		case t.Status.Phase != agorav1alpha1.TaskError || t.Status.Reason == agorav1alpha1.ReasonInvalidTemplate:
 			e.failures++
 		}
 		if e.failures > j.maxRetries {
@@ -185,9 +190,12 @@ func (j *Job) Complete() bool { return j.Count(Done)+j.Count(GaveUp) == len(j.ta
 // Len is the number of tasks.
 func (j *Job) Len() int { return len(j.tasks) }
 
-// Launched counts the Task objects created, and Relaunched the attempts after a failure.
+// Launched counts the Task objects created, Relaunched the attempts after a failure or a
+// preemption, and Preempted the attempts killed by a preemption (as this process saw them: the
+// controller deletes a preempted Task, so a restarted framework does not count the earlier ones).
 func (j *Job) Launched() int   { return len(j.launched) }
 func (j *Job) Relaunched() int { return j.relaunched }
+func (j *Job) Preempted() int  { return j.preempted }
 
 // Phases counts the latest attempt of every index by phase ("" for one not created yet).
 func (j *Job) Phases() map[agorav1alpha1.TaskPhase]int {

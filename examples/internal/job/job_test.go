@@ -61,3 +61,36 @@ func TestNotLaunched(t *testing.T) {
 		t.Errorf("after NotLaunched: pending %v, launched %d", got, j.Launched())
 	}
 }
+
+// A preempted attempt (Killed, reason Preempted) is relaunched however often it happens: it did
+// nothing wrong, so it uses up no retry. It counts as a relaunch and as a preemption; a real
+// failure still counts against the limit.
+func TestPreemptionUsesNoRetry(t *testing.T) {
+	j := New("b", 1, 0)
+	end := func(a int, phase agorav1alpha1.TaskPhase, reason string) State {
+		tk := &agorav1alpha1.Task{ObjectMeta: metav1.ObjectMeta{Name: j.Name(0, a)}}
+		tk.Status.Phase, tk.Status.Reason = phase, reason
+		_, st := j.Observe(tk)
+		return st
+	}
+	for a := 0; a < 3; a++ {
+		if st := end(a, agorav1alpha1.TaskKilled, agorav1alpha1.ReasonPreempted); st != Pending {
+			t.Fatalf("attempt %d preempted: state %v, want Pending", a, st)
+		}
+		if got := j.Pending(); len(got) != 1 || j.Launching(0, "n") != j.Name(0, a+1) {
+			t.Fatalf("after preemption %d: pending %v", a, got)
+		}
+	}
+	if j.Preempted() != 3 || j.Relaunched() != 3 {
+		t.Errorf("%d preempted, %d relaunched, want 3 and 3", j.Preempted(), j.Relaunched())
+	}
+	// Observing the same end again changes nothing.
+	if i, _ := j.Observe(&agorav1alpha1.Task{ObjectMeta: metav1.ObjectMeta{Name: j.Name(0, 2)},
+		Status: agorav1alpha1.TaskStatus{Phase: agorav1alpha1.TaskKilled, Reason: agorav1alpha1.ReasonPreempted}}); i != -1 || j.Preempted() != 3 {
+		t.Errorf("a repeated status was counted again: index %d, %d preempted", i, j.Preempted())
+	}
+	// Killed for any other reason is a failure: with no retries left, the task is given up.
+	if st := end(3, agorav1alpha1.TaskKilled, agorav1alpha1.ReasonTaskKilled); st != GaveUp {
+		t.Errorf("killed: state %v, want GaveUp", st)
+	}
+}
