@@ -113,8 +113,12 @@ type Controller struct {
 	nodeReadiness nodeReadiness
 	silences      silences
 
-	offerQueue, fwQueue, nodeQueue *queueSource
-	counts                         *taskCounter
+	offerQueue, fwQueue, nodeQueue, quotaQueue *queueSource
+	counts                                     *taskCounter
+
+	// gaugedRoles are the roles the role gauges were last set for (updateGauges, allocation
+	// loop only).
+	gaugedRoles map[string]bool
 
 	// statusMu guards lastStatusWrite: when each Framework's status was last written.
 	statusMu        sync.Mutex
@@ -220,7 +224,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Controller, er
 		offerQueue:      &queueSource{},
 		fwQueue:         &queueSource{},
 		nodeQueue:       &queueSource{},
+		quotaQueue:      &queueSource{},
 		lastStatusWrite: map[types.NamespacedName]time.Time{},
+		gaugedRoles:     map[string]bool{},
 	}
 	c.counts = newTaskCounter(c.enqueueFrameworks)
 	idx := mgr.GetFieldIndexer()
@@ -276,6 +282,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Controller, er
 		return nil, err
 	}
 	if err := c.setupTasks(mgr); err != nil {
+		return nil, err
+	}
+	if err := c.setupQuotas(mgr); err != nil {
 		return nil, err
 	}
 	if err := mgr.Add(&allocationLoop{c: c}); err != nil {
@@ -431,6 +440,16 @@ func (c *Controller) cycle(ctx context.Context) {
 	start := time.Now()
 	offers := m.alloc.Allocate()
 	allocated := time.Since(start)
+	// What the cycle took back for roles below their guarantees: revocable offer parts (their
+	// Offers follow at once) and revocable tasks to kill.
+	reclaimed, preempted := m.alloc.TakeReclaim()
+	reclaimedOffers := m.applyRescinded(reclaimed, "")
+	var kills []preemption
+	for _, p := range preempted {
+		if ts := m.tasks[types.UID(p.Task)]; ts != nil {
+			kills = append(kills, preemption{key: ts.key, uid: types.UID(p.Task), framework: p.Framework, role: p.Role, resources: p.Resources})
+		}
+	}
 	whyChanged := m.alloc.WhyChanged()
 	for _, id := range whyChanged {
 		if fs := m.frameworks[id]; fs != nil {
@@ -476,7 +495,7 @@ func (c *Controller) cycle(ctx context.Context) {
 		for _, n := range o.Nodes {
 			st.nodes[n.Node] = n.Resources
 			obj.Spec.Nodes = append(obj.Spec.Nodes, agorav1alpha1.OfferNode{
-				NodeName: n.Node, Resources: toResourceList(n.Resources), Attributes: m.nodeAttrs[n.Node],
+				NodeName: n.Node, Resources: toResourceList(n.Resources), Attributes: m.nodeAttrs[n.Node], Revocable: n.Revocable,
 			})
 		}
 		m.offers[st.key] = st
@@ -484,6 +503,10 @@ func (c *Controller) cycle(ctx context.Context) {
 		toCreate = append(toCreate, pending{st, obj})
 	}
 	m.mu.Unlock()
+	c.enqueueOffers(reclaimedOffers...)
+	if len(kills) > 0 {
+		go c.preempt(ctx, kills)
+	}
 
 	// One create per framework (per 500 nodes): they go out publishWriters at a time, so a cycle
 	// takes a few API round trips, not one per framework.
@@ -593,6 +616,19 @@ func (c *Controller) rebuild(ctx context.Context) error {
 	c.m.mu.Lock()
 	c.m.alloc.SkipOfferIDsTo(allocator.OfferID(time.Now().UnixMicro()))
 	c.m.mu.Unlock()
+	// Quotas before anything is offered: a first cycle without them would hand out, as
+	// ordinary resources, the headroom that unmet guarantees need.
+	var quotas agorav1alpha1.RoleQuotaList
+	if err := c.reader.List(ctx, &quotas); err != nil {
+		return fmt.Errorf("list role quotas: %w", err)
+	}
+	c.m.mu.Lock()
+	for i := range quotas.Items {
+		if err := c.setQuota(&quotas.Items[i]); err != nil {
+			logger.Error(err, "quota not accepted", "rolequota", quotas.Items[i].Name)
+		}
+	}
+	c.m.mu.Unlock()
 	var fws agorav1alpha1.FrameworkList
 	if err := c.cache.List(ctx, &fws); err != nil {
 		return err
@@ -626,6 +662,7 @@ func (c *Controller) rebuild(ctx context.Context) error {
 	// usedFromOffer sums, per offer and node, what tasks that still exist took of it: the
 	// fallback for an Offer written before status.admitted existed.
 	usedFromOffer := map[types.NamespacedName]map[string]allocator.Resources{}
+	var unfinished []preemption
 	m := c.m
 	m.mu.Lock()
 	for i := range tasks.Items {
@@ -645,12 +682,18 @@ func (c *Controller) rebuild(ctx context.Context) error {
 		fwID := frameworkID(t.Namespace, t.Status.Framework)
 		// Charged on nodes not seen yet too: the allocator keeps a placeholder until the node's
 		// sync below, so what the task holds is never offered.
-		rs, err := m.alloc.AddTask(allocator.Task{ID: string(t.UID), Framework: fwID, Node: t.Spec.NodeName, Resources: r})
+		// A task already preempted keeps counting as on its way back to its role, and is not
+		// preempted again; one whose kill was recorded but not yet sent is killed now.
+		rs, err := m.alloc.AddTask(allocator.Task{ID: string(t.UID), Framework: fwID, Node: t.Spec.NodeName, Resources: r,
+			Revocable: t.Status.Revocable, PreemptedFor: t.Status.PreemptedFor})
 		if err != nil {
 			logger.Error(err, "cannot charge task", "task", client.ObjectKeyFromObject(t))
 			continue
 		}
-		m.chargeTaskLocked(t.UID, &taskState{key: client.ObjectKeyFromObject(t), framework: fwID, offer: t.Spec.OfferName, node: t.Spec.NodeName, admittedWritten: true})
+		if t.Status.PreemptedFor != "" && t.DeletionTimestamp.IsZero() {
+			unfinished = append(unfinished, preemption{key: client.ObjectKeyFromObject(t), uid: t.UID, framework: fwID, role: t.Status.PreemptedFor, resources: r})
+		}
+		m.chargeTaskLocked(t.UID, &taskState{key: client.ObjectKeyFromObject(t), framework: fwID, offer: t.Spec.OfferName, node: t.Spec.NodeName, admittedWritten: true, revocable: t.Status.Revocable})
 		m.applyRescinded(rs, agorav1alpha1.ReasonCapacityChanged)
 	}
 	m.mu.Unlock()
@@ -739,6 +782,9 @@ func (c *Controller) rebuild(ctx context.Context) error {
 	}
 	m.changed = true
 	go c.enqueueOffers(follow...)
+	if len(unfinished) > 0 {
+		go c.preempt(ctx, unfinished)
+	}
 	return nil
 }
 

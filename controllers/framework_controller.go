@@ -87,23 +87,31 @@ func allocatorSpec(fw *agorav1alpha1.Framework) allocator.FrameworkSpec {
 	for _, cp := range fw.Spec.Capabilities {
 		s.Capabilities = append(s.Capabilities, allocator.Capability(cp))
 	}
-	if len(fw.Spec.Limits) > 0 {
-		s.Limits = map[allocator.ResourceName]int64{}
-		r, _ := toResources(fw.Spec.Limits)
-		for name, q := range fw.Spec.Limits {
-			switch name {
-			case corev1.ResourceCPU:
-				s.Limits[allocator.CPU] = r[allocator.CPU]
-			case corev1.ResourceMemory:
-				s.Limits[allocator.Memory] = r[allocator.Memory]
-			case corev1.ResourceEphemeralStorage:
-				s.Limits[allocator.EphemeralStorage] = r[allocator.EphemeralStorage]
-			case GPUResourceName:
-				s.Limits[allocator.GPU] = q.Value()
-			}
+	s.Limits = limitMap(fw.Spec.Limits)
+	return s
+}
+
+// limitMap turns a ResourceList of limits into the allocator's, naming only the resources
+// the list names (the others are unlimited); nil for none.
+func limitMap(rl corev1.ResourceList) map[allocator.ResourceName]int64 {
+	if len(rl) == 0 {
+		return nil
+	}
+	out := map[allocator.ResourceName]int64{}
+	r, _ := toResources(rl)
+	for name, q := range rl {
+		switch name {
+		case corev1.ResourceCPU:
+			out[allocator.CPU] = r[allocator.CPU]
+		case corev1.ResourceMemory:
+			out[allocator.Memory] = r[allocator.Memory]
+		case corev1.ResourceEphemeralStorage:
+			out[allocator.EphemeralStorage] = r[allocator.EphemeralStorage]
+		case GPUResourceName:
+			out[allocator.GPU] = q.Value()
 		}
 	}
-	return s
+	return out
 }
 
 // setFramework puts a framework into the allocator, and takes back what it may no longer hold
@@ -409,7 +417,7 @@ func cycleReason(reason string) bool {
 	switch reason {
 	case agorav1alpha1.ReasonReceivingOffers, agorav1alpha1.ReasonAtLimit, agorav1alpha1.ReasonNoMatchingNodes,
 		agorav1alpha1.ReasonDeclined, agorav1alpha1.ReasonPoolFull, agorav1alpha1.ReasonBelowMinAllocatable,
-		agorav1alpha1.ReasonWaitingForShare:
+		agorav1alpha1.ReasonWaitingForShare, agorav1alpha1.ReasonAtRoleLimit, agorav1alpha1.ReasonHeldForGuarantees:
 		return true
 	}
 	return false

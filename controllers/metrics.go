@@ -54,6 +54,18 @@ var (
 		Name: "agora_tasks_rejected_total",
 		Help: "Tasks rejected at admission (Error), by reason.",
 	}, []string{"reason"})
+	metricTasksPreempted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agora_tasks_preempted_total",
+		Help: "Revocable tasks preempted (killed, reason Preempted) to raise a role to its guarantee, by that role.",
+	}, []string{"role"})
+	metricRoleGuarantee = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "agora_role_guarantee",
+		Help: "A quota'd role's guarantee (RoleQuota spec.guarantee; units as agora_framework_allocated).",
+	}, []string{"role", "resource"})
+	metricRoleHeld = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "agora_role_held",
+		Help: "What a quota'd role's subtree holds, by kind: allocated (non-revocable tasks), offered (non-revocable offers), revocable (tasks and offers on revocable resources); units as agora_framework_allocated.",
+	}, []string{"role", "resource", "kind"})
 	metricTasksLost = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "agora_tasks_lost_total",
 		Help: "Tasks marked Lost because their node was lost.",
@@ -100,7 +112,7 @@ var (
 func registerMetrics() {
 	registerOnce.Do(func() {
 		metrics.Registry.MustRegister(metricCycleDuration, metricOffersMade, metricOffersRescinded, metricOffersReleased,
-			metricTasksAdmitted, metricTasksRejected, metricTasksLost, metricDominantShare, metricAllocated, metricOffered,
+			metricTasksAdmitted, metricTasksRejected, metricTasksLost, metricTasksPreempted, metricRoleGuarantee, metricRoleHeld, metricDominantShare, metricAllocated, metricOffered,
 			metricOutstandingOffers, metricPoolCapacity, metricPoolNodes, metricFencedWrites, metricTasks, metricReady)
 	})
 }
@@ -210,5 +222,24 @@ func (c *Controller) updateGauges() {
 	metricPoolNodes.Set(float64(st.PoolNodes))
 	for i := allocator.ResourceName(0); i < allocator.NumResources; i++ {
 		metricPoolCapacity.WithLabelValues(i.String()).Set(unitValue(i, st.Pool[i]))
+	}
+	c.m.mu.Lock()
+	quotas := c.m.alloc.Quotas()
+	c.m.mu.Unlock()
+	for role := range c.gaugedRoles {
+		if _, ok := quotas[role]; !ok {
+			metricRoleGuarantee.DeletePartialMatch(prometheus.Labels{"role": role})
+			metricRoleHeld.DeletePartialMatch(prometheus.Labels{"role": role})
+			delete(c.gaugedRoles, role)
+		}
+	}
+	for role, u := range quotas {
+		c.gaugedRoles[role] = true
+		for i := allocator.ResourceName(0); i < allocator.NumResources; i++ {
+			metricRoleGuarantee.WithLabelValues(role, i.String()).Set(unitValue(i, u.Guarantee[i]))
+			metricRoleHeld.WithLabelValues(role, i.String(), "allocated").Set(unitValue(i, u.Allocated[i]))
+			metricRoleHeld.WithLabelValues(role, i.String(), "offered").Set(unitValue(i, u.Offered[i]))
+			metricRoleHeld.WithLabelValues(role, i.String(), "revocable").Set(unitValue(i, u.Revocable[i]))
+		}
 	}
 }

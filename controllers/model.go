@@ -90,6 +90,8 @@ type taskState struct {
 	framework string // allocator framework ID
 	offer     string
 	node      string
+	// revocable: admitted on a revocable offer slice (status.revocable).
+	revocable bool
 	// admittedWritten is set once the task's Staging status is in the API server: a reconcile
 	// that still finds it pending in a lagging cache must not write it again (with the old
 	// resourceVersion, a conflict).
@@ -122,6 +124,11 @@ type model struct {
 	nodeAttrs map[string]map[string]string
 	// frameworks holds the frameworks known to the allocator, by ID.
 	frameworks map[string]*frameworkState
+	// quotas are the RoleQuotas given to the allocator, by object name.
+	quotas map[string]allocator.Quota
+	// preemptionsUnwritten counts, per role, the tasks this controller preempted that its
+	// RoleQuota's status.preemptions does not count yet.
+	preemptionsUnwritten map[string]int64
 	// changed is set by anything that may let a cycle offer something new.
 	changed bool
 	ready   chan struct{}
@@ -174,6 +181,8 @@ func (m *model) resetLocked(a *allocator.Allocator) {
 	m.nodeSpecs = map[string]allocator.NodeSpec{}
 	m.nodeAttrs = map[string]map[string]string{}
 	m.frameworks = map[string]*frameworkState{}
+	m.quotas = map[string]allocator.Quota{}
+	m.preemptionsUnwritten = map[string]int64{}
 	m.changed = true
 }
 
@@ -321,6 +330,8 @@ func rescindReason(cause allocator.RescindCause, leaving string) string {
 		return agorav1alpha1.ReasonNodeChanged
 	case allocator.CauseFrameworkChanged:
 		return agorav1alpha1.ReasonFrameworkChanged
+	case allocator.CausePreempted:
+		return agorav1alpha1.ReasonPreempted
 	}
 	if leaving == "" {
 		return agorav1alpha1.ReasonNodeLost

@@ -74,6 +74,8 @@ type decision struct {
 	msg    string
 	// framework is the offer's framework, when the offer is known.
 	framework string
+	// revocable: admitted on a revocable slice of the offer (status.revocable).
+	revocable bool
 }
 
 func (r *offerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -219,9 +221,10 @@ func (c *Controller) writeDecisions(ctx context.Context, offer *agorav1alpha1.Of
 			defer wg.Done()
 			for d := range work {
 				t := d.task
-				if d.framework != "" {
+				if d.framework != "" || d.revocable {
 					t = t.DeepCopy()
 					t.Status.Framework = d.framework
+					t.Status.Revocable = t.Status.Revocable || d.revocable
 				}
 				written, gone, err := c.writeTaskPhase(ctx, t, d.phase, d.reason, d.msg)
 				if err == nil && !gone && d.phase == agorav1alpha1.TaskError {
@@ -429,12 +432,12 @@ func (c *Controller) admit(offer *agorav1alpha1.Offer, key types.NamespacedName,
 				continue // admitted and written; the cache has not caught up yet
 			}
 			// Charged already; an earlier status write did not land.
-			out = append(out, decision{t, agorav1alpha1.TaskStaging, agorav1alpha1.ReasonAdmitted, admittedMsg(t, ts.offer), splitID(ts.framework).Name})
+			out = append(out, decision{t, agorav1alpha1.TaskStaging, agorav1alpha1.ReasonAdmitted, admittedMsg(t, ts.offer, ts.revocable), splitID(ts.framework).Name, ts.revocable})
 			continue
 		}
 		reason, msg, ok := admissionCheck(t, v)
 		if !ok {
-			out = append(out, decision{t, agorav1alpha1.TaskError, reason, msg, fwName})
+			out = append(out, decision{t, agorav1alpha1.TaskError, reason, msg, fwName, false})
 			continue
 		}
 		st := v.st
@@ -442,13 +445,14 @@ func (c *Controller) admit(offer *agorav1alpha1.Offer, key types.NamespacedName,
 		err := m.alloc.LaunchTask(st.id, allocator.Task{ID: string(t.UID), Framework: st.framework, Node: t.Spec.NodeName, Resources: asked})
 		switch {
 		case err == nil:
-			m.chargeTaskLocked(t.UID, &taskState{key: types.NamespacedName{Namespace: t.Namespace, Name: t.Name}, framework: st.framework, offer: t.Spec.OfferName, node: t.Spec.NodeName})
+			rev := revocableSlice(offer, t.Spec.NodeName)
+			m.chargeTaskLocked(t.UID, &taskState{key: types.NamespacedName{Namespace: t.Namespace, Name: t.Name}, framework: st.framework, offer: t.Spec.OfferName, node: t.Spec.NodeName, revocable: rev})
 			st.admitted++
 			if st.admittedRes == nil {
 				st.admittedRes = map[string]allocator.Resources{}
 			}
 			st.admittedRes[t.Spec.NodeName] = st.admittedRes[t.Spec.NodeName].Add(asked)
-			out = append(out, decision{t, agorav1alpha1.TaskStaging, agorav1alpha1.ReasonAdmitted, admittedMsg(t, t.Spec.OfferName), fwName})
+			out = append(out, decision{t, agorav1alpha1.TaskStaging, agorav1alpha1.ReasonAdmitted, admittedMsg(t, t.Spec.OfferName, rev), fwName, rev})
 		case errors.Is(err, allocator.ErrDoesNotFit):
 			var left allocator.Resources
 			if o, ok := m.alloc.Offer(st.id); ok {
@@ -458,20 +462,36 @@ func (c *Controller) admit(offer *agorav1alpha1.Offer, key types.NamespacedName,
 					}
 				}
 			}
-			out = append(out, decision{t, agorav1alpha1.TaskError, agorav1alpha1.ReasonInsufficientResources, fmt.Sprintf("task asks for %v on node %s, but only %v of offer %s remains there (or the node has no pod slot left); nothing was charged: ask for less or use another node or offer", asked, t.Spec.NodeName, left, t.Spec.OfferName), fwName})
+			out = append(out, decision{t, agorav1alpha1.TaskError, agorav1alpha1.ReasonInsufficientResources, fmt.Sprintf("task asks for %v on node %s, but only %v of offer %s remains there (or the node has no pod slot left); nothing was charged: ask for less or use another node or offer", asked, t.Spec.NodeName, left, t.Spec.OfferName), fwName, false})
 		case errors.Is(err, allocator.ErrNotEligible):
-			out = append(out, decision{t, agorav1alpha1.TaskError, agorav1alpha1.ReasonOfferRescinded, fmt.Sprintf("framework %s may no longer use node %s (its nodeSelector, tolerations or capabilities, or the node's labels or taints, changed): %v; nothing was charged", fwName, t.Spec.NodeName, err), fwName})
+			out = append(out, decision{t, agorav1alpha1.TaskError, agorav1alpha1.ReasonOfferRescinded, fmt.Sprintf("framework %s may no longer use node %s (its nodeSelector, tolerations or capabilities, or the node's labels or taints, changed): %v; nothing was charged", fwName, t.Spec.NodeName, err), fwName, false})
 		case errors.Is(err, allocator.ErrNodeNotInOffer):
-			out = append(out, decision{t, agorav1alpha1.TaskError, agorav1alpha1.ReasonOfferRescinded, fmt.Sprintf("offer %s no longer holds node %s; nothing was charged", t.Spec.OfferName, t.Spec.NodeName), fwName})
+			out = append(out, decision{t, agorav1alpha1.TaskError, agorav1alpha1.ReasonOfferRescinded, fmt.Sprintf("offer %s no longer holds node %s; nothing was charged", t.Spec.OfferName, t.Spec.NodeName), fwName, false})
 		default:
-			out = append(out, decision{t, agorav1alpha1.TaskError, agorav1alpha1.ReasonOfferRescinded, fmt.Sprintf("offer %s cannot take the task: %v", t.Spec.OfferName, err), fwName})
+			out = append(out, decision{t, agorav1alpha1.TaskError, agorav1alpha1.ReasonOfferRescinded, fmt.Sprintf("offer %s cannot take the task: %v", t.Spec.OfferName, err), fwName, false})
 		}
 	}
 	return out
 }
 
-func admittedMsg(t *agorav1alpha1.Task, offer string) string {
+func admittedMsg(t *agorav1alpha1.Task, offer string, revocable bool) string {
+	if revocable {
+		return fmt.Sprintf("admitted on node %s from offer %s, on revocable resources: it may be preempted to raise another role to its guarantee", t.Spec.NodeName, offer)
+	}
 	return fmt.Sprintf("admitted on node %s from offer %s", t.Spec.NodeName, offer)
+}
+
+// revocableSlice reports whether the offer's slice of node is revocable.
+func revocableSlice(offer *agorav1alpha1.Offer, node string) bool {
+	if offer == nil {
+		return false
+	}
+	for _, n := range offer.Spec.Nodes {
+		if n.NodeName == node {
+			return n.Revocable
+		}
+	}
+	return false
 }
 
 func offerNodeNames(o *agorav1alpha1.Offer) []string {
@@ -677,7 +697,7 @@ func rescindMessage(reason string) string {
 	case agorav1alpha1.ReasonFrameworkFailedOver:
 		return "another instance of the framework took over its Lease; the offer was made to the earlier instance"
 	case agorav1alpha1.ReasonPreempted:
-		return "the resources were taken back for a framework below its fair share"
+		return "the revocable resources were taken back to raise a role to its guarantee (RoleQuota)"
 	}
 	return "the offer was taken back: " + reason
 }

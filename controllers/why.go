@@ -61,6 +61,12 @@ func readyFromWhy(fw *agorav1alpha1.Framework, e allocator.Explanation, outstand
 	switch e.Why {
 	case allocator.WhyAtLimit:
 		reason, msg = agorav1alpha1.ReasonAtLimit, atLimitMessage(e)
+	case allocator.WhyAtRoleLimit:
+		reason = agorav1alpha1.ReasonAtRoleLimit
+		msg = fmt.Sprintf("the RoleQuota limit of role %s (or of a role above it) is reached: its frameworks hold all it allows; it gets offers again as their tasks end", fw.Spec.Role)
+	case allocator.WhyHeldForGuarantees:
+		reason = agorav1alpha1.ReasonHeldForGuarantees
+		msg = fmt.Sprintf("%v of what is free is held back for roles below their RoleQuota guarantees (see kubectl get rolequotas); frameworks with the RevocableResources capability may borrow it, and their tasks there may be preempted", e.HeldBack)
 	case allocator.WhyWaitingForShare:
 		if e.Nodes[allocator.NodeAvailable] > 0 {
 			break // room appeared since the cycle: the next one offers it

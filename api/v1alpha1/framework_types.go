@@ -102,6 +102,13 @@ const (
 	// ReasonWaitingForShare (Ready=False): what is free on the pool nodes the framework may use
 	// is offered to frameworks that came before it in weighted DRF order (lower shares).
 	ReasonWaitingForShare = "WaitingForShare"
+	// ReasonAtRoleLimit (Ready=False): a RoleQuota limit of a role the framework lies under is
+	// reached: the role's subtree holds (tasks and offers) all that its spec.limit allows.
+	ReasonAtRoleLimit = "AtRoleLimit"
+	// ReasonHeldForGuarantees (Ready=False): what is free is held back for roles below their
+	// RoleQuota guarantees; the framework would get it only as revocable resources, and it
+	// lacks the RevocableResources capability.
+	ReasonHeldForGuarantees = "HeldForGuarantees"
 )
 
 // WhyNodeCause is the first thing that keeps a pool node from a framework.

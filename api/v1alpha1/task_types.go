@@ -234,6 +234,13 @@ type TaskStatus struct {
 	// +optional
 	Revocable bool `json:"revocable,omitempty"`
 
+	// preemptedFor names the role whose guarantee the task's resources were taken back for
+	// (set with the condition `Preempted`, before the Task is deleted). A restarted controller
+	// reads it so that resources already being reclaimed for a role are not reclaimed twice.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	PreemptedFor string `json:"preemptedFor,omitempty"`
+
 	// conditions: `Admitted`, and `Preempted` on a revocable task about to be killed for a
 	// role's guarantee.
 	// +optional

@@ -93,15 +93,19 @@ type Allocator struct {
 	// Quotas (quotas.go): the quota'd roles by path, deepest first, the frameworks under
 	// one, the cycle's view of them, the revocable tasks not preempted yet, the preempted
 	// ones still charged, and what reclaim took back since TakeReclaim.
-	quotas      map[string]*quotaRole
-	quotaOrder  []*quotaRole
-	quotaFws    []int32
-	qs          quotaState
-	revocable   map[string]*task
-	preempted   map[string]*task
-	reclaimed   []Rescinded
-	preemptions []Preemption
-	taskSeq     uint64
+	quotas     map[string]*quotaRole
+	quotaOrder []*quotaRole
+	quotaFws   []int32
+	qs         quotaState
+	revocable  map[string]*task
+	preempted  map[string]*task
+	// preemptingOn counts the preempted tasks per node slot, and preempting has the slots
+	// where it is not zero: those nodes are not offered until their tasks end.
+	preemptingOn map[int32]int32
+	preempting   Bitset
+	reclaimed    []Rescinded
+	preemptions  []Preemption
+	taskSeq      uint64
 	// cycleFirstOffer is the first offer ID of the running cycle.
 	cycleFirstOffer OfferID
 }
@@ -199,10 +203,11 @@ func (f *framework) headroom() Resources {
 }
 
 type offer struct {
-	id     OfferID
-	fw     int32
-	madeAt time.Time
-	parts  []offerPart
+	id       OfferID
+	fw       int32
+	madeAt   time.Time
+	parts    []offerPart
+	launched bool // a task was launched on it
 }
 
 type offerPart struct {
@@ -238,6 +243,7 @@ func New(cfg Config) *Allocator {
 		quotas:           map[string]*quotaRole{},
 		revocable:        map[string]*task{},
 		preempted:        map[string]*task{},
+		preemptingOn:     map[int32]int32{},
 		nextOfferID:      max(cfg.FirstOfferID, 1),
 		words:            1,
 	}

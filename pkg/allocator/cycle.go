@@ -109,23 +109,10 @@ func (a *Allocator) Allocate() []Offer {
 	}
 	a.openOffers(made, now)
 	if a.qs.on {
-		// Take back revocable resources for roles still below their guarantees, and offer
-		// what came back at once (to those roles first).
-		if freed := a.reclaim(base); len(freed) > 0 {
-			slices.Sort(freed)
-			var more []*offer
-			for _, slot := range slices.Compact(freed) {
-				off := int(slot) * words
-				for w := range eligible {
-					eligible[w] = base[w] &^ a.filtered[off+w] &^ a.incompatible[off+w]
-				}
-				if a.free[slot].atLeast(a.min) {
-					more = a.quotaNode(slot, base, eligible, more)
-				}
-			}
-			a.openOffers(more, now)
-			made = append(made, more...)
-		}
+		// Take back revocable resources for roles still below their guarantees. What comes
+		// back is offered from the next cycle on (to those roles first), once the caller has
+		// written the rescinds: the same resources never show in two live offers.
+		a.reclaim(base)
 	}
 	for _, o := range made {
 		next.offered.Set(int(o.fw))

@@ -53,7 +53,7 @@ func (a *Allocator) ReleaseOffer(id OfferID, refuse time.Duration, releasedAt ti
 		if refuse > 0 && !p.remaining.IsZero() {
 			declined = append(declined, p.node)
 		}
-		a.noteUnused(fw, p)
+		a.noteUnused(fw, o, p)
 	})
 	if len(declined) > 0 {
 		a.addFilters(fw, declined, a.clock.Now(), refuse)
@@ -72,16 +72,17 @@ func (a *Allocator) RescindOffer(id OfferID) error {
 		return fmt.Errorf("%w: %d", ErrUnknownOffer, id)
 	}
 	fw := a.fws[o.fw]
-	a.dropOffer(o, func(p offerPart) { a.noteUnused(fw, p) })
+	a.dropOffer(o, func(p offerPart) { a.noteUnused(fw, o, p) })
 	return nil
 }
 
-// noteUnused blocks reclaim for fw when it lets resources offered for its role's guarantee
-// go unused (declined, or left to expire): taking more from others for it would only feed
-// them back, kill after kill. One of its tasks ending, a revive, or a raised guarantee lifts
-// the block.
-func (a *Allocator) noteUnused(fw *framework, p offerPart) {
-	if p.guaranteed && p.remaining.atLeast(a.min) {
+// noteUnused blocks reclaim for fw when it lets an offer made for its role's guarantee go
+// without launching anything on it (declined, or left to expire): taking more from others
+// for it would only feed them back, kill after kill. A framework that launched something
+// made progress towards its guarantee and is not blocked for what it could not fit. One of its
+// tasks ending, a revive, or a raised guarantee lifts the block.
+func (a *Allocator) noteUnused(fw *framework, o *offer, p offerPart) {
+	if p.guaranteed && !o.launched && p.remaining.atLeast(a.min) {
 		fw.reclaimBlocked = true
 	}
 }

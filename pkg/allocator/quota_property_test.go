@@ -226,19 +226,17 @@ func (h *qHarness) release() {
 	if len(ids) == 0 {
 		return
 	}
-	for _, id := range ids[h.rng.IntN(len(ids)):][:1] {
-		var err error
-		if h.rng.IntN(2) == 0 {
-			err = h.a.ReleaseOffer(id, time.Duration(h.rng.IntN(4))*time.Second, time.Time{})
-		} else {
-			err = h.a.RescindOffer(id) // expired
-		}
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		delete(h.offers, id)
-		return
+	id := ids[h.rng.IntN(len(ids))]
+	var err error
+	if h.rng.IntN(2) == 0 {
+		err = h.a.ReleaseOffer(id, time.Duration(h.rng.IntN(4))*time.Second, time.Time{})
+	} else {
+		err = h.a.RescindOffer(id) // expired
 	}
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	delete(h.offers, id)
 }
 
 func (h *qHarness) finish() {

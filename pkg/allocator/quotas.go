@@ -447,6 +447,9 @@ func (a *Allocator) chargeQuota(fw *framework, amount Resources, revocable bool,
 // roles lack), then to the rest by DRF as ordinary resources while the cycle's budget lasts,
 // and past it as revocable resources to the frameworks that take them.
 func (a *Allocator) quotaNode(slot int32, base, eligible Bitset, made []*offer) []*offer {
+	if a.preempting.Has(int(slot)) {
+		return made // held for the role its preempted tasks stop for (addPreempted)
+	}
 	s := &a.qs
 	free := a.free[slot]
 	if s.anyNeedy {
@@ -542,12 +545,11 @@ func (a *Allocator) give(made []*offer, fw *framework, slot int32, amount Resour
 // may get, then it chooses revocable tasks to preempt: the fewest nodes, and on each the
 // fewest and youngest tasks, that cover what the role lacks beyond what is already being
 // reclaimed for it. It never preempts a task of the role's own subtree, nor a non-revocable
-// task, nor a task twice. It returns the nodes whose offers it rescinded, so that the cycle
-// offers them again (to the needy role first).
-func (a *Allocator) reclaim(base Bitset) (freed []int32) {
+// task, nor a task twice.
+func (a *Allocator) reclaim(base Bitset) {
 	s := &a.qs
 	if s.revHeld.IsZero() {
-		return nil
+		return
 	}
 	want := s.stage // scratch: the frameworks a role reclaims for
 	for _, r := range a.quotaOrder {
@@ -576,6 +578,16 @@ func (a *Allocator) reclaim(base Bitset) (freed []int32) {
 			}
 			return false
 		}
+		// What is free where those frameworks may be offered it covers part of the need
+		// without taking anything (it was too little, or of the wrong shape, to offer now).
+		for sl := a.poolSlots.Next(0); sl >= 0; sl = a.poolSlots.Next(sl + 1) {
+			if f := a.free[sl]; covers(f, need) && reachable(int32(sl)) {
+				need = need.Sub(f).ClampZero()
+			}
+		}
+		if need.IsZero() {
+			continue
+		}
 		// Revocable offers first: taking them back kills nothing.
 		var parts []reclaimPart
 		for _, o := range a.offers {
@@ -603,14 +615,12 @@ func (a *Allocator) reclaim(base Bitset) (freed []int32) {
 			need = need.Sub(rs.Resources).ClampZero()
 			s.revHeld = s.revHeld.Sub(rs.Resources)
 			s.freeSum = s.freeSum.Add(rs.Resources)
-			freed = append(freed, p.node)
 		}
 		if need.IsZero() {
 			continue
 		}
 		a.preemptFor(r, need, reachable)
 	}
-	return freed
 }
 
 type reclaimPart struct {
@@ -710,13 +720,38 @@ func (a *Allocator) preemptFor(r *quotaRole, need Resources, reachable func(int3
 // for r and its ancestors until FinishTask.
 func (a *Allocator) markPreempted(t *task, r *quotaRole) {
 	t.preemptedFor = r.path
-	a.preempted[t.id] = t
-	delete(a.revocable, t.id)
+	a.addPreempted(t)
 	for q := r; q != nil; q = q.parent {
 		q.pending = q.pending.Add(t.res)
 	}
 	r.preemptions++
 	a.preemptions = append(a.preemptions, Preemption{Task: t.id, Framework: a.fws[t.fw].id, Node: a.nodes[t.nd].name, Resources: t.res, Role: r.path})
+}
+
+// addPreempted records t as being killed: until it ends, nothing on its node is offered, so
+// that what it frees goes whole to the role it was preempted for, not piecemeal to whoever
+// the next cycle finds first.
+func (a *Allocator) addPreempted(t *task) {
+	a.preempted[t.id] = t
+	delete(a.revocable, t.id)
+	if a.preemptingOn[t.nd]++; a.preemptingOn[t.nd] == 1 {
+		for len(a.preempting) <= int(t.nd)>>6 {
+			a.preempting = append(a.preempting, 0)
+		}
+		a.preempting.Set(int(t.nd))
+	}
+}
+
+// dropPreempted forgets t, which ended.
+func (a *Allocator) dropPreempted(t *task) {
+	if _, ok := a.preempted[t.id]; !ok {
+		return
+	}
+	delete(a.preempted, t.id)
+	if a.preemptingOn[t.nd]--; a.preemptingOn[t.nd] <= 0 {
+		delete(a.preemptingOn, t.nd)
+		a.preempting.Clear(int(t.nd))
+	}
 }
 
 // TakeReclaim returns, and forgets, what the cycles since the last call took back for roles

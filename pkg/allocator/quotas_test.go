@@ -84,6 +84,10 @@ func TestQuotaHeadroomLentOnlyAsRevocable(t *testing.T) {
 		t.Fatalf("plain offered %v, want only the 2 CPU beyond the 6 held back", got)
 	}
 	e.fill(offers, cpuMem(1000, Gi), "p")
+	e.a.Allocate()
+	if ex, _ := e.a.Explain("plain"); ex.Why != WhyHeldForGuarantees || ex.HeldBack[CPU] != 6000 {
+		t.Fatalf("plain's explanation %v, held back %v; want HeldForGuarantees, 6 CPU", ex.Why, ex.HeldBack)
+	}
 	e.framework(FrameworkSpec{ID: "borrower", Role: "y", Capabilities: revocable})
 	offers = e.a.Allocate()
 	if got := sumOffered(offers, "plain", false); !got.IsZero() {
@@ -135,8 +139,8 @@ func TestQuotaReclaim(t *testing.T) {
 	if len(rescinded) != 1 || rescinded[0].Cause != CausePreempted || rescinded[0].Resources[CPU] != 2000 {
 		t.Fatalf("rescinded %+v, want the borrower's 2 unused revocable CPU", rescinded)
 	}
-	if got := sumOffered(offers, "gold", false); got[CPU] != 2000 {
-		t.Fatalf("gold offered %v in the reclaiming cycle, want the 2 CPU rescinded", got)
+	if got := sumOffered(offers, "gold", false); !got.IsZero() {
+		t.Fatalf("gold offered %v in the reclaiming cycle, want nothing until the rescind is written", got)
 	}
 	if len(preempted) != 4 {
 		t.Fatalf("preempted %+v, want the 4 revocable 1-CPU tasks to cover 4 CPU", preempted)
@@ -146,10 +150,13 @@ func TestQuotaReclaim(t *testing.T) {
 			t.Fatalf("preempted %+v: only revocable tasks, for gold", p)
 		}
 	}
-	// While they stop, nothing more is preempted.
+	// While they stop, nothing more is preempted, and nothing on their node is offered:
+	// what they free goes whole to gold.
 	for range 5 {
 		e.clock.Step(time.Second)
-		e.a.Allocate()
+		if offers := e.a.Allocate(); len(offers) != 0 {
+			t.Fatalf("offered %+v while preempted tasks stop on the node", offers)
+		}
 		if _, p := e.a.TakeReclaim(); len(p) != 0 {
 			t.Fatalf("preempted again while the first ones stop: %+v", p)
 		}
@@ -158,8 +165,8 @@ func TestQuotaReclaim(t *testing.T) {
 		e.a.FinishTask(p.Task)
 	}
 	offers = e.a.Allocate()
-	if got := sumOffered(offers, "gold", false); got[CPU] != 4000 {
-		t.Fatalf("gold offered %v after the preempted tasks ended, want 4 CPU", got)
+	if got := sumOffered(offers, "gold", false); got[CPU] != 6000 {
+		t.Fatalf("gold offered %v after the preempted tasks ended, want its 6 CPU", got)
 	}
 	u := e.a.Quotas()["gold"]
 	if !u.Satisfied() || u.Preemptions != 4 {
@@ -323,6 +330,10 @@ func TestQuotaLimitAndRemove(t *testing.T) {
 	offers := e.a.Allocate()
 	if got := sumOffered(offers, "a", false).Add(sumOffered(offers, "b", false)); got[CPU] != 3000 {
 		t.Fatalf("capped offered %v, want its 3 CPU limit", got)
+	}
+	e.a.Allocate()
+	if w, _ := e.a.Why("b"); w != WhyAtRoleLimit {
+		t.Fatalf("b's why %v, want AtRoleLimit", w)
 	}
 	e.a.RemoveQuota("capped")
 	offers = e.a.Allocate()

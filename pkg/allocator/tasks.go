@@ -59,6 +59,7 @@ func (a *Allocator) LaunchTask(id OfferID, t Task) error {
 		}
 	}
 	o.parts[i].remaining = o.parts[i].remaining.Sub(t.Resources)
+	o.launched = true
 	n.offered = n.offered.Sub(t.Resources)
 	fw.offered = fw.offered.Sub(t.Resources)
 	rev := o.parts[i].revocable
@@ -104,9 +105,8 @@ func (a *Allocator) restorePreempted(t *task, role string) {
 	if _, ok := a.preempted[t.id]; ok {
 		return
 	}
-	delete(a.revocable, t.id)
 	t.preemptedFor = role
-	a.preempted[t.id] = t
+	a.addPreempted(t)
 }
 
 func (a *Allocator) chargeTask(t *task, newlyHeld bool) {
@@ -146,7 +146,7 @@ func (a *Allocator) finishTask(id string) bool {
 	if t.revocable {
 		fw.revTasks = fw.revTasks.Sub(t.res)
 		delete(a.revocable, id)
-		delete(a.preempted, id)
+		a.dropPreempted(t)
 	} else {
 		fw.reclaimBlocked = false // its need may have grown: reclaim may serve it again
 	}

@@ -32,9 +32,15 @@ const (
 	WhyWaitingForShare
 	// WhyNoNodes (from Explain): no pool node it may use has room; the node counts say why.
 	WhyNoNodes
+	// WhyAtRoleLimit: the limit of a quota'd role it lies under leaves less than the minimum
+	// allocatable.
+	WhyAtRoleLimit
+	// WhyHeldForGuarantees (from Explain): nodes it may use have room, but what is free is
+	// held back for roles below their guarantees, and it takes no revocable resources.
+	WhyHeldForGuarantees
 )
 
-var whyNames = [...]string{"NoCycle", "Offered", "Inactive", "Suppressed", "AtLimit", "NotOffered", "WaitingForShare", "NoNodes"}
+var whyNames = [...]string{"NoCycle", "Offered", "Inactive", "Suppressed", "AtLimit", "NotOffered", "WaitingForShare", "NoNodes", "AtRoleLimit", "HeldForGuarantees"}
 
 func (w Why) String() string {
 	if int(w) < len(whyNames) {
@@ -116,6 +122,9 @@ type Explanation struct {
 	Holders []FrameworkShare
 	// Foreign is what other schedulers' pods hold on those nodes.
 	Foreign Resources
+	// HeldBack is what the last cycle held back for roles below their guarantees (offered
+	// only as revocable resources).
+	HeldBack Resources
 }
 
 // FrameworkShare names a framework and its weighted dominant share.
@@ -189,6 +198,8 @@ func (a *Allocator) whyOf(fw *framework) Why {
 		return WhySuppressed
 	case !fw.headroom().atLeast(a.min):
 		return WhyAtLimit
+	case fw.roleLimited && !fw.roleHeadroom().atLeast(a.min):
+		return WhyAtRoleLimit
 	}
 	return WhyNoCycle
 }
@@ -274,9 +285,13 @@ func (a *Allocator) Explain(id string) (Explanation, error) {
 			}
 		}
 	}
+	e.HeldBack = a.qs.headroom
 	if e.Why == WhyNotOffered {
 		e.Why = WhyNoNodes
-		if e.Nodes[NodeOffered] > 0 {
+		switch {
+		case e.Nodes[NodeAvailable] > 0 && !e.HeldBack.IsZero() && !fw.revocableCapable && !fw.needy():
+			e.Why = WhyHeldForGuarantees
+		case e.Nodes[NodeOffered] > 0:
 			e.Why = WhyWaitingForShare
 		}
 	}
