@@ -94,7 +94,7 @@ func task(ns, name string) *agorav1alpha1.Task {
 
 func TestCRDsInstalled(t *testing.T) {
 	ctx := testContext(t)
-	for _, list := range []client.ObjectList{&agorav1alpha1.FrameworkList{}, &agorav1alpha1.OfferList{}, &agorav1alpha1.TaskList{}} {
+	for _, list := range []client.ObjectList{&agorav1alpha1.FrameworkList{}, &agorav1alpha1.OfferList{}, &agorav1alpha1.TaskList{}, &agorav1alpha1.RoleQuotaList{}} {
 		if err := k8sClient.List(ctx, list); err != nil {
 			t.Errorf("list %T: %v", list, err)
 		}
