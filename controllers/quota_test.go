@@ -212,6 +212,45 @@ func TestQuotaGuaranteeReclaimed(t *testing.T) {
 	e.checkInvariants()
 }
 
+// The DRF paper's example (a 9 CPU / 18Gi pool, A runs <1 CPU, 4Gi> tasks, B <3 CPU, 1Gi>)
+// with B guaranteed 6 CPU: A arrives first and holds the pool's memory (one ordinary task, the
+// rest on revocable slices lent from B's guarantee); B then gets its 6 CPU — two tasks —
+// through the reclaim of revocable tasks only, where plain DRF would stop at its 2/3 share.
+func TestQuotaDRFPaperExampleWithGuarantee(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	e.addNode(e.label+"-n", "9", "18Gi")
+	b := e.label + "-b"
+	e.addQuota(b, "6", "", 0)
+	e.addFramework("a", func(f *agorav1alpha1.Framework) {
+		f.Spec.Role = e.label + "-a"
+		f.Spec.Capabilities = []agorav1alpha1.FrameworkCapability{agorav1alpha1.CapabilityRevocableResources}
+	})
+	ctx, cancel := context.WithCancel(e.ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	e.greedyFramework(ctx, &wg, "a", "1", "4Gi", true, nil)
+	e.eventually(30*time.Second, "A holding 16Gi of the 18Gi, mostly revocably", func() (bool, string) {
+		ord, rev := e.liveTasks("a")
+		return len(ord)+len(rev) == 4 && len(rev) >= 1, fmt.Sprintf("ordinary %d, revocable %d", len(ord), len(rev))
+	})
+	ordinaryA, _ := e.liveTasks("a")
+	e.addFramework("b", func(f *agorav1alpha1.Framework) { f.Spec.Role = b })
+	e.greedyFramework(ctx, &wg, "b", "3", "1Gi", false, nil)
+	e.eventually(30*time.Second, "B holding its 6 CPU", func() (bool, string) {
+		ord, _ := e.liveTasks("b")
+		return cpuOf(ord) == 6000, fmt.Sprintf("B %d m; %s", cpuOf(ord), e.explain("b"))
+	})
+	if now, _ := e.liveTasks("a"); len(now) != len(ordinaryA) {
+		t.Fatalf("A's ordinary tasks went from %d to %d: only revocable tasks may be preempted", len(ordinaryA), len(now))
+	}
+	e.eventually(20*time.Second, "B's preemptions counted: at least one, at most A's revocable tasks", func() (bool, string) {
+		n := e.quota(b).Status.Preemptions
+		return n >= 1 && n <= 3, fmt.Sprintf("%d", n)
+	})
+	t.Logf("B reached its guarantee with %d preemption(s)", e.quota(b).Status.Preemptions)
+	e.checkInvariants()
+}
+
 // Headroom for an idle guarantee is not offered as ordinary resources: a framework without
 // the RevocableResources capability gets only what lies beyond it.
 func TestQuotaHeadroomNotOrdinary(t *testing.T) {

@@ -80,6 +80,9 @@ type Allocator struct {
 	base      Bitset
 	eligible  Bitset
 	cycleOpen []int32
+	// cycleOpenRev indexes, per framework, its open offer of revocable parts this cycle: a
+	// framework may get a node's ordinary part in one offer and the rest revocably in another.
+	cycleOpenRev []int32
 
 	// whyLast is what the last cycle found of each framework slot, whyNext what the running
 	// one finds (swapped at its end); Why and Explain read whyLast. cycles counts the cycles
@@ -103,11 +106,14 @@ type Allocator struct {
 	// where it is not zero: those nodes are not offered until their tasks end.
 	preemptingOn map[int32]int32
 	preempting   Bitset
-	reclaimed    []Rescinded
-	preemptions  []Preemption
-	taskSeq      uint64
-	// cycleFirstOffer is the first offer ID of the running cycle.
+	// heldFor holds the nodes whose preempted tasks ended, for their role (quotaNode).
+	heldFor     map[int32]nodeHold
+	reclaimed   []Rescinded
+	preemptions []Preemption
+	taskSeq     uint64
+	// cycleFirstOffer is the first offer ID of the running cycle, cycleNow its time.
 	cycleFirstOffer OfferID
+	cycleNow        time.Time
 }
 
 type node struct {
@@ -244,6 +250,7 @@ func New(cfg Config) *Allocator {
 		revocable:        map[string]*task{},
 		preempted:        map[string]*task{},
 		preemptingOn:     map[int32]int32{},
+		heldFor:          map[int32]nodeHold{},
 		nextOfferID:      max(cfg.FirstOfferID, 1),
 		words:            1,
 	}

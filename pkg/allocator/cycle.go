@@ -34,7 +34,7 @@ func (a *Allocator) Allocate() []Offer {
 			anyone = true
 		}
 	}
-	a.cycleFirstOffer = a.nextOfferID
+	a.cycleFirstOffer, a.cycleNow = a.nextOfferID, now
 	a.startQuotaCycle(base) // may drop frameworks whose roles are at their limits
 	next := &a.whyNext
 	copy(next.base, base)
@@ -160,7 +160,7 @@ func (a *Allocator) visitable(base Bitset) []int32 {
 // their nodes.
 func (a *Allocator) openOffers(made []*offer, now time.Time) {
 	for _, o := range made {
-		a.cycleOpen[o.fw] = -1
+		a.cycleOpen[o.fw], a.cycleOpenRev[o.fw] = -1, -1
 		o.madeAt = now
 		a.offers[o.id] = o
 		for _, p := range o.parts {
@@ -172,14 +172,19 @@ func (a *Allocator) openOffers(made []*offer, now time.Time) {
 }
 
 // recordPart adds the decision p (fw gets p.remaining on node p.node) to fw's open offer of
-// this cycle, opening a new one when there is none or it is full.
+// this cycle (its revocable one for a revocable part), opening a new one when there is none or
+// it is full.
 func (a *Allocator) recordPart(made []*offer, fw *framework, p offerPart) []*offer {
-	i := a.cycleOpen[fw.slot]
+	open := a.cycleOpen
+	if p.revocable {
+		open = a.cycleOpenRev
+	}
+	i := open[fw.slot]
 	if i < 0 || (a.maxNodesPerOffer > 0 && len(made[i].parts) >= a.maxNodesPerOffer) {
 		i = int32(len(made))
 		made = append(made, &offer{id: a.nextOfferID, fw: fw.slot})
 		a.nextOfferID++
-		a.cycleOpen[fw.slot] = i
+		open[fw.slot] = i
 	}
 	made[i].parts = append(made[i].parts, p)
 	return made

@@ -239,6 +239,7 @@ func (a *Allocator) frameworkFor(id string) *framework {
 		a.ensureFrameworkSlot(fw.slot)
 		a.fws = append(a.fws, fw)
 		a.cycleOpen = append(a.cycleOpen, -1)
+		a.cycleOpenRev = append(a.cycleOpenRev, -1)
 	}
 	a.fwByID[id] = fw.slot
 	return fw

@@ -148,6 +148,7 @@ func (a *Allocator) freeNode(n *node) {
 		}
 	}
 	a.poolSlots.Clear(int(n.slot))
+	a.releaseHold(n.slot) // its preempted tasks ended with it
 	a.free[n.slot] = Resources{}
 	delete(a.nodeByName, n.name)
 	a.nodes[n.slot] = nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // CapabilityRevocableResources lets a framework receive revocable offers: resources held back
@@ -447,11 +448,24 @@ func (a *Allocator) chargeQuota(fw *framework, amount Resources, revocable bool,
 // roles lack), then to the rest by DRF as ordinary resources while the cycle's budget lasts,
 // and past it as revocable resources to the frameworks that take them.
 func (a *Allocator) quotaNode(slot int32, base, eligible Bitset, made []*offer) []*offer {
-	if a.preempting.Has(int(slot)) {
-		return made // held for the role its preempted tasks stop for (addPreempted)
-	}
 	s := &a.qs
 	free := a.free[slot]
+	only := a.heldRole(slot)
+	if a.preempting.Has(int(slot)) && only == nil {
+		return made // preempted tasks still stop here; what they free is for their role
+	}
+	if only != nil {
+		// What preempted tasks freed goes to the role they were preempted for, and to
+		// nobody else while it wants it: its frameworks only, guarantee stage only.
+		for w := range eligible {
+			eligible[w] &= s.needy[w]
+		}
+		for _, c := range a.quotaFws {
+			if fw := a.fws[c]; fw == nil || !slices.Contains(fw.chain, only) {
+				eligible.Clear(int(c))
+			}
+		}
+	}
 	if s.anyNeedy {
 		stage := s.stage
 		any := false
@@ -474,6 +488,10 @@ func (a *Allocator) quotaNode(slot int32, base, eligible Bitset, made []*offer) 
 			made = a.give(made, fw, slot, amount, offerPart{guaranteed: true}, base)
 			a.chargeQuota(fw, amount, false, base)
 			free = free.Sub(amount)
+			if only != nil {
+				a.releaseHold(slot) // offered to the role: the hold has done its work
+				only = nil
+			}
 			if !free.atLeast(a.min) {
 				return made
 			}
@@ -481,6 +499,9 @@ func (a *Allocator) quotaNode(slot int32, base, eligible Bitset, made []*offer) 
 				stage[w] &= s.needy[w]
 			}
 		}
+	}
+	if only != nil {
+		return made // none of the role's frameworks could take it this cycle
 	}
 	for {
 		for w := range eligible {
@@ -493,24 +514,28 @@ func (a *Allocator) quotaNode(slot int32, base, eligible Bitset, made []*offer) 
 		eligible.Clear(int(c))
 		fw := a.fws[c]
 		amount := fw.capped(free)
-		revocable := false
-		if !s.headroom.IsZero() {
-			ordinary := capToHeadroom(amount, s.budget())
-			switch {
-			case ordinary.atLeast(a.min):
-				amount = ordinary
-			case fw.revocableCapable:
-				revocable = true
-			default:
-				continue
-			}
-		}
 		if !amount.atLeast(a.min) {
 			continue
 		}
-		made = a.give(made, fw, slot, amount, offerPart{revocable: revocable}, base)
-		a.chargeQuota(fw, amount, revocable, base)
-		free = free.Sub(amount)
+		ordinary := amount
+		if !s.headroom.IsZero() {
+			ordinary = capToHeadroom(amount, s.budget())
+		}
+		if ordinary.atLeast(a.min) {
+			made = a.give(made, fw, slot, ordinary, offerPart{}, base)
+			a.chargeQuota(fw, ordinary, false, base)
+			free = free.Sub(ordinary)
+		} else {
+			ordinary = Resources{}
+		}
+		// Past the budget, the rest is headroom: lent, in a revocable offer, to frameworks
+		// that take it — the same one too, so that a node cut short by the budget is not
+		// left with a part too small for its tasks and the rest idle.
+		if rest := amount.Sub(ordinary); fw.revocableCapable && rest.atLeast(a.min) {
+			made = a.give(made, fw, slot, rest, offerPart{revocable: true}, base)
+			a.chargeQuota(fw, rest, true, base)
+			free = free.Sub(rest)
+		}
 		if !free.atLeast(a.min) {
 			break
 		}
@@ -522,7 +547,7 @@ func (a *Allocator) quotaNode(slot int32, base, eligible Bitset, made []*offer) 
 // guarantee stage), and counts it as held at once.
 func (a *Allocator) give(made []*offer, fw *framework, slot int32, amount Resources, p offerPart, base Bitset) []*offer {
 	c := Client(fw.slot)
-	if a.cycleOpen[c] < 0 {
+	if a.cycleOpen[c] < 0 && a.cycleOpenRev[c] < 0 {
 		a.sorter.Served(c)
 	}
 	p.node, p.remaining = slot, amount
@@ -750,7 +775,43 @@ func (a *Allocator) dropPreempted(t *task) {
 	delete(a.preempted, t.id)
 	if a.preemptingOn[t.nd]--; a.preemptingOn[t.nd] <= 0 {
 		delete(a.preemptingOn, t.nd)
-		a.preempting.Clear(int(t.nd))
+		// The node stays marked: held for the role until offered to it (heldRole).
+		a.heldFor[t.nd] = nodeHold{role: t.preemptedFor, until: a.clock.Now().Add(ReclaimHold)}
+	}
+}
+
+// ReclaimHold bounds how long what preempted tasks freed on a node waits for the role they
+// were preempted for (its frameworks may have declined the node for a while).
+const ReclaimHold = 30 * time.Second
+
+// nodeHold is a node whose preempted tasks ended: its free is for role until offered to it,
+// the role lacks nothing or wants nothing any more, or until passes.
+type nodeHold struct {
+	role  string
+	until time.Time
+}
+
+// heldRole returns the role node slot is held for, or nil (releasing a hold that ended).
+func (a *Allocator) heldRole(slot int32) *quotaRole {
+	if !a.preempting.Has(int(slot)) {
+		return nil
+	}
+	h, ok := a.heldFor[slot]
+	if !ok {
+		return nil // tasks still stopping
+	}
+	r := a.quotas[h.role]
+	if r == nil || !r.wanting || r.unmet().IsZero() || !a.cycleNow.Before(h.until) {
+		a.releaseHold(slot)
+		return nil
+	}
+	return r
+}
+
+func (a *Allocator) releaseHold(slot int32) {
+	delete(a.heldFor, slot)
+	if a.preemptingOn[slot] == 0 && a.preempting.Has(int(slot)) {
+		a.preempting.Clear(int(slot))
 	}
 }
 

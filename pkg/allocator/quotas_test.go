@@ -101,34 +101,24 @@ func TestQuotaHeadroomLentOnlyAsRevocable(t *testing.T) {
 	}
 }
 
-// Reclaim: revocable offers are rescinded first and offered to the needy role in the same
-// cycle; then revocable tasks are preempted, the fewest and youngest, once.
+// Reclaim: revocable offers are rescinded first, then revocable tasks are preempted, the
+// fewest and youngest, once; what comes back goes whole to the needy role.
 func TestQuotaReclaim(t *testing.T) {
 	e := newEnv(t, Config{})
 	e.node("n1", cpuMem(8000, 32*Gi))
 	e.quota(Quota{Role: "gold", Guarantee: Resources{CPU: 6000}})
 	e.framework(FrameworkSpec{ID: "borrower", Role: "batch", Capabilities: revocable})
 	offers := e.a.Allocate()
-	// A framework gets one part per node per cycle: the 2 ordinary CPU now, the 6 held back
-	// for gold as revocable in the next cycle.
-	var o Offer
-	for _, x := range offers {
-		o = x
+	// The 2 CPU beyond gold's guarantee in an ordinary offer, the 6 held back for gold in a
+	// revocable one.
+	if len(offers) != 2 || offers[0].Nodes[0].Resources[CPU] != 2000 || offers[0].Nodes[0].Revocable ||
+		offers[1].Nodes[0].Resources[CPU] != 6000 || !offers[1].Nodes[0].Revocable {
+		t.Fatalf("first offers %+v, want 2 ordinary CPU and 6 revocable", offers)
 	}
-	if len(o.Nodes) != 1 || o.Nodes[0].Resources[CPU] != 2000 || o.Nodes[0].Revocable {
-		t.Fatalf("first offer %+v, want 2 ordinary CPU", offers)
-	}
+	o, rev := offers[0], offers[1]
 	e.launch(o, "n1", "b-ord-0", cpuMem(1000, Gi))
 	e.launch(o, "n1", "b-ord-1", cpuMem(1000, Gi))
 	e.release(o, 0)
-	offers = e.a.Allocate()
-	if got := sumOffered(offers, "borrower", true); got[CPU] != 6000 {
-		t.Fatalf("second cycle: borrower offered %v revocable, want 6 CPU", got)
-	}
-	var rev Offer
-	for _, x := range offers {
-		rev = x
-	}
 	for i := range 4 {
 		e.launch(rev, "n1", fmt.Sprintf("b-rev-%d", i), cpuMem(1000, Gi)) // b-rev-3 youngest
 	}
@@ -396,5 +386,38 @@ func TestQuotaValidation(t *testing.T) {
 		{Role: "a", Guarantee: Resources{CPU: 2000}, Limit: map[ResourceName]int64{CPU: 1000}},
 	} {
 		wantErr(t, e.a.SetQuota(q), ErrInvalid)
+	}
+}
+
+// What preempted tasks free is held for their role even while its framework has declined the
+// node for a while: the borrower does not get it back, and nothing is preempted twice.
+func TestQuotaFreedHeldForRole(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.node("n1", cpuMem(9000, 18*Gi))
+	e.quota(Quota{Role: "b", Guarantee: Resources{CPU: 6000}})
+	e.framework(FrameworkSpec{ID: "a", Role: "a", Capabilities: revocable})
+	e.fill(e.a.Allocate(), cpuMem(1000, 4*Gi), "a0") // 1 ordinary + 3 revocable tasks, 16Gi
+	e.framework(FrameworkSpec{ID: "b", Role: "b"})
+	offers := e.a.Allocate()
+	_, preempted := e.a.TakeReclaim()
+	if got := sumOffered(offers, "b", false); got[CPU] != 5000 || len(preempted) != 1 {
+		t.Fatalf("b offered %v with %d preempted, want the 5 free CPU and one revocable task preempted for the sixth", got, len(preempted))
+	}
+	// b launches one 3-CPU task and declines the rest for 5 s; the preempted task ends.
+	e.launch(offers[0], "n1", "b-0", cpuMem(3000, Gi))
+	e.release(offers[0], 5*time.Second)
+	e.a.FinishTask(preempted[0].Task)
+	for range 4 {
+		e.clock.Step(time.Second)
+		for _, o := range e.a.Allocate() {
+			t.Fatalf("offered %+v while n1 is held for b, which declined it for 5 s", o)
+		}
+		if _, p := e.a.TakeReclaim(); len(p) != 0 {
+			t.Fatalf("preempted %+v again", p)
+		}
+	}
+	e.clock.Step(2 * time.Second)
+	if got := sumOffered(e.a.Allocate(), "b", false); got[CPU] != 3000 {
+		t.Fatalf("b offered %v once its filter expired, want the 3 CPU held for it", got)
 	}
 }
