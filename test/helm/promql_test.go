@@ -677,6 +677,7 @@ var literalAlternation = regexp.MustCompile(`^[A-Za-z0-9_.-]+(\|[A-Za-z0-9_.-]+)
 var labelValues = map[string][]string{
 	"phase":    taskPhases(),
 	"resource": resourceNames(),
+	"kind":     {"allocated", "offered", "revocable"}, // agora_role_held
 }
 
 func taskPhases() []string {
