@@ -36,6 +36,7 @@ import (
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	"github.com/agora-sched/agora/pkg/client/clientset/versioned"
+	"github.com/agora-sched/agora/pkg/sdk"
 )
 
 // causeWords says what each node cause of status.why means, for `why`.
@@ -234,17 +235,33 @@ func tasks(ctx context.Context, agora versioned.Interface, o options, out io.Wri
 		return nil
 	}
 	byPhase := map[agorav1alpha1.TaskPhase]int{}
+	preempted, revocable := 0, 0
 	for i := range items {
-		byPhase[phaseOf(&items[i])]++
+		t := &items[i]
+		byPhase[phaseOf(t)]++
+		if sdk.Preempted(t) {
+			preempted++
+		}
+		if t.Status.Revocable {
+			revocable++
+		}
 	}
 	var counts []string
 	for _, p := range []agorav1alpha1.TaskPhase{"Pending", agorav1alpha1.TaskStaging, agorav1alpha1.TaskStarting, agorav1alpha1.TaskRunning,
 		agorav1alpha1.TaskUnreachable, agorav1alpha1.TaskFinished, agorav1alpha1.TaskFailed, agorav1alpha1.TaskKilled, agorav1alpha1.TaskLost, agorav1alpha1.TaskError} {
 		if byPhase[p] > 0 {
-			counts = append(counts, fmt.Sprintf("%d %s", byPhase[p], p))
+			c := fmt.Sprintf("%d %s", byPhase[p], p)
+			if p == agorav1alpha1.TaskKilled && preempted > 0 {
+				c += fmt.Sprintf(" (%d preempted)", preempted)
+			}
+			counts = append(counts, c)
 		}
 	}
-	fmt.Fprintf(out, "%d tasks: %s\n\n", len(items), strings.Join(counts, ", "))
+	summary := fmt.Sprintf("%d tasks: %s", len(items), strings.Join(counts, ", "))
+	if revocable > 0 {
+		summary += fmt.Sprintf("; %d on revocable resources", revocable)
+	}
+	fmt.Fprintf(out, "%s\n\n", summary)
 	// Live tasks first (what holds resources now), then the ended ones; within each, by
 	// namespace, framework and name.
 	sort.Slice(items, func(i, j int) bool {
@@ -262,11 +279,26 @@ func tasks(ctx context.Context, agora versioned.Interface, o options, out io.Wri
 	})
 	now := time.Now()
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAMESPACE\tTASK\tFRAMEWORK\tPHASE\tNODE\tRESOURCES\tAGE\tREASON\tMESSAGE")
+	// The REVOCABLE column only when a listed task is revocable: without quotas it would be a
+	// column of dashes.
+	revCol := func(t *agorav1alpha1.Task) string {
+		switch {
+		case revocable == 0:
+			return ""
+		case t.Status.Revocable:
+			return "yes\t"
+		}
+		return "-\t"
+	}
+	header := "REVOCABLE\t"
+	if revocable == 0 {
+		header = ""
+	}
+	fmt.Fprintf(tw, "NAMESPACE\tTASK\tFRAMEWORK\tPHASE\tNODE\tRESOURCES\t%sAGE\tREASON\tMESSAGE\n", header)
 	for i := range items {
 		t := &items[i]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Namespace, t.Name, orDash(t.Labels[agorav1alpha1.LabelFramework]),
-			phaseOf(t), orDash(t.Spec.NodeName), resources(t.Spec.Resources), age(now, t.CreationTimestamp.Time),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s%s\t%s\t%s\n", t.Namespace, t.Name, orDash(t.Labels[agorav1alpha1.LabelFramework]),
+			phaseOf(t), orDash(t.Spec.NodeName), resources(t.Spec.Resources), revCol(t), age(now, t.CreationTimestamp.Time),
 			orDash(t.Status.Reason), orDash(truncate(t.Status.Message, 60)))
 	}
 	return tw.Flush()

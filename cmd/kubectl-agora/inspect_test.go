@@ -167,6 +167,39 @@ func TestTasksAndNodes(t *testing.T) {
 	)
 }
 
+// Revocable tasks get a REVOCABLE column (only then), preempted ones are counted with Killed.
+func TestTasksRevocableAndPreempted(t *testing.T) {
+	old := metav1.NewTime(time.Now().Add(-5 * time.Minute))
+	task := func(name string, phase agorav1alpha1.TaskPhase, reason string, revocable bool) *agorav1alpha1.Task {
+		return &agorav1alpha1.Task{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "batch", Name: name, CreationTimestamp: old, Labels: map[string]string{agorav1alpha1.LabelFramework: "etl"}},
+			Spec:       agorav1alpha1.TaskSpec{NodeName: "n1", Resources: rl("1", "2Gi")},
+			Status:     agorav1alpha1.TaskStatus{Phase: phase, Reason: reason, Revocable: revocable},
+		}
+	}
+	agora := agorafake.NewSimpleClientset(
+		task("a", agorav1alpha1.TaskRunning, "", false),
+		task("b", agorav1alpha1.TaskRunning, "", true),
+		task("c", agorav1alpha1.TaskKilled, agorav1alpha1.ReasonPreempted, true),
+		task("d", agorav1alpha1.TaskKilled, agorav1alpha1.ReasonTaskKilled, false),
+	)
+	var b strings.Builder
+	if err := tasks(context.Background(), agora, options{namespace: "batch"}, &b); err != nil {
+		t.Fatal(err)
+	}
+	matchAll(t, "tasks", b.String(),
+		`^4 tasks: 2 Running, 2 Killed \(1 preempted\); 2 on revocable resources\n`,
+		`NAMESPACE +TASK +FRAMEWORK +PHASE +NODE +RESOURCES +REVOCABLE +AGE +REASON +MESSAGE\n`,
+		`batch +a +etl +Running +n1 +cpu=1,memory=2Gi +- +5m +- +-\n`,
+		`batch +b +etl +Running +n1 +cpu=1,memory=2Gi +yes +5m +- +-\n`,
+		`batch +c +etl +Killed +n1 +cpu=1,memory=2Gi +yes +5m +Preempted +-\n`,
+		`batch +d +etl +Killed +n1 +cpu=1,memory=2Gi +- +5m +TaskKilled +-\n`,
+	)
+	if testing.Verbose() {
+		t.Logf("tasks:\n%s", b.String())
+	}
+}
+
 func TestWhyArguments(t *testing.T) {
 	var b strings.Builder
 	for _, args := range [][]string{{"why", "--kubeconfig", "/nonexistent"}, {"why", "a", "b", "--kubeconfig", "/nonexistent"}} {

@@ -18,14 +18,16 @@ limitations under the License.
 //
 //	kubectl agora top [-n NAMESPACE | -A] [-w] [--interval 2s]
 //	    frameworks with their weight, dominant share, allocated and offered resources, tasks
-//	    by phase and outstanding offers, and the pool they share
+//	    by phase and outstanding offers, the pool they share, and the role quotas (guarantee,
+//	    held, limit, revocable, Satisfied, preemptions)
 //	kubectl agora offers [-n NAMESPACE | -A]
 //	    every outstanding offer, one line per offered node, with what remains of it
 //	kubectl agora why FRAMEWORK [-n NAMESPACE]
 //	    why a framework gets no offers: its Ready condition, the pool's nodes counted by
 //	    what keeps each from it, who went first, and the matching nodes outside the pool
 //	kubectl agora tasks [-n NAMESPACE | -A] [--framework NAME] [--phase PHASE]
-//	    tasks counted by phase, then one line each: phase, node, resources, age, reason
+//	    tasks counted by phase (preempted and revocable ones too), then one line each: phase,
+//	    node, resources, age, reason, and whether it runs on revocable resources
 //	kubectl agora nodes
 //	    per node: state, executor, allocatable, other schedulers' pods, Agora's tasks,
 //	    outstanding offers and what is free
@@ -62,6 +64,7 @@ const usage = `kubectl agora: Agora's view of the cluster.
 
 Usage:
   kubectl agora top [-n NAMESPACE | -A] [-w] [--interval 2s]
+      frameworks, the pool, and the role quotas (cluster-wide)
   kubectl agora offers [-n NAMESPACE | -A]
   kubectl agora why FRAMEWORK [-n NAMESPACE]
       why the framework gets no offers, node by node
@@ -227,7 +230,7 @@ func top(ctx context.Context, agora versioned.Interface, kube kubernetes.Interfa
 			where = "in any namespace"
 		}
 		fmt.Fprintf(out, "No frameworks %s.\n", where)
-		return nil
+		return quotas(ctx, agora, out)
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tFRAMEWORK\tROLE\tWEIGHT\tSHARE\tDOMINANT\tALLOCATED\tOFFERED\tSTAGING\tSTARTING\tRUNNING\tUNREACHABLE\tFINISHED\tFAILED\tKILLED\tLOST\tERROR\tOFFERS\tSTATE")
@@ -247,7 +250,10 @@ func top(ctx context.Context, agora versioned.Interface, kube kubernetes.Interfa
 			s.Tasks.Staging, s.Tasks.Starting, s.Tasks.Running, s.Tasks.Unreachable, s.Tasks.Finished, s.Tasks.Failed, s.Tasks.Killed, s.Tasks.Lost, s.Tasks.Error,
 			s.OutstandingOffers, state(&fw))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return quotas(ctx, agora, out)
 }
 
 // state says in a word or two whether the framework gets offers, and why not.

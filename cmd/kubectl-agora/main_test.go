@@ -24,9 +24,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
 	agorafake "github.com/agora-sched/agora/pkg/client/clientset/versioned/fake"
@@ -94,5 +98,94 @@ func TestTopAndOffers(t *testing.T) {
 	}
 	if err := run([]string{"frobnicate", "--kubeconfig", "/nonexistent"}, &b); err == nil {
 		t.Error("an unknown command or missing kubeconfig is no error")
+	}
+}
+
+func TestTopQuotas(t *testing.T) {
+	one, two := resource.MustParse("1"), resource.MustParse("2")
+	quota := func(role string, weight *resource.Quantity, guarantee, limit corev1.ResourceList, status agorav1alpha1.RoleQuotaStatus) *agorav1alpha1.RoleQuota {
+		return &agorav1alpha1.RoleQuota{ObjectMeta: metav1.ObjectMeta{Name: strings.ReplaceAll(role, "/", ".")},
+			Spec: agorav1alpha1.RoleQuotaSpec{Role: role, Weight: weight, Guarantee: guarantee, Limit: limit}, Status: status}
+	}
+	cond := func(typ string, status metav1.ConditionStatus, reason, msg string) metav1.Condition {
+		return metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg}
+	}
+	fits := cond(agorav1alpha1.RoleQuotaConditionFits, metav1.ConditionTrue, agorav1alpha1.ReasonFits, "the guarantees fit")
+	eng := quota("eng", &two, rl("16", "64Gi"), nil, agorav1alpha1.RoleQuotaStatus{
+		Allocated: rl("12", "40Gi"), Offered: rl("4", "8Gi"),
+		Conditions: []metav1.Condition{cond(agorav1alpha1.RoleQuotaConditionSatisfied, metav1.ConditionTrue, agorav1alpha1.ReasonGuaranteeMet, ""),
+			cond(agorav1alpha1.RoleQuotaConditionFits, metav1.ConditionFalse, agorav1alpha1.ReasonGuaranteesExceedParent,
+				"the guarantees of its child roles (eng/ml) add up to cpu=20, more than its own cpu=16")}})
+	ml := quota("eng/ml", nil, rl("20", "32Gi"), rl("24", "96Gi"), agorav1alpha1.RoleQuotaStatus{
+		Allocated: rl("6", "12Gi"), Preemptions: 3,
+		Conditions: []metav1.Condition{cond(agorav1alpha1.RoleQuotaConditionSatisfied, metav1.ConditionFalse, agorav1alpha1.ReasonBelowGuarantee, ""), fits}})
+	ops := quota("eng-ops", &one, nil, rl("8", "16Gi"), agorav1alpha1.RoleQuotaStatus{
+		Revocable:  rl("2", "4Gi"),
+		Conditions: []metav1.Condition{cond(agorav1alpha1.RoleQuotaConditionSatisfied, metav1.ConditionTrue, agorav1alpha1.ReasonNoGuarantee, ""), fits}})
+	fresh := quota("batch", nil, nil, nil, agorav1alpha1.RoleQuotaStatus{})
+	fw := &agorav1alpha1.Framework{ObjectMeta: metav1.ObjectMeta{Namespace: "ml", Name: "trainer"}, Spec: agorav1alpha1.FrameworkSpec{Role: "eng/ml"}}
+
+	for _, tc := range []struct {
+		name    string
+		objects []runtime.Object
+		// listErr, when set, answers every list of rolequotas.
+		listErr       error
+		want, notWant []string
+	}{{
+		name:    "quotas in role-tree order, held is allocated plus offered, a Fits=False warning",
+		objects: []runtime.Object{fw, eng, ml, ops, fresh},
+		want: []string{
+			`ml +trainer +eng/ml`,
+			`\n\nQUOTAS \(cluster-wide; held = allocated \+ offered, revocable apart\)\nROLE +WEIGHT +GUARANTEE +HELD +LIMIT +REVOCABLE +SATISFIED +PREEMPTIONS\n`,
+			`(?s)batch .*\neng .*\neng/ml .*\neng-ops `,
+			`\nbatch +1 +- +- +- +- +- +0\n`,
+			`\neng +2 +cpu=16,memory=64Gi +cpu=16,memory=48Gi +- +- +True GuaranteeMet +0\n`,
+			`\neng/ml +1 +cpu=20,memory=32Gi +cpu=6,memory=12Gi +cpu=24,memory=96Gi +- +False BelowGuarantee +3\n`,
+			`\neng-ops +1 +- +- +cpu=8,memory=16Gi +cpu=2,memory=4Gi +True NoGuarantee +0\n`,
+			`\nwarning: role eng: its guarantee cannot be met \(Fits False GuaranteesExceedParent\)\n  the guarantees of its child roles \(eng/ml\) add up to cpu=20, more than its own cpu=16\n$`,
+		},
+		notWant: []string{`warning: role eng/ml`, `warning: role eng-ops`},
+	}, {
+		name:    "quotas without frameworks in the namespace",
+		objects: []runtime.Object{ml},
+		want:    []string{`No frameworks in namespace ml\.\n\nQUOTAS`, `\neng/ml +1 +cpu=20`},
+	}, {
+		name:    "no quotas: no section",
+		objects: []runtime.Object{fw},
+		notWant: []string{`QUOTAS`, `RoleQuotas`},
+	}, {
+		name:    "forbidden: a line instead, and no error",
+		objects: []runtime.Object{fw, eng},
+		listErr: forbidden("rolequotas"),
+		want:    []string{`ml +trainer`, `\n\n\(Your credentials may not list RoleQuotas: role quotas are left out\.\)\n$`},
+		notWant: []string{`QUOTAS`},
+	}, {
+		name:    "an API server without RoleQuotas: nothing",
+		objects: []runtime.Object{fw},
+		listErr: apierrors.NewNotFound(schema.GroupResource{Group: agorav1alpha1.GroupVersion.Group, Resource: "rolequotas"}, ""),
+		notWant: []string{`QUOTAS`, `RoleQuotas`},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			agora := agorafake.NewSimpleClientset(tc.objects...)
+			if tc.listErr != nil {
+				agora.PrependReactor("list", "rolequotas", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, tc.listErr })
+			}
+			var b strings.Builder
+			// Nodes forbidden: the framework's own view, and no nodes line to match around.
+			kube := kubefake.NewSimpleClientset()
+			kube.PrependReactor("list", "nodes", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, forbidden("nodes") })
+			if err := top(context.Background(), agora, kube, options{namespace: "ml"}, &b); err != nil {
+				t.Fatal(err)
+			}
+			matchAll(t, "top", b.String(), tc.want...)
+			for _, p := range tc.notWant {
+				if regexp.MustCompile(p).MatchString(b.String()) {
+					t.Errorf("top output matches %q:\n%s", p, b.String())
+				}
+			}
+			if t.Failed() || testing.Verbose() {
+				t.Logf("top:\n%s", b.String())
+			}
+		})
 	}
 }
