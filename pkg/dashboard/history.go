@@ -29,6 +29,8 @@ type Sample struct {
 	Offered   Res                `json:"offered"`
 	Free      Res                `json:"free"`
 	Shares    map[string]float64 `json:"shares"` // namespace/name → dominant share
+	// Preemptions is each RoleQuota's status.preemptions (role → tasks preempted for it so far).
+	Preemptions map[string]int64 `json:"preemptions,omitempty"`
 }
 
 func sampleOf(s *Snapshot) Sample {
@@ -36,6 +38,12 @@ func sampleOf(s *Snapshot) Sample {
 		Offered: s.Pool.Offered, Free: s.Pool.Free, Shares: make(map[string]float64, len(s.Frameworks))}
 	for _, f := range s.Frameworks {
 		out.Shares[f.Key] = f.Share
+	}
+	if len(s.Quotas) > 0 {
+		out.Preemptions = make(map[string]int64, len(s.Quotas))
+		for _, q := range s.Quotas {
+			out.Preemptions[q.Role] = q.Preemptions
+		}
 	}
 	return out
 }
@@ -84,6 +92,9 @@ type Series struct {
 	GPU       ResSeries `json:"gpu"`
 	Shares    []Line    `json:"shares"`
 	Truncated int       `json:"truncated"` // frameworks left out by top
+	// Preemptions has one line per role with a RoleQuota: its preemptions so far (never cut
+	// by top: roles with quotas are few).
+	Preemptions []Line `json:"preemptions"`
 }
 
 // ResSeries is one resource of the pool over time.
@@ -160,5 +171,34 @@ func columns(samples []Sample, top int) Series {
 	if s.Shares == nil {
 		s.Shares = []Line{}
 	}
+	s.Preemptions = preemptionLines(samples)
 	return s
+}
+
+// preemptionLines is each role's preemption count over time, roles in tree order; a role
+// without a RoleQuota at a sample has null there.
+func preemptionLines(samples []Sample) []Line {
+	seen := map[string]bool{}
+	var roles []string
+	for _, x := range samples {
+		for r := range x.Preemptions {
+			if !seen[r] {
+				seen[r] = true
+				roles = append(roles, r)
+			}
+		}
+	}
+	sort.Slice(roles, func(i, j int) bool { return roleTreeLess(roles[i], roles[j]) })
+	out := make([]Line, 0, len(roles))
+	for _, r := range roles {
+		l := Line{Key: r, Values: make([]*float64, len(samples))}
+		for i, x := range samples {
+			if v, ok := x.Preemptions[r]; ok {
+				f := float64(v)
+				l.Values[i] = &f
+			}
+		}
+		out = append(out, l)
+	}
+	return out
 }

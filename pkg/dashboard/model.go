@@ -48,9 +48,14 @@ type State struct {
 	// docs/architecture.md, Liveness). A Lease not in it is judged by its renewTime.
 	LeaseRenewals map[string]time.Time
 	Events        []*corev1.Event
-	// Forbidden names the resources (frameworks, offers, tasks, nodes, leases, events) the
-	// user may not list or watch, with the API server's message.
+	// RoleQuotas are cluster-scoped: every one, whatever Namespace says.
+	RoleQuotas []*agorav1alpha1.RoleQuota
+	// Forbidden names the resources (frameworks, offers, tasks, nodes, leases, events,
+	// rolequotas) the user may not list or watch, with the API server's message.
 	Forbidden map[string]string
+	// Absent names the resources the API server does not serve (rolequotas, from an Agora
+	// older than quotas), with its message.
+	Absent map[string]string
 	// Namespace is the scope of frameworks, offers, tasks and events ("" = all namespaces).
 	Namespace string
 }
@@ -171,7 +176,9 @@ type Snapshot struct {
 	Pool       Pool              `json:"pool"`
 	Frameworks []FrameworkRow    `json:"frameworks"`
 	Nodes      []NodeRow         `json:"nodes"`
+	Quotas     []QuotaRow        `json:"quotas"`
 	Forbidden  map[string]string `json:"forbidden"`
+	Absent     map[string]string `json:"absent,omitempty"`
 	Sample     *Sample           `json:"sample,omitempty"`
 }
 
@@ -260,7 +267,7 @@ func frameworkRow(fw *agorav1alpha1.Framework) FrameworkRow {
 
 // build derives a Snapshot from the objects.
 func build(st *State, now time.Time) *Snapshot {
-	snap := &Snapshot{Time: now, Namespace: st.Namespace, Forbidden: st.Forbidden,
+	snap := &Snapshot{Time: now, Namespace: st.Namespace, Forbidden: st.Forbidden, Absent: st.Absent,
 		Frameworks: make([]FrameworkRow, 0, len(st.Frameworks)), Nodes: make([]NodeRow, 0, len(st.Nodes))}
 	if snap.Forbidden == nil {
 		snap.Forbidden = map[string]string{}
@@ -270,6 +277,7 @@ func build(st *State, now time.Time) *Snapshot {
 	}
 	sort.Slice(snap.Frameworks, func(i, j int) bool { return snap.Frameworks[i].Key < snap.Frameworks[j].Key })
 	snap.Pool.Frameworks = len(snap.Frameworks)
+	snap.Quotas = quotaRows(st.RoleQuotas, snap.Frameworks)
 
 	allocated := map[string]Res{}
 	tasks := map[string]int{}
@@ -465,6 +473,8 @@ type DetailTask struct {
 	Reason    string    `json:"reason"`
 	Message   string    `json:"message"`
 	Created   time.Time `json:"created"`
+	// Revocable: admitted on a revocable offer slice, so it may be preempted.
+	Revocable bool `json:"revocable,omitempty"`
 }
 
 // maxDetailTasks bounds the tasks a detail page lists (live ones first, then the newest).
@@ -487,8 +497,8 @@ func detail(st *State, ns, name string) (*Detail, bool) {
 	if b, err := json.Marshal(fw.Spec); err == nil {
 		_ = json.Unmarshal(b, &d.Spec)
 	}
-	for _, c := range fw.Status.Conditions {
-		d.Conditions = append(d.Conditions, Cond{Type: c.Type, Status: string(c.Status), Reason: c.Reason, Message: c.Message, Since: c.LastTransitionTime.Time})
+	for i := range fw.Status.Conditions {
+		d.Conditions = append(d.Conditions, condFrom(&fw.Status.Conditions[i]))
 	}
 	// status.why is read generically, so the page works with and without that field.
 	if b, err := json.Marshal(fw.Status); err == nil {
@@ -506,7 +516,7 @@ func detail(st *State, ns, name string) (*Detail, bool) {
 		rem := offerRemaining(o)
 		for _, n := range o.Spec.Nodes {
 			d.Offers = append(d.Offers, DetailOffer{Offer: o.Name, Node: n.NodeName, Offered: resOf(n.Resources),
-				Remaining: resOf(rem[n.NodeName]), Expires: o.Spec.ExpireTime.Time, Releasing: !o.DeletionTimestamp.IsZero()})
+				Remaining: resOf(rem[n.NodeName]), Expires: o.Spec.ExpireTime.Time, Releasing: !o.DeletionTimestamp.IsZero(), Revocable: n.Revocable})
 		}
 	}
 	sort.Slice(d.Offers, func(i, j int) bool {
@@ -546,7 +556,8 @@ func detail(st *State, ns, name string) (*Detail, bool) {
 			phase = "Pending"
 		}
 		d.Tasks = append(d.Tasks, DetailTask{Name: t.Name, Node: t.Spec.NodeName, Offer: t.Spec.OfferName, Phase: phase,
-			Resources: resOf(t.Spec.Resources), Reason: t.Status.Reason, Message: t.Status.Message, Created: t.CreationTimestamp.Time})
+			Resources: resOf(t.Spec.Resources), Reason: t.Status.Reason, Message: t.Status.Message, Created: t.CreationTimestamp.Time,
+			Revocable: t.Status.Revocable})
 	}
 	// Its events: on the Framework, its Offers and its Tasks.
 	objects := map[string]bool{"Framework " + name: true}

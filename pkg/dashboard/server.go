@@ -17,9 +17,9 @@ limitations under the License.
 // Package dashboard is Agora's live web dashboard: `kubectl agora dashboard` serves it on
 // 127.0.0.1 with the user's own kubeconfig, so their RBAC decides what it shows and nothing new
 // listens inside the cluster. Shared informers watch Frameworks, Offers, Tasks, Nodes, Agora's
-// Events and the executors' Leases; a small model derives the pool, the frameworks' shares and
-// each node's allocated / offered / free amounts, keeps a ring of samples for the over-time
-// plots, and pushes a snapshot to the pages over Server-Sent Events at most once a second when
+// Events, the executors' Leases and the RoleQuotas; a small model derives the pool, the
+// frameworks' shares, each node's allocated / offered / free amounts and each role's quota,
+// keeps a ring of samples for the over-time plots, and pushes a snapshot to the pages over Server-Sent Events at most once a second when
 // something changed. Pages are html/template plus a little vanilla JS and uPlot, embedded with
 // `embed`: no build step.
 package dashboard
@@ -319,6 +319,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /frameworks/{ns}/{name}", page("framework", "Framework"))
 	mux.HandleFunc("GET /nodes", page("nodes", "Nodes"))
 	mux.HandleFunc("GET /events", page("events", "Events"))
+	mux.HandleFunc("GET /quotas", page("quotas", "Quotas"))
 	mux.HandleFunc("GET /api/snapshot", func(w http.ResponseWriter, r *http.Request) {
 		_, _, payload, err := s.current(r.Context())
 		if err != nil {

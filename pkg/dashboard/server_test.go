@@ -159,7 +159,7 @@ func TestPagesAndAPI(t *testing.T) {
 		}
 		return string(b)
 	}
-	for _, p := range []string{"/", "/frameworks", "/nodes", "/events", "/frameworks/team-0/fw-0", "/assets/vendor/uplot/uPlot.iife.min.js", "/assets/common.js"} {
+	for _, p := range []string{"/", "/frameworks", "/nodes", "/events", "/quotas", "/assets/quotas.js", "/frameworks/team-0/fw-0", "/assets/vendor/uplot/uPlot.iife.min.js", "/assets/common.js"} {
 		get(p)
 	}
 	var snap Snapshot
@@ -176,12 +176,22 @@ func TestPagesAndAPI(t *testing.T) {
 	if alloc != 20000 {
 		t.Errorf("allocated CPU over the nodes = %dm, want 20000m", alloc)
 	}
+	var roles []string
+	for _, q := range snap.Quotas {
+		roles = append(roles, q.Role)
+	}
+	if want := []string{"batch", "batch/nightly", "default", "ml"}; strings.Join(roles, " ") != strings.Join(want, " ") {
+		t.Errorf("snapshot quotas %q, want %q", roles, want)
+	}
 	var hist Series
 	if err := json.Unmarshal([]byte(get("/api/history?top=3")), &hist); err != nil {
 		t.Fatal(err)
 	}
 	if len(hist.T) != 900 || len(hist.Shares) != 3 || hist.Truncated != 2 {
 		t.Errorf("history: %d points, %d lines, %d truncated; want 900, 3, 2", len(hist.T), len(hist.Shares), hist.Truncated)
+	}
+	if len(hist.Preemptions) != 4 || hist.Preemptions[1].Key != "batch/nightly" || *hist.Preemptions[1].Values[899] != 7 {
+		t.Errorf("history of preemptions: %+v, want 4 roles and batch/nightly at 7 now", hist.Preemptions)
 	}
 	var d Detail
 	if err := json.Unmarshal([]byte(get("/api/frameworks/team-0/fw-0")), &d); err != nil {

@@ -43,18 +43,21 @@ type watchSource struct {
 
 	mu        sync.Mutex
 	forbidden map[string]string
+	absent    map[string]string
 	renewals  map[string]time.Time
 	stores    map[string]cache.Store
 	synced    []cache.InformerSynced
 }
 
-// probe tells whether the user may list a resource; only a refusal (403) leaves the
-// resource out, any other error is left to the informer's retries.
+// probe tells whether the user may list a resource; only a refusal (401, 403) or a kind the
+// API server does not serve (404: RoleQuotas on an Agora from before quotas) leaves the
+// resource out, any other error is left to the informer's retries. An informer of a kind
+// that is not served would never sync, and the pages wait for the first sync.
 func probe(ctx context.Context, list func(context.Context, metav1.ListOptions) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	err := list(ctx, metav1.ListOptions{Limit: 1})
-	if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+	if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) {
 		return err
 	}
 	return nil
@@ -78,10 +81,12 @@ func stripManaged(obj any) (any, error) {
 
 func (w *watchSource) start(ctx context.Context) {
 	w.forbidden = map[string]string{}
+	w.absent = map[string]string{}
 	w.renewals = map[string]time.Time{}
 	w.stores = map[string]cache.Store{}
 	ns := w.namespace
 	af := agorainformers.NewSharedInformerFactoryWithOptions(w.agora, 0, agorainformers.WithNamespace(ns))
+	cf := agorainformers.NewSharedInformerFactory(w.agora, 0) // cluster-scoped kinds: RoleQuotas
 	kf := informers.NewSharedInformerFactoryWithOptions(w.kube, 0, informers.WithNamespace(ns))
 	nf := informers.NewSharedInformerFactory(w.kube, 0)
 	lf := informers.NewSharedInformerFactoryWithOptions(w.kube, 0, informers.WithNamespace(agorav1alpha1.SystemNamespace))
@@ -120,8 +125,16 @@ func (w *watchSource) start(ctx context.Context) {
 			_, err := w.kube.CoordinationV1().Leases(agorav1alpha1.SystemNamespace).List(c, o)
 			return err
 		}, func() cache.SharedIndexInformer { return lf.Coordination().V1().Leases().Informer() }, stripManaged},
+		{"rolequotas", func(c context.Context, o metav1.ListOptions) error {
+			_, err := sched.RoleQuotas().List(c, o)
+			return err
+		},
+			func() cache.SharedIndexInformer { return cf.Scheduling().V1alpha1().RoleQuotas().Informer() }, stripManaged},
 	} {
-		if err := probe(ctx, r.list); err != nil {
+		if err := probe(ctx, r.list); apierrors.IsNotFound(err) {
+			w.absent[r.name] = err.Error()
+			continue
+		} else if err != nil {
 			w.forbidden[r.name] = err.Error()
 			continue
 		}
@@ -149,6 +162,7 @@ func (w *watchSource) start(ctx context.Context) {
 		w.synced = append(w.synced, inf.HasSynced)
 	}
 	af.Start(ctx.Done())
+	cf.Start(ctx.Done())
 	kf.Start(ctx.Done())
 	nf.Start(ctx.Done())
 	lf.Start(ctx.Done())
@@ -187,8 +201,10 @@ func (w *watchSource) state() *State {
 		Tasks:         list[agorav1alpha1.Task](w.stores["tasks"]),
 		Nodes:         list[corev1.Node](w.stores["nodes"]),
 		Events:        list[corev1.Event](w.stores["events"]),
+		RoleQuotas:    list[agorav1alpha1.RoleQuota](w.stores["rolequotas"]),
 		LeaseRenewals: renewals,
 		Forbidden:     w.forbidden,
+		Absent:        w.absent,
 	}
 	for _, l := range list[coordinationv1.Lease](w.stores["leases"]) {
 		if len(l.Name) > len(agorav1alpha1.ExecutorLeasePrefix) && l.Name[:len(agorav1alpha1.ExecutorLeasePrefix)] == agorav1alpha1.ExecutorLeasePrefix {

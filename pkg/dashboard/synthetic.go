@@ -19,6 +19,7 @@ package dashboard
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -32,7 +33,9 @@ import (
 // Synthetic makes a cluster's worth of objects without a cluster, for the render benchmark
 // (hack/bench/dashboard) and tests: nodes of 32 CPU / 128Gi, frameworks each running
 // tasksPerFramework tasks of 1 CPU / 2Gi spread over the nodes and holding one offer of a few
-// nodes, some Agora events, and a full 30-minute history sampled every 2 s.
+// nodes, some Agora events, four RoleQuotas (one met, one idle whose children's guarantees
+// exceed its own, one below its guarantee with preemptions, one with a limit only), and a full
+// 30-minute history sampled every 2 s.
 func Synthetic(nodes, frameworks, tasksPerFramework int, now time.Time) (*State, []Sample) {
 	st := &State{LeaseRenewals: map[string]time.Time{}, Forbidden: map[string]string{}}
 	q := resource.MustParse
@@ -110,6 +113,7 @@ func Synthetic(nodes, frameworks, tasksPerFramework int, now time.Time) (*State,
 			})
 		}
 	}
+	st.RoleQuotas = syntheticQuotas(frameworks*tasksPerFramework, now)
 	snap := build(st, now)
 	var hist []Sample
 	const points = 900
@@ -121,7 +125,54 @@ func Synthetic(nodes, frameworks, tasksPerFramework int, now time.Time) (*State,
 		for k, v := range s.Shares {
 			s.Shares[k] = v * wave
 		}
+		for k, v := range s.Preemptions {
+			s.Preemptions[k] = v * int64(i) / (points - 1) // grown to today's count
+		}
 		hist = append(hist, s)
 	}
 	return st, hist
+}
+
+// syntheticQuotas are Synthetic's RoleQuotas; default's tasks hold tasks CPUs of 1 CPU, 2Gi.
+func syntheticQuotas(tasks int, now time.Time) []*agorav1alpha1.RoleQuota {
+	q := resource.MustParse
+	rl := func(cpu, mem string) corev1.ResourceList {
+		return corev1.ResourceList{corev1.ResourceCPU: q(cpu), corev1.ResourceMemory: q(mem)}
+	}
+	cond := func(t string, ok bool, reason, msg string) metav1.Condition {
+		st := metav1.ConditionFalse
+		if ok {
+			st = metav1.ConditionTrue
+		}
+		return metav1.Condition{Type: t, Status: st, Reason: reason, Message: msg, LastTransitionTime: metav1.NewTime(now.Add(-10 * time.Minute))}
+	}
+	fits := cond(agorav1alpha1.RoleQuotaConditionFits, true, agorav1alpha1.ReasonFits, "the guarantees fit")
+	quota := func(role string, weight string, guarantee, limit corev1.ResourceList, st agorav1alpha1.RoleQuotaStatus) *agorav1alpha1.RoleQuota {
+		w := q(weight)
+		return &agorav1alpha1.RoleQuota{ObjectMeta: metav1.ObjectMeta{Name: strings.ReplaceAll(role, "/", ".")},
+			Spec: agorav1alpha1.RoleQuotaSpec{Role: role, Weight: &w, Guarantee: guarantee, Limit: limit}, Status: st}
+	}
+	half := fmt.Sprint(max(tasks/2, 1))
+	return []*agorav1alpha1.RoleQuota{
+		quota("default", "2", rl(half, half+"Gi"), nil, agorav1alpha1.RoleQuotaStatus{
+			Allocated: rl(fmt.Sprint(tasks), fmt.Sprint(2*tasks)+"Gi"),
+			Conditions: []metav1.Condition{fits, cond(agorav1alpha1.RoleQuotaConditionSatisfied, true, agorav1alpha1.ReasonGuaranteeMet,
+				fmt.Sprintf("role default holds cpu=%d (tasks and offers) of its guaranteed cpu=%s", tasks, half))}}),
+		quota("batch", "1", rl("64", "256Gi"), nil, agorav1alpha1.RoleQuotaStatus{
+			Allocated: rl("40", "80Gi"), Offered: rl("8", "16Gi"),
+			Conditions: []metav1.Condition{
+				cond(agorav1alpha1.RoleQuotaConditionFits, false, agorav1alpha1.ReasonGuaranteesExceedParent,
+					"the guarantees of its child roles (batch/nightly) add up to cpu=96, more than its own cpu=64: a child's guarantee counts inside its parent's, so the parent holds back at least the children's sum"),
+				cond(agorav1alpha1.RoleQuotaConditionSatisfied, false, agorav1alpha1.ReasonBelowGuarantee,
+					"role batch holds cpu=48,memory=96Gi of its guaranteed cpu=64,memory=256Gi and its frameworks want offers: it is offered free resources first"),
+			}}),
+		quota("batch/nightly", "1", rl("96", "128Gi"), rl("128", "512Gi"), agorav1alpha1.RoleQuotaStatus{
+			Allocated: rl("40", "80Gi"), Offered: rl("8", "16Gi"), Preemptions: 7,
+			Conditions: []metav1.Condition{fits, cond(agorav1alpha1.RoleQuotaConditionSatisfied, false, agorav1alpha1.ReasonBelowGuarantee,
+				"role batch/nightly holds cpu=48,memory=96Gi of its guaranteed cpu=96,memory=128Gi and its frameworks want offers: it is offered free resources first")}}),
+		quota("ml", "1", nil, rl("32", "128Gi"), agorav1alpha1.RoleQuotaStatus{
+			Revocable: rl("8", "16Gi"),
+			Conditions: []metav1.Condition{fits, cond(agorav1alpha1.RoleQuotaConditionSatisfied, true, agorav1alpha1.ReasonNoGuarantee,
+				"no guarantee: the quota sets a limit or a weight only")}}),
+	}
 }

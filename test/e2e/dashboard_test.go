@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	agorav1alpha1 "github.com/agora-sched/agora/api/v1alpha1"
@@ -89,7 +91,8 @@ func artifactDir(t *testing.T, name string) string {
 
 // The dashboard in a real browser, against the local cluster running the demo's three
 // frameworks: every page loads and shows them, it updates without a reload when a task
-// starts, and a framework whose selector matches no node says why it gets no offers.
+// starts, a framework whose selector matches no node says why it gets no offers, and the
+// quotas page shows RoleQuotas with what their roles hold.
 func TestDashboardInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test: needs the local cluster and Chromium")
@@ -355,5 +358,45 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("the detail page's why box reads %q (%v)", why, err)
 		}
 		shot(t, "framework-why")
+	})
+
+	// After the others: a guarantee for role default (the role of every framework here) puts it
+	// first in the allocator's order. RoleQuotas are cluster-scoped: the test deletes its own.
+	t.Run("quotas", func(t *testing.T) {
+		// The frameworks hold about 25 CPU and 45Gi: more than the guarantee.
+		for _, q := range []*agorav1alpha1.RoleQuota{
+			{ObjectMeta: metav1.ObjectMeta{Name: "default"}, Spec: agorav1alpha1.RoleQuotaSpec{Role: "default",
+				Guarantee: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("8"), corev1.ResourceMemory: resource.MustParse("8Gi")},
+				Limit:     corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1000")}}},
+			{ObjectMeta: metav1.ObjectMeta{Name: "default.e2e"}, Spec: agorav1alpha1.RoleQuotaSpec{Role: "default/e2e",
+				Limit: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4")}}},
+		} {
+			if _, err := e.agora.SchedulingV1alpha1().RoleQuotas().Create(context.Background(), q, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				_ = e.agora.SchedulingV1alpha1().RoleQuotas().Delete(context.Background(), q.Name, metav1.DeleteOptions{})
+			})
+		}
+		open(t, "/quotas")
+		type quotaRow struct{ Role, Held, Satisfied, Fits string }
+		eventually(t, time.Minute, "the quotas page to show role default holding its guarantee, and default/e2e below it", func() (bool, string) {
+			var rows []quotaRow
+			err := eval(`[...document.querySelectorAll('#quota-table tr.quota')].map(r => ({Role: r.dataset.role,
+				Held: r.querySelector('td.held').textContent, Satisfied: r.querySelector('td.satisfied').textContent, Fits: r.querySelector('td.fits').textContent}))`, &rows)
+			if err != nil || len(rows) != 2 {
+				return false, fmt.Sprintf("%+v %v", rows, err)
+			}
+			d, c := rows[0], rows[1]
+			ok := d.Role == "default" && d.Satisfied == agorav1alpha1.ReasonGuaranteeMet && d.Fits == agorav1alpha1.ReasonFits && strings.Contains(d.Held, " of 8 CPU") &&
+				c.Role == "default/e2e" && c.Satisfied == agorav1alpha1.ReasonNoGuarantee
+			return ok, fmt.Sprintf("%+v", rows)
+		})
+		shot(t, "quotas")
+		var card string
+		open(t, "/")
+		if err := eval(`document.getElementById('quota-card').textContent`, &card); err != nil || !strings.Contains(card, "2 roles") {
+			t.Errorf("the pool page's quota card reads %q (%v)", card, err)
+		}
 	})
 }

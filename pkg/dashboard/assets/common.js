@@ -94,6 +94,40 @@
     return u;
   };
 
+  // lines is a plot of one line per key (a framework's share, a role's preemptions) over time
+  // in el. set(t, lines) draws it from a history's columns; add(t, values, max) appends a live
+  // sample (key → value; a key it lacks is a gap). opts go to A.plot, with fmt for the legend.
+  A.lines = (el, opts) => {
+    const p = { keys: [], lastT: 0, data: null, u: null };
+    p.set = (t, lines) => {
+      p.keys = lines.map(l => l.key);
+      p.data = [t.slice()].concat(lines.map(l => l.values.slice()));
+      if (p.u) p.u.destroy();
+      el.innerHTML = '';
+      const series = p.keys.map((k, i) => ({ label: k, stroke: A.color(i), width: 2, spanGaps: false, value: (u, v) => v == null ? '–' : opts.fmt(v) }));
+      p.u = A.plot(el, series, p.data, opts);
+      p.lastT = t.length ? t[t.length - 1] : 0;
+    };
+    p.add = (t, values, max) => {
+      p.lastT = t;
+      A.append(p.data, [t].concat(p.keys.map(k => (k in values ? values[k] : null))), max);
+      p.u.setData(p.data);
+    };
+    // follow takes a live sample: when fresh(keys) says it has a key the plot lacks (rare), the
+    // plot is drawn again by refetch() (one at a time); else the sample is added.
+    let refetching = false;
+    p.follow = async (t, values, fresh, refetch, max) => {
+      if (t <= p.lastT) return;
+      if (!refetching && fresh(p.keys)) {
+        refetching = true;
+        try { await refetch(); } finally { refetching = false; }
+        return;
+      }
+      p.add(t, values, max);
+    };
+    return p;
+  };
+
   // append adds one point to a uPlot data set in place, keeping at most max points.
   A.append = (data, point, max) => {
     for (let i = 0; i < data.length; i++) {

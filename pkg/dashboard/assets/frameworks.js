@@ -2,7 +2,7 @@
 (function () {
   const A = window.Agora;
   const TOP = 10, MAX = 900;
-  let plot = null, keys = [], lastT = 0;
+  let plot = null;
   const phases = ['staging', 'starting', 'running', 'unreachable', 'finished', 'failed', 'killed', 'lost', 'error'];
 
   function row(f, maxShare) {
@@ -30,37 +30,23 @@
   }
 
   function draw(hist) {
-    const el = document.getElementById('chart-shares');
-    keys = hist.shares.map(l => l.key);
-    const data = [hist.t.slice()].concat(hist.shares.map(l => l.values.slice()));
     document.getElementById('share-note').textContent = hist.truncated ? '(the ' + TOP + ' largest; ' + hist.truncated + ' more in the table)' : '';
-    if (plot) plot.u.destroy();
-    el.innerHTML = '';
-    const series = keys.map((k, i) => ({ label: k, stroke: A.color(i), width: 2, spanGaps: false, value: (u, v) => v == null ? '–' : v.toFixed(4) }));
-    plot = { data, u: A.plot(el, series, data, { values: A.shareAxis }) };
-    lastT = hist.t.length ? hist.t[hist.t.length - 1] : 0;
+    plot = plot || A.lines(document.getElementById('chart-shares'), { values: A.shareAxis, fmt: v => v.toFixed(4) });
+    plot.set(hist.t, hist.shares);
   }
 
-  let refetching = false;
   async function init() {
     const [snap, hist] = await Promise.all([A.get('/api/snapshot'), A.get('/api/history?top=' + TOP)]);
     table(snap);
     draw(hist);
     A.rendered();
-    A.live(async s => {
+    A.live(s => {
       table(s);
       const x = s.sample;
-      if (!x || x.t <= lastT) return;
-      // A framework the plot does not have yet: take the history again (rare).
-      const fresh = s.frameworks.some(f => f.share > 0 && !keys.includes(f.key)) && keys.length < TOP;
-      if (fresh && !refetching) {
-        refetching = true;
-        try { draw(await A.get('/api/history?top=' + TOP)); } finally { refetching = false; }
-        return;
-      }
-      lastT = x.t;
-      A.append(plot.data, [x.t].concat(keys.map(k => (k in x.shares ? x.shares[k] : null))), MAX);
-      plot.u.setData(plot.data);
+      if (!x) return;
+      // A framework the plot does not have yet: take the history again.
+      const fresh = keys => s.frameworks.some(f => f.share > 0 && !keys.includes(f.key)) && keys.length < TOP;
+      plot.follow(x.t, x.shares, fresh, async () => draw(await A.get('/api/history?top=' + TOP)), MAX);
     });
   }
   init().catch(e => { document.getElementById('fw-empty').hidden = false; document.getElementById('fw-empty').textContent = String(e); });

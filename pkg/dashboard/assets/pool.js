@@ -19,6 +19,18 @@
       '<tr><td>free</td><td class="n free">' + fmt(r.free) + pct(r.free) + '</td></tr></table></div>';
   }
 
+  // quotaCard sums up the RoleQuotas (the quotas page has them in full), when there are any.
+  function quotaCard(qs) {
+    if (!qs.length) return '';
+    const below = qs.filter(q => q.satisfied && q.satisfied.reason === 'BelowGuarantee').length;
+    const unfit = qs.filter(q => q.fits && q.fits.status === 'False').length;
+    const pre = qs.reduce((n, q) => n + q.preemptions, 0);
+    return '<div class="card" id="quota-card"><div class="k"><a href="/quotas">role quotas</a></div><div class="v">' + qs.length + ' <span class="unit">' + (qs.length === 1 ? 'role' : 'roles') + '</span></div>' +
+      '<table><tr><td>below their guarantee</td><td class="n">' + (below ? '<span class="state bad">' + below + '</span>' : '0') + '</td></tr>' +
+      '<tr><td>guarantees that do not fit</td><td class="n">' + (unfit ? '<span class="state err">' + unfit + '</span>' : '0') + '</td></tr>' +
+      '<tr><td>tasks preempted for them</td><td class="n">' + pre + '</td></tr></table></div>';
+  }
+
   function cards(snap) {
     const p = snap.pool;
     let h = '<div class="card"><div class="k">nodes in the pool</div><div class="v" id="pool-nodes">' + p.poolNodes + ' <span class="unit">of ' + p.nodes + '</span></div>' +
@@ -26,6 +38,7 @@
     h += card('CPU (cores)', r => r.cpu, A.cores, p);
     h += card('memory', r => r.memory, A.bytes, p);
     if (p.capacity.gpu) h += card('GPU', r => r.gpu, v => String(v), p);
+    h += quotaCard(snap.quotas || []);
     document.getElementById('cards').innerHTML = h;
     A.forbidden(snap.forbidden, ['nodes', 'leases', 'tasks', 'offers', 'frameworks']);
   }
