@@ -98,7 +98,7 @@ func run(nodes, frameworks, tasks, runs int, chrome string) error {
 	fmt.Printf("%d nodes, %d frameworks, %d running tasks, %d history samples; %s; GOMAXPROCS %d\n",
 		nodes, frameworks, frameworks*tasks, len(hist), chrome, runtime.GOMAXPROCS(0))
 	fmt.Printf("%-24s %8s %8s %8s   (ms from navigation start to the page's rendered marker)\n", "page", "median", "min", "max")
-	pages := []string{"/", "/frameworks", "/nodes", "/events", "/frameworks/team-0/fw-0"}
+	pages := []string{"/", "/frameworks", "/quotas", "/nodes", "/events", "/frameworks/team-0/fw-0"}
 	for _, p := range pages {
 		var ms []float64
 		for i := 0; i < runs+1; i++ {
