@@ -448,6 +448,8 @@ func (c *Controller) cycle(ctx context.Context) {
 	for _, p := range preempted {
 		if ts := m.tasks[types.UID(p.Task)]; ts != nil {
 			kills = append(kills, preemption{key: ts.key, uid: types.UID(p.Task), framework: p.Framework, role: p.Role, resources: p.Resources})
+		} else {
+			m.alloc.CancelPreemption(p.Task) // not a task this model knows: nothing to kill
 		}
 	}
 	whyChanged := m.alloc.WhyChanged()
@@ -663,6 +665,11 @@ func (c *Controller) rebuild(ctx context.Context) error {
 	// fallback for an Offer written before status.admitted existed.
 	usedFromOffer := map[types.NamespacedName]map[string]allocator.Resources{}
 	var unfinished []preemption
+	// In creation order: the allocator numbers tasks as it is told of them, and preempts the
+	// youngest first.
+	sort.SliceStable(tasks.Items, func(i, j int) bool {
+		return tasks.Items[i].CreationTimestamp.Before(&tasks.Items[j].CreationTimestamp)
+	})
 	m := c.m
 	m.mu.Lock()
 	for i := range tasks.Items {
@@ -753,7 +760,7 @@ func (c *Controller) rebuild(ctx context.Context) error {
 			if legacy {
 				used = usedFromOffer[key][n.NodeName]
 			}
-			restore.Nodes = append(restore.Nodes, allocator.OfferNode{Node: n.NodeName, Resources: r.Sub(used).ClampZero()})
+			restore.Nodes = append(restore.Nodes, allocator.OfferNode{Node: n.NodeName, Resources: r.Sub(used).ClampZero(), Revocable: n.Revocable})
 		}
 		m.offers[key] = st
 		fs := m.frameworks[st.framework]

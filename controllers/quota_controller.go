@@ -24,6 +24,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -121,12 +122,20 @@ func (r *quotaReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 		c.recorder.Eventf(q, nil, corev1.EventTypeWarning, "Invalid", "SetQuota", "quota not applied: %v", setErr)
 		log.FromContext(ctx).Error(setErr, "quota not applied", "rolequota", q.Name)
 	}
+	if unwritten > 0 {
+		// Add to what the API holds, not to a cache that may not show the last write yet;
+		// the write is conditional on that version, so no increment is lost or counted twice
+		// (a failover loses the increments not written yet: the count is a lower bound).
+		if err := c.reader.Get(ctx, req.NamespacedName, q); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+	}
 	st := quotaStatus(q, usage, known && setErr == nil, pool, all.Items)
 	st.Preemptions = q.Status.Preemptions + unwritten
 	if equality.Semantic.DeepEqual(st, q.Status) {
 		return ctrl.Result{RequeueAfter: quotaStatusInterval}, nil
 	}
-	patch := client.MergeFrom(q.DeepCopy())
+	patch := client.MergeFromWithOptions(q.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	q.Status = st
 	if err := c.client.Status().Patch(ctx, q, patch); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -241,23 +250,39 @@ type preemption struct {
 // but not yet deleted. A write that fails is retried until it lands or the task is gone.
 func (c *Controller) preempt(ctx context.Context, kills []preemption) {
 	for _, k := range kills {
-		for attempt := 0; ; attempt++ {
-			done, err := c.preemptOne(ctx, k)
-			if done {
-				break
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			log.FromContext(ctx).Error(err, "cannot preempt task; retrying", "task", k.key, "role", k.role)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)):
-			}
+		go c.preemptRetrying(ctx, k)
+	}
+}
+
+// preemptRetrying kills one preempted task, retrying what may pass (conflicts, timeouts, an
+// API server restarting). A kill the API server refuses for good (invalid, forbidden) is given
+// up: the allocator takes the choice back, so that the task's node is offered again and its
+// role may reclaim elsewhere.
+func (c *Controller) preemptRetrying(ctx context.Context, k preemption) {
+	for attempt := 0; ; attempt++ {
+		done, err := c.preemptOne(ctx, k)
+		if done || ctx.Err() != nil {
+			return
+		}
+		if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) || apierrors.IsBadRequest(err) || attempt >= preemptAttempts {
+			log.FromContext(ctx).Error(err, "cannot preempt task; giving up, it stays", "task", k.key, "role", k.role)
+			c.m.mu.Lock()
+			c.m.alloc.CancelPreemption(string(k.uid))
+			c.m.changed = true
+			c.m.mu.Unlock()
+			return
+		}
+		log.FromContext(ctx).Error(err, "cannot preempt task; retrying", "task", k.key, "role", k.role)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)):
 		}
 	}
 }
+
+// preemptAttempts bounds the retries of one kill (about 5 minutes at 5 s apart).
+const preemptAttempts = 60
 
 func (c *Controller) preemptOne(ctx context.Context, k preemption) (bool, error) {
 	t := &agorav1alpha1.Task{}

@@ -366,3 +366,45 @@ func TestQuotaGuaranteeOverPool(t *testing.T) {
 	}
 	e.checkInvariants()
 }
+
+// A revocable offer outstanding when the controller restarts stays revocable: tasks launched on
+// it afterwards are revocable in the new leader's model as in the API, and reclaimed for the
+// guarantee (a rebuild that dropped the flag turned them into ordinary tasks no one could take).
+// A task preempted before the restart is not preempted twice.
+func TestQuotaRevocableSurvivesRestart(t *testing.T) {
+	e := newTestEnv(t, Options{})
+	node := e.label + "-n"
+	e.addNode(node, "8", "32Gi")
+	gold := e.label + "-gold"
+	e.addQuota(gold, "6", "", 0)
+	e.addFramework("borrower", func(f *agorav1alpha1.Framework) {
+		f.Spec.Role = e.label + "-batch"
+		f.Spec.Capabilities = []agorav1alpha1.FrameworkCapability{agorav1alpha1.CapabilityRevocableResources}
+	})
+	rev := e.waitOfferWhere("borrower", "a revocable offer", func(o *agorav1alpha1.Offer) bool {
+		return len(o.Spec.Nodes) == 1 && o.Spec.Nodes[0].Revocable
+	})
+	e.stopController()
+	e.startController()
+	for i := range 6 {
+		e.createTask(fmt.Sprintf("rev-%d", i), rev.Name, node, "1", "1Gi")
+	}
+	e.eventually(20*time.Second, "6 revocable tasks admitted after the restart", func() (bool, string) {
+		_, r := e.liveTasks("borrower")
+		return len(r) == 6, fmt.Sprintf("%d revocable", len(r))
+	})
+	e.addFramework("gold", func(f *agorav1alpha1.Framework) { f.Spec.Role = gold })
+	ctx, cancel := context.WithCancel(e.ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	e.greedyFramework(ctx, &wg, "gold", "3", "1Gi", false, nil)
+	e.eventually(30*time.Second, "gold holding its 6 CPU, taken from the revocable tasks", func() (bool, string) {
+		ord, _ := e.liveTasks("gold")
+		return cpuOf(ord) == 6000, fmt.Sprintf("gold %d m; %s", cpuOf(ord), e.explain("gold"))
+	})
+	e.eventually(20*time.Second, "6 preemptions counted, no more", func() (bool, string) {
+		n := e.quota(gold).Status.Preemptions
+		return n == 6, fmt.Sprint(n)
+	})
+	e.checkInvariants()
+}

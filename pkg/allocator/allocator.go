@@ -101,7 +101,9 @@ type Allocator struct {
 	quotaFws   []int32
 	qs         quotaState
 	revocable  map[string]*task
-	preempted  map[string]*task
+	// revByNode indexes the revocable tasks not preempted by node slot.
+	revByNode map[int32][]*task
+	preempted map[string]*task
 	// preemptingOn counts the preempted tasks per node slot, and preempting has the slots
 	// where it is not zero: those nodes are not offered until their tasks end.
 	preemptingOn map[int32]int32
@@ -187,13 +189,10 @@ type framework struct {
 	setCycle uint64
 
 	// Quotas: the quota'd roles it lies under (deepest first), whether one of them has a
-	// limit, whether it takes revocable offers, what of its tasks and offers is revocable,
-	// and whether it let reclaimed resources go unused (no reclaim for it until one of its
-	// tasks ends, it revives, or its guarantee rises).
+	// limit, whether it takes revocable offers, and what of its tasks and offers is revocable.
 	chain            []*quotaRole
 	roleLimited      bool
 	revocableCapable bool
-	reclaimBlocked   bool
 	revTasks         Resources
 	revOffered       Resources
 }
@@ -209,11 +208,10 @@ func (f *framework) headroom() Resources {
 }
 
 type offer struct {
-	id       OfferID
-	fw       int32
-	madeAt   time.Time
-	parts    []offerPart
-	launched bool // a task was launched on it
+	id     OfferID
+	fw     int32
+	madeAt time.Time
+	parts  []offerPart
 }
 
 type offerPart struct {
@@ -248,6 +246,7 @@ func New(cfg Config) *Allocator {
 		tasks:            map[string]*task{},
 		quotas:           map[string]*quotaRole{},
 		revocable:        map[string]*task{},
+		revByNode:        map[int32][]*task{},
 		preempted:        map[string]*task{},
 		preemptingOn:     map[int32]int32{},
 		heldFor:          map[int32]nodeHold{},

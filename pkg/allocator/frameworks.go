@@ -38,6 +38,7 @@ func (a *Allocator) SetFramework(spec FrameworkSpec) ([]Rescinded, error) {
 	if !wasKnown || old.Role != spec.Role {
 		a.setChain(fw)
 	}
+	a.needEvent(fw) // reconfigured, or new: what its roles' frameworks declined counts no more
 	fw.limits = Resources{unlimited, unlimited, unlimited, unlimited}
 	for r, v := range spec.Limits {
 		fw.limits[r] = v
@@ -265,6 +266,7 @@ func (a *Allocator) SetFrameworkActive(id string, active bool) error {
 	if fw.active != active {
 		fw.active = active
 		if active {
+			a.needEvent(fw) // back (a new instance, perhaps): it may want what it declined
 			a.sorter.Activate(Client(fw.slot))
 		} else {
 			a.sorter.Deactivate(Client(fw.slot))
@@ -291,7 +293,7 @@ func (a *Allocator) Revive(id string, at time.Time) error {
 		fw.revivedAt = at
 	}
 	a.clearFilters(fw)
-	fw.reclaimBlocked = false
+	a.needEvent(fw)
 	return nil
 }
 

@@ -53,7 +53,9 @@ func (a *Allocator) ReleaseOffer(id OfferID, refuse time.Duration, releasedAt ti
 		if refuse > 0 && !p.remaining.IsZero() {
 			declined = append(declined, p.node)
 		}
-		a.noteUnused(fw, o, p)
+		if refuse > 0 {
+			a.noteDeclined(fw, p, a.clock.Now().Add(refuse))
+		}
 	})
 	if len(declined) > 0 {
 		a.addFilters(fw, declined, a.clock.Now(), refuse)
@@ -62,7 +64,7 @@ func (a *Allocator) ReleaseOffer(id OfferID, refuse time.Duration, releasedAt ti
 }
 
 // RescindOffer takes an offer back without a filter (it expired, the framework became
-// inactive, or its resources are preempted). Suppression is no reason: SUPPRESS stops new
+// inactive, the offer could not be published). Suppression is no reason: SUPPRESS stops new
 // offers only.
 func (a *Allocator) RescindOffer(id OfferID) error {
 	a.mu.Lock()
@@ -71,19 +73,26 @@ func (a *Allocator) RescindOffer(id OfferID) error {
 	if !ok {
 		return fmt.Errorf("%w: %d", ErrUnknownOffer, id)
 	}
-	fw := a.fws[o.fw]
-	a.dropOffer(o, func(p offerPart) { a.noteUnused(fw, o, p) })
+	a.dropOffer(o, nil)
 	return nil
 }
 
-// noteUnused blocks reclaim for fw when it lets an offer made for its role's guarantee go
-// without launching anything on it (declined, or left to expire): taking more from others
-// for it would only feed them back, kill after kill. A framework that launched something
-// made progress towards its guarantee and is not blocked for what it could not fit. One of its
-// tasks ending, a revive, or a raised guarantee lifts the block.
-func (a *Allocator) noteUnused(fw *framework, o *offer, p offerPart) {
-	if p.guaranteed && !o.launched && p.remaining.atLeast(a.min) {
-		fw.reclaimBlocked = true
+// noteDeclined holds for fw's role what fw declined of an offer part made for the role's
+// guarantee, until fw's decline filter on the node expires (then it is offered to the role
+// first again): lent meanwhile, it would be preempted again as soon as the filter expired,
+// and a framework that launches a little on each such offer and declines the rest would have
+// its role's whole gap preempted round after round.
+func (a *Allocator) noteDeclined(fw *framework, p offerPart, until time.Time) {
+	if !p.guaranteed || !p.remaining.atLeast(a.min) || a.preempting.Has(int(p.node)) {
+		return
+	}
+	for _, r := range fw.chain {
+		// What it holds still counts the offer being released: the first role with a
+		// guarantee is the one the part was for (heldRole lets go of a role satisfied since).
+		if !r.guarantee.IsZero() {
+			a.hold(p.node, r.path, until)
+			return
+		}
 	}
 }
 

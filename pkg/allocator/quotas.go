@@ -83,6 +83,9 @@ type quotaRole struct {
 	need      Resources // max(unmet, childNeed): what must stay reclaimable for the subtree
 	wanting   bool
 
+	// retryAt: a reclaim for the role that found nothing to take is not tried again before.
+	retryAt time.Time
+
 	preemptions int64
 }
 
@@ -102,8 +105,7 @@ func maxRes(x, y Resources) Resources {
 
 // SetQuota adds or changes a role's quota. A lowered limit takes nothing back: outstanding
 // offers stay until used, released or expired, and no new ones are made while the subtree is
-// at its limit. A raised guarantee lifts the reclaim block of the subtree's frameworks (see
-// ReleaseOffer).
+// at its limit.
 func (a *Allocator) SetQuota(q Quota) error {
 	if err := validateQuota(&q); err != nil {
 		return err
@@ -115,7 +117,6 @@ func (a *Allocator) SetQuota(q Quota) error {
 		r = &quotaRole{path: q.Role, depth: strings.Count(q.Role, "/")}
 		a.quotas[q.Role] = r
 	}
-	raised := !ok || !q.Guarantee.Fits(r.guarantee)
 	r.guarantee = q.Guarantee
 	r.limit = Resources{unlimited, unlimited, unlimited, unlimited}
 	r.hasLimit = len(q.Limit) > 0
@@ -129,13 +130,6 @@ func (a *Allocator) SetQuota(q Quota) error {
 		}
 	}
 	a.rebuildQuotaTree()
-	if raised {
-		for _, fw := range a.fws {
-			if fw != nil && r.contains(fw.spec.Role) {
-				fw.reclaimBlocked = false
-			}
-		}
-	}
 	return nil
 }
 
@@ -311,6 +305,10 @@ func (fw *framework) needy() bool {
 type quotaState struct {
 	on       bool
 	headroom Resources // sum of the top quota roles' need: must stay reclaimable
+	// ownRev is what of revHeld the top roles in need hold themselves: reclaim never takes a
+	// role's own revocable holdings for it, so they do not count as reclaimable headroom (nor,
+	// to stay on the safe side, for the other roles in need).
+	ownRev   Resources
 	freeSum  Resources // free on the pool's nodes
 	revHeld  Resources // held on revocable resources (reclaimable)
 	needy    Bitset    // frameworks in base with a role below its guarantee
@@ -321,7 +319,7 @@ type quotaState struct {
 // budget is what may still be offered as ordinary (non-revocable) resources this cycle
 // without eating into the headroom that unmet guarantees need.
 func (s *quotaState) budget() Resources {
-	return s.freeSum.Add(s.revHeld).Sub(s.headroom).ClampZero()
+	return s.freeSum.Add(s.revHeld).Sub(s.ownRev).Sub(s.headroom).ClampZero()
 }
 
 // startQuotaCycle sums what every quota'd role holds, works out the headroom unmet
@@ -357,13 +355,16 @@ func (a *Allocator) startQuotaCycle(base Bitset) {
 			r.pending = r.pending.Add(t.res)
 		}
 	}
-	s.headroom = Resources{}
+	s.headroom, s.ownRev = Resources{}, Resources{}
 	for _, r := range a.quotaOrder {
 		r.need = maxRes(r.unmet(), r.childNeed)
 		if r.parent != nil {
 			r.parent.childNeed = r.parent.childNeed.Add(r.need)
 		} else {
 			s.headroom = s.headroom.Add(r.need)
+			if !r.need.IsZero() {
+				s.ownRev = s.ownRev.Add(r.all.Sub(r.held))
+			}
 		}
 	}
 	s.freeSum = Resources{}
@@ -579,20 +580,20 @@ func (a *Allocator) reclaim(base Bitset) {
 	want := s.stage // scratch: the frameworks a role reclaims for
 	for _, r := range a.quotaOrder {
 		need := r.unmet().Sub(r.pending).ClampZero()
-		if need.IsZero() || !r.wanting {
+		if need.IsZero() || !r.wanting || a.cycleNow.Before(r.retryAt) {
 			continue
 		}
 		clear(want)
 		anyWant := false
 		for _, c := range a.quotaFws {
 			fw := a.fws[c]
-			if fw != nil && base.Has(int(c)) && !fw.reclaimBlocked && slices.Contains(fw.chain, r) {
+			if fw != nil && base.Has(int(c)) && slices.Contains(fw.chain, r) {
 				want.Set(int(c))
 				anyWant = true
 			}
 		}
 		if !anyWant {
-			continue // every framework that wants offers let reclaimed resources go unused
+			continue
 		}
 		reachable := func(slot int32) bool {
 			off := int(slot) * a.words
@@ -604,9 +605,19 @@ func (a *Allocator) reclaim(base Bitset) {
 			return false
 		}
 		// What is free where those frameworks may be offered it covers part of the need
-		// without taking anything (it was too little, or of the wrong shape, to offer now).
+		// without taking anything: it was too little, or of the wrong shape, to offer now, or
+		// they declined it a moment ago (it is held for the role while their filter lasts).
+		compatible := func(slot int32) bool {
+			off := int(slot) * a.words
+			for w, b := range want {
+				if b&^a.incompatible[off+w] != 0 {
+					return true
+				}
+			}
+			return false
+		}
 		for sl := a.poolSlots.Next(0); sl >= 0; sl = a.poolSlots.Next(sl + 1) {
-			if f := a.free[sl]; covers(f, need) && reachable(int32(sl)) {
+			if f := a.free[sl]; covers(f, need) && compatible(int32(sl)) {
 				need = need.Sub(f).ClampZero()
 			}
 		}
@@ -631,6 +642,7 @@ func (a *Allocator) reclaim(base Bitset) {
 			}
 			return cmp.Compare(x.node, y.node)
 		})
+		took := len(parts) > 0
 		for _, p := range parts {
 			if need.IsZero() {
 				break
@@ -644,9 +656,18 @@ func (a *Allocator) reclaim(base Bitset) {
 		if need.IsZero() {
 			continue
 		}
-		a.preemptFor(r, need, reachable)
+		if !a.preemptFor(r, need, reachable) && !took {
+			// Nothing reachable to take: looking again every cycle would cost a pass over the
+			// pool and the revocable tasks each time (a guarantee over the pool, frameworks
+			// whose selectors reach no borrower). What comes free is offered to it anyway.
+			r.retryAt = a.cycleNow.Add(ReclaimRetry)
+		}
 	}
 }
+
+// ReclaimRetry is how long a reclaim that found nothing to take for a role waits before it
+// looks again.
+const ReclaimRetry = 5 * time.Second
 
 type reclaimPart struct {
 	o    *offer
@@ -680,12 +701,16 @@ func coverage(x, need Resources) float64 {
 // first, so that as few nodes as possible are disturbed; on each, the task covering the most
 // first (the youngest among equals), then any chosen task the others make unnecessary is
 // spared again, oldest first.
-func (a *Allocator) preemptFor(r *quotaRole, need Resources, reachable func(int32) bool) {
+func (a *Allocator) preemptFor(r *quotaRole, need Resources, reachable func(int32) bool) (took bool) {
 	byNode := map[int32][]*task{}
-	for _, t := range a.revocable {
-		if covers(t.res, need) && !r.contains(a.fws[t.fw].spec.Role) &&
-			a.nodes[t.nd].inPool() && reachable(t.nd) {
-			byNode[t.nd] = append(byNode[t.nd], t)
+	for nd, ts := range a.revByNode {
+		if !a.poolSlots.Has(int(nd)) || !reachable(nd) {
+			continue
+		}
+		for _, t := range ts {
+			if covers(t.res, need) && !r.contains(a.fws[t.fw].spec.Role) {
+				byNode[nd] = append(byNode[nd], t)
+			}
 		}
 	}
 	for !need.IsZero() && len(byNode) > 0 {
@@ -737,8 +762,10 @@ func (a *Allocator) preemptFor(r *quotaRole, need Resources, reachable func(int3
 		for _, t := range chosen {
 			need = need.Sub(t.res).ClampZero()
 			a.markPreempted(t, r)
+			took = true
 		}
 	}
+	return took
 }
 
 // markPreempted records that t is to be killed for r: its resources count as being reclaimed
@@ -758,13 +785,58 @@ func (a *Allocator) markPreempted(t *task, r *quotaRole) {
 // the next cycle finds first.
 func (a *Allocator) addPreempted(t *task) {
 	a.preempted[t.id] = t
-	delete(a.revocable, t.id)
+	a.unindexRevocable(t)
 	if a.preemptingOn[t.nd]++; a.preemptingOn[t.nd] == 1 {
 		for len(a.preempting) <= int(t.nd)>>6 {
 			a.preempting = append(a.preempting, 0)
 		}
 		a.preempting.Set(int(t.nd))
 	}
+}
+
+// indexRevocable adds t to the revocable tasks that reclaim may preempt; unindexRevocable
+// takes it out (preempted, or ended).
+func (a *Allocator) indexRevocable(t *task) {
+	a.revocable[t.id] = t
+	a.revByNode[t.nd] = append(a.revByNode[t.nd], t)
+}
+
+func (a *Allocator) unindexRevocable(t *task) {
+	if _, ok := a.revocable[t.id]; !ok {
+		return
+	}
+	delete(a.revocable, t.id)
+	ts := slices.DeleteFunc(a.revByNode[t.nd], func(x *task) bool { return x == t })
+	if len(ts) == 0 {
+		delete(a.revByNode, t.nd)
+	} else {
+		a.revByNode[t.nd] = ts
+	}
+}
+
+// needEvent lets reclaim look again at once for the roles of fw, whose need may have grown
+// (one of its tasks ended, it revived, it was reconfigured or came back).
+func (a *Allocator) needEvent(fw *framework) {
+	for _, r := range fw.chain {
+		r.retryAt = time.Time{}
+	}
+}
+
+// CancelPreemption takes back the choice to preempt a task that the caller could not kill (its
+// kill cannot be written): it is revocable again, no longer counts as on its way to its role,
+// and its node is offered again. It reports whether the task was preempted.
+func (a *Allocator) CancelPreemption(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	t, ok := a.preempted[id]
+	if !ok {
+		return false
+	}
+	a.dropPreempted(t)
+	a.releaseHold(t.nd)
+	t.preemptedFor = ""
+	a.indexRevocable(t)
+	return true
 }
 
 // dropPreempted forgets t, which ended.
@@ -776,8 +848,17 @@ func (a *Allocator) dropPreempted(t *task) {
 	if a.preemptingOn[t.nd]--; a.preemptingOn[t.nd] <= 0 {
 		delete(a.preemptingOn, t.nd)
 		// The node stays marked: held for the role until offered to it (heldRole).
-		a.heldFor[t.nd] = nodeHold{role: t.preemptedFor, until: a.clock.Now().Add(ReclaimHold)}
+		a.hold(t.nd, t.preemptedFor, a.clock.Now().Add(ReclaimHold))
 	}
+}
+
+// hold keeps what is free on node slot for role until until (quotaNode, heldRole).
+func (a *Allocator) hold(slot int32, role string, until time.Time) {
+	for len(a.preempting) <= int(slot)>>6 {
+		a.preempting = append(a.preempting, 0)
+	}
+	a.preempting.Set(int(slot))
+	a.heldFor[slot] = nodeHold{role: role, until: until}
 }
 
 // ReclaimHold bounds how long what preempted tasks freed on a node waits for the role they

@@ -59,7 +59,6 @@ func (a *Allocator) LaunchTask(id OfferID, t Task) error {
 		}
 	}
 	o.parts[i].remaining = o.parts[i].remaining.Sub(t.Resources)
-	o.launched = true
 	n.offered = n.offered.Sub(t.Resources)
 	fw.offered = fw.offered.Sub(t.Resources)
 	rev := o.parts[i].revocable
@@ -116,7 +115,7 @@ func (a *Allocator) chargeTask(t *task, newlyHeld bool) {
 	fw, n := a.fws[t.fw], a.nodes[t.nd]
 	if t.revocable {
 		fw.revTasks = fw.revTasks.Add(t.res)
-		a.revocable[t.id] = t
+		a.indexRevocable(t)
 	}
 	fw.tasks = fw.tasks.Add(t.res)
 	fw.taskCount++
@@ -145,10 +144,10 @@ func (a *Allocator) finishTask(id string) bool {
 	fw, n := a.fws[t.fw], a.nodes[t.nd]
 	if t.revocable {
 		fw.revTasks = fw.revTasks.Sub(t.res)
-		delete(a.revocable, id)
+		a.unindexRevocable(t)
 		a.dropPreempted(t)
 	} else {
-		fw.reclaimBlocked = false // its need may have grown: reclaim may serve it again
+		a.needEvent(fw)
 	}
 	fw.tasks = fw.tasks.Sub(t.res)
 	fw.taskCount--

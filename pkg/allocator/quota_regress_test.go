@@ -1,0 +1,156 @@
+package allocator
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// Regressions found by review of the first quota change.
+
+// A framework that launches a little on each offer made for its guarantee and declines the
+// rest, while a borrower relaunches on everything lent: what it declines counts as given until
+// its next need event, so reclaim takes its gap once, not once per round (it took 21 CPU for a
+// 6 CPU gap with 1-CPU tasks, 43 CPU with 0.1-CPU ones, when only declining without launching
+// counted).
+func TestQuotaLaunchLittleStaysBounded(t *testing.T) {
+	for _, taskCPU := range []int64{100, 1000} {
+		t.Run(fmt.Sprint(taskCPU), func(t *testing.T) { launchLittle(t, taskCPU) })
+	}
+}
+
+func launchLittle(t *testing.T, taskCPU int64) {
+	e := newEnv(t, Config{})
+	for i := range 3 {
+		e.node(fmt.Sprintf("n%d", i), cpuMem(4000, 16*Gi))
+	}
+	e.quota(Quota{Role: "gold", Guarantee: Resources{CPU: 6000}})
+	e.framework(FrameworkSpec{ID: "borrower", Role: "batch", Capabilities: revocable})
+	e.framework(FrameworkSpec{ID: "gold", Role: "gold", Suppressed: true})
+	e.fill(e.a.Allocate(), cpuMem(1000, Gi), "b0")
+	e.framework(FrameworkSpec{ID: "gold", Role: "gold"})
+	var preemptedCPU int64
+	n := 0
+	for cycle := range 300 {
+		e.clock.Step(time.Second)
+		offers := e.a.Allocate()
+		_, preempted := e.a.TakeReclaim()
+		for _, p := range preempted {
+			preemptedCPU += p.Resources[CPU]
+			e.a.FinishTask(p.Task) // pods stop at once
+		}
+		for _, o := range offers {
+			if o.Framework == "gold" {
+				n++
+				e.launch(o, o.Nodes[0].Node, fmt.Sprintf("g%d", n), cpuMem(taskCPU, 64*Mi))
+				e.release(o, 5*time.Second)
+			} else {
+				e.fill([]Offer{o}, cpuMem(1000, Gi), fmt.Sprintf("b%d", cycle+1))
+			}
+		}
+	}
+	u := e.a.Quotas()["gold"]
+	t.Logf("gold launched %d tasks, holds %v; %d mCPU preempted; stated bound (1 fw+1)x(6 CPU+1 CPU) = 14000 mCPU", n, u.Allocated, preemptedCPU)
+	if preemptedCPU > 14000 {
+		t.Errorf("%d mCPU preempted with no need event, over the bound", preemptedCPU)
+	}
+}
+
+// A role's own revocable holdings are not reclaimable for it: counted as reclaimable headroom,
+// they let its headroom go to others as ordinary resources, for good.
+func TestQuotaOwnRevocableIsNotHeadroom(t *testing.T) {
+	e := newEnv(t, Config{})
+	for i := range 3 {
+		e.node(fmt.Sprintf("n%d", i), cpuMem(4000, 16*Gi))
+	}
+	e.quota(Quota{Role: "gold", Guarantee: Resources{CPU: 4000}})
+	e.quota(Quota{Role: "silver", Guarantee: Resources{CPU: 8000}})
+	e.framework(FrameworkSpec{ID: "G", Role: "gold", Capabilities: revocable})
+	var ord []string
+	k := 0
+	for _, o := range e.a.Allocate() {
+		for _, p := range o.Nodes {
+			for left := p.Resources; cpuMem(1000, Gi).Fits(left); left = left.Sub(cpuMem(1000, Gi)) {
+				k++
+				id := fmt.Sprintf("g%d", k)
+				e.launch(o, p.Node, id, cpuMem(1000, Gi))
+				if !p.Revocable {
+					ord = append(ord, id)
+				}
+			}
+		}
+		e.release(o, 0)
+	}
+	t.Logf("G: %d tasks, %d ordinary; gold %+v", k, len(ord), e.a.Quotas()["gold"].Revocable)
+	e.framework(FrameworkSpec{ID: "G", Role: "gold", Capabilities: revocable, Suppressed: true})
+	for _, id := range ord {
+		e.a.FinishTask(id)
+	}
+	// Silver meets its guarantee on a new node only it may use.
+	e.node("big", cpuMem(8000, 32*Gi), withLabels("pool", "silver"))
+	e.framework(FrameworkSpec{ID: "S", Role: "silver", NodeSelector: &LabelSelector{MatchLabels: map[string]string{"pool": "silver"}}})
+	e.fill(e.a.Allocate(), cpuMem(1000, Gi), "s")
+	t.Logf("silver %+v", e.a.Quotas()["silver"].Allocated)
+	// A plain framework of another role now gets gold's headroom as ordinary resources.
+	e.framework(FrameworkSpec{ID: "B", Role: "batch"})
+	offers := e.a.Allocate()
+	t.Logf("B offered %v ordinary while gold lacks %v (headroom %v)", sumOffered(offers, "B", false), e.a.Quotas()["gold"].Unmet, e.a.Headroom())
+	e.fill(offers, cpuMem(1000, Gi), "b")
+	e.framework(FrameworkSpec{ID: "G", Role: "gold", Capabilities: revocable})
+	pre := 0
+	for range 20 {
+		e.clock.Step(time.Second)
+		e.a.Allocate()
+		_, p := e.a.TakeReclaim()
+		pre += len(p)
+	}
+	if u := e.a.Quotas()["gold"]; !u.Satisfied() {
+		t.Errorf("gold wants offers and lacks %v for good (%d preemptions possible): its headroom went to B as ordinary", u.Unmet, pre)
+	}
+}
+
+// An offer the controller takes back without the framework choosing it (publish failure,
+// stale Lease, failover) does not count as declined: the role is reclaimed for again.
+func TestQuotaRescindDoesNotBlockReclaim(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.node("n1", cpuMem(8000, 32*Gi))
+	e.quota(Quota{Role: "gold", Guarantee: Resources{CPU: 6000}})
+	e.framework(FrameworkSpec{ID: "borrower", Role: "batch", Capabilities: revocable})
+	e.fill(e.a.Allocate(), cpuMem(1000, Gi), "b0")
+	e.framework(FrameworkSpec{ID: "gold", Role: "gold"})
+	e.a.Allocate()
+	_, p := e.a.TakeReclaim()
+	for _, x := range p {
+		e.a.FinishTask(x.Task)
+	}
+	offers := e.a.Allocate()
+	if got := sumOffered(offers, "gold", false); got[CPU] != 6000 {
+		t.Fatalf("gold offered %v", got)
+	}
+	// The controller cannot publish it (or the Lease went stale for a moment): rescinded.
+	wantErr(t, e.a.SetFrameworkActive("gold", false), nil)
+	for _, o := range offers {
+		wantErr(t, e.a.RescindOffer(o.ID), nil)
+	}
+	e.clock.Step(time.Second)
+	e.fill(e.a.Allocate(), cpuMem(1000, Gi), "b1") // the borrower takes it back meanwhile
+	wantErr(t, e.a.SetFrameworkActive("gold", true), nil)
+	e.framework(FrameworkSpec{ID: "gold", Role: "gold", Weight: 2}) // reconfigured, too
+	total := 0
+	for i := range 60 {
+		e.clock.Step(time.Second)
+		for _, o := range e.a.Allocate() {
+			if o.Framework == "borrower" {
+				e.fill([]Offer{o}, cpuMem(1000, Gi), "b"+e.clock.Now().Format("150405")+string(rune('a'+i%26)))
+			}
+		}
+		_, p := e.a.TakeReclaim()
+		total += len(p)
+		for _, x := range p {
+			e.a.FinishTask(x.Task)
+		}
+	}
+	if u := e.a.Quotas()["gold"]; !u.Satisfied() {
+		t.Errorf("gold (never saw an offer, active, wanting) lacks %v after 60 cycles, %d preemptions: reclaim blocked for good", u.Unmet, total)
+	}
+}
