@@ -22,6 +22,11 @@ limitations under the License.
 // terminal, and in the live dashboard it serves on 127.0.0.1, see docs/dashboard.md), prints a
 // summary, and tears the cluster down (KEEP=1 leaves it up).
 //
+// It also shows a guaranteed team taking its share back (docs/quotas.md): a RoleQuota guarantees
+// role prod 3/8 of the pool, which is lent meanwhile to the batch job (role batch, --revocable) as
+// revocable resources; once the batch job borrows, a service of role prod asks for its whole
+// guarantee, and the controller preempts revocable batch tasks to give it.
+//
 //	go run ./hack/demo [--nodes 8] [--keep]
 package main
 
@@ -78,17 +83,27 @@ type demo struct {
 	// startedCluster says whether this run started the cluster (and so may stop it).
 	startedCluster bool
 	last           map[string]*row // each framework's row as last seen while it existed
+	q              quotaScene
+	// notes are the quota scene's narration so far, and transcript the same with the kubectl
+	// commands it ran and their output. Without a terminal the transcript is printed as it
+	// comes; on one, the notes stay under the live view it redraws, and the transcript follows
+	// the view once it ends.
+	notes, transcript []string
 	// dashboard is the live dashboard's address ("" if it could not start); stopDashboard ends it.
 	dashboard     string
 	stopDashboard context.CancelFunc
+	// stopWatch ends the watch of preempted tasks.
+	stopWatch context.CancelFunc
 }
 
 // proc is one example framework process.
 type proc struct {
 	name, example, weight string
+	role                  string // "" is the default role
 	report                string
 	args                  []string
 	batch                 bool // runs to completion (the demo waits for it)
+	later                 bool // started by the quota scene, not at the start
 	cmd                   *exec.Cmd
 	done                  chan struct{}
 	err                   error
@@ -144,6 +159,9 @@ func (d *demo) run() error {
 		return err
 	}
 	jobsErr := d.watch(ctx)
+	if d.tty && len(d.transcript) > 0 {
+		fmt.Fprintf(d.out, "\n%s", strings.Join(d.transcript, ""))
+	}
 	d.summary()
 	return jobsErr
 }
@@ -245,6 +263,10 @@ func (d *demo) setup(ctx context.Context) error {
 	if _, err := d.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
+	if err := d.setupQuotas(ctx, len(names)); err != nil {
+		return err
+	}
+	d.watchPreemptions()
 	d.say("building the example frameworks (examples/batch, locality, service) and kubectl-agora")
 	plugin := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(d.root, "bin")+"/", "./cmd/kubectl-agora")
 	plugin.Dir = d.root
@@ -265,41 +287,66 @@ func (d *demo) startFrameworks() error {
 	}
 	keep := fmt.Sprint(d.keep)
 	d.procs = []*proc{
-		{name: "analytics", example: "batch", weight: "1", batch: true, args: []string{
-			"--tasks", "120", "--cpu", "2", "--memory", "4Gi", "--duration", "4s", "--fail-first", "4", "--keep=" + keep}},
+		// The batch job is the borrower: its tasks can be retried, so it also runs them on
+		// revocable resources (prod's idle guarantee), in a role of its own.
+		{name: "analytics", example: "batch", weight: "1", role: roleBatch, batch: true, args: []string{
+			"--tasks", "60", "--cpu", "2", "--memory", "4Gi", "--duration", "8s", "--fail-first", "4", "--revocable", "--keep=" + keep}},
 		{name: "etl", example: "locality", weight: "2", batch: true, args: []string{
 			"--tasks", "120", "--blocks", "24", "--cpu", "1", "--memory", "2Gi", "--duration", "3s", "--delay", "6s", "--keep=" + keep}},
 		{name: "web", example: "service", weight: "1", args: []string{
 			"--instances", "8", "--max-per-node", "2", "--cpu", "1", "--memory", "1Gi", "--failover-timeout", "10m"}},
+		// The guaranteed team: asks for its whole guarantee once analytics borrows it.
+		{name: prodFramework, example: "service", weight: "1", role: roleProd, later: true, args: []string{
+			"--instances", strconv.Itoa(d.q.instances), "--max-per-node", "2", "--cpu", prodCPU, "--memory", prodMemory, "--failover-timeout", "10m"}},
 	}
 	for _, p := range d.procs {
-		p.log = filepath.Join(logs, "demo-"+p.name+".log")
-		f, err := os.Create(p.log)
-		if err != nil {
+		if p.later {
+			continue
+		}
+		if err := d.startProc(p); err != nil {
 			return err
 		}
-		args := append([]string{"--kubeconfig", d.kubeconfig, "--namespace", namespace, "--name", p.name, "--weight", p.weight}, p.args...)
-		if p.batch {
-			p.report = filepath.Join(logs, "demo-"+p.name+".json")
-			_ = os.Remove(p.report)
-			args = append(args, "--report", p.report)
-		}
-		p.cmd = exec.Command(filepath.Join(d.root, "bin", "examples", p.example), args...)
-		p.cmd.Stdout, p.cmd.Stderr = f, f
-		// Its own process group (Ctrl-C reaches the demo, which stops them in order), and
-		// SIGKILL should the demo itself die.
-		p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		if err := p.cmd.Start(); err != nil {
-			return fmt.Errorf("starting %s: %w", p.example, err)
-		}
-		p.done = make(chan struct{})
-		go func(p *proc, f *os.File) {
-			p.err = p.cmd.Wait()
-			_ = f.Close()
-			close(p.done)
-		}(p, f)
-		d.say("framework %-10s (examples/%s, weight %s) started; log %s", p.name, p.example, p.weight, p.log)
 	}
+	return nil
+}
+
+func (d *demo) startProc(p *proc) error {
+	logs := filepath.Join(d.local, "logs")
+	p.log = filepath.Join(logs, "demo-"+p.name+".log")
+	f, err := os.Create(p.log)
+	if err != nil {
+		return err
+	}
+	args := append([]string{"--kubeconfig", d.kubeconfig, "--namespace", namespace, "--name", p.name, "--weight", p.weight}, p.args...)
+	if p.role != "" {
+		args = append(args, "--role", p.role)
+	}
+	if p.batch {
+		p.report = filepath.Join(logs, "demo-"+p.name+".json")
+		_ = os.Remove(p.report)
+		args = append(args, "--report", p.report)
+	}
+	p.cmd = exec.Command(filepath.Join(d.root, "bin", "examples", p.example), args...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	// Its own process group (Ctrl-C reaches the demo, which stops them in order), and
+	// SIGKILL should the demo itself die.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		_ = f.Close()
+		p.cmd = nil
+		return fmt.Errorf("starting %s: %w", p.example, err)
+	}
+	p.done = make(chan struct{})
+	go func(p *proc, f *os.File) {
+		p.err = p.cmd.Wait()
+		_ = f.Close()
+		close(p.done)
+	}(p, f)
+	role := p.role
+	if role == "" {
+		role = agorav1alpha1.DefaultRole
+	}
+	d.say("framework %-10s (examples/%s, role %s, weight %s) started; log %s", p.name, p.example, role, p.weight, p.log)
 	return nil
 }
 
@@ -322,7 +369,7 @@ func (d *demo) watch(ctx context.Context) error {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		finished := true
+		finished := d.q.done()
 		for _, p := range d.procs {
 			if p.batch && !exited(p) {
 				finished = false
@@ -333,6 +380,9 @@ func (d *demo) watch(ctx context.Context) error {
 			}
 		}
 		d.view(ctx)
+		if err := d.quotaStep(ctx); err != nil {
+			return err
+		}
 		if finished {
 			return nil
 		}
@@ -351,6 +401,7 @@ type row struct {
 	phases                        map[agorav1alpha1.TaskPhase]int
 	offers                        int
 	cpu, offeredCPU               int64 // milli-CPU held by tasks, and offered
+	revocableCPU                  int64 // milli-CPU of the tasks on revocable resources
 }
 
 func (d *demo) view(ctx context.Context) {
@@ -360,7 +411,8 @@ func (d *demo) view(ctx context.Context) {
 	tasks, err2 := d.agora.SchedulingV1alpha1().Tasks(namespace).List(ctx, metav1.ListOptions{})
 	offers, err3 := d.agora.SchedulingV1alpha1().Offers(namespace).List(ctx, metav1.ListOptions{})
 	nodes, err4 := d.kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "type=kwok"})
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
+	quotas, err5 := d.agora.SchedulingV1alpha1().RoleQuotas().List(ctx, metav1.ListOptions{})
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		fmt.Fprintf(d.out, "(live view: %v)\n", err)
 		return
 	}
@@ -383,6 +435,9 @@ func (d *demo) view(ctx context.Context) {
 	for _, t := range tasks.Items {
 		if r := rows[t.Labels[agorav1alpha1.LabelFramework]]; r != nil {
 			r.phases[t.Status.Phase]++
+			if t.Status.Revocable && t.Status.Phase != "" && !t.Status.Phase.IsTerminal() {
+				r.revocableCPU += t.Spec.Resources.Cpu().MilliValue()
+			}
 		}
 	}
 	for _, o := range offers.Items {
@@ -397,7 +452,7 @@ func (d *demo) view(ctx context.Context) {
 		}
 		if r.share == "-" && d.last[name] != nil {
 			gone := *d.last[name]
-			gone.cpu, gone.offeredCPU, gone.offers = 0, 0, 0
+			gone.cpu, gone.offeredCPU, gone.offers, gone.revocableCPU = 0, 0, 0, 0
 			gone.phases = map[agorav1alpha1.TaskPhase]int{}
 			for _, p := range d.procs {
 				if rep, err := readReport(p); p.name == name && err == nil {
@@ -426,36 +481,60 @@ func (d *demo) view(ctx context.Context) {
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "FRAMEWORK\tKIND\tWEIGHT\tSHARE\tDOMINANT\tCPU IN TASKS\tCPU OFFERED\tSTAGING\tSTARTING\tRUNNING\tFINISHED\tFAILED\tLOST\tERROR\tOFFERS\t")
-	var used, offered int64
+	fmt.Fprintln(tw, "FRAMEWORK\tKIND\tROLE\tWEIGHT\tSHARE\tDOMINANT\tCPU IN TASKS\tREVOCABLE\tCPU OFFERED\tSTAGING\tSTARTING\tRUNNING\tFINISHED\tFAILED\tPREEMPTED\tLOST\tERROR\tOFFERS\t")
+	var used, offered, revocable int64
+	preempted := d.q.preemptedBy()
 	for _, p := range d.procs {
 		r := rows[p.name]
 		used += r.cpu
 		offered += r.offeredCPU
+		revocable += r.revocableCPU
 		kind := p.example
-		if exited(p) {
+		switch {
+		case exited(p):
 			kind += " (done)"
+		case p.later && p.cmd == nil:
+			kind += " (later)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", r.name, kind, r.weight, r.share, r.dominant,
-			resource.NewMilliQuantity(r.cpu, resource.DecimalSI).String(), resource.NewMilliQuantity(r.offeredCPU, resource.DecimalSI).String(),
+		role := p.role
+		if role == "" {
+			role = agorav1alpha1.DefaultRole
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", r.name, kind, role, r.weight, r.share, r.dominant,
+			milliCPU(r.cpu), milliCPU(r.revocableCPU), milliCPU(r.offeredCPU),
 			r.phases[agorav1alpha1.TaskStaging], r.phases[agorav1alpha1.TaskStarting], r.phases[agorav1alpha1.TaskRunning],
-			r.phases[agorav1alpha1.TaskFinished], r.phases[agorav1alpha1.TaskFailed], r.phases[agorav1alpha1.TaskLost],
+			r.phases[agorav1alpha1.TaskFinished], r.phases[agorav1alpha1.TaskFailed], preempted[p.name], r.phases[agorav1alpha1.TaskLost],
 			r.phases[agorav1alpha1.TaskError], r.offers)
 	}
 	_ = tw.Flush()
 	if c := capCPU.MilliValue(); c > 0 {
-		fmt.Fprintf(&b, "\npool: %s CPU in tasks + %s offered, of %s (%d%% held). SHARE counts both, divided by WEIGHT.\n",
-			resource.NewMilliQuantity(used, resource.DecimalSI), resource.NewMilliQuantity(offered, resource.DecimalSI), capCPU.String(), 100*(used+offered)/c)
+		fmt.Fprintf(&b, "\npool: %s CPU in tasks (%s of it revocable) + %s offered, of %s (%d%% held). SHARE counts both, divided by WEIGHT.\n",
+			milliCPU(used), milliCPU(revocable), milliCPU(offered), capCPU.String(), 100*(used+offered)/c)
 	}
+	b.WriteString("\n")
+	writeQuotas(&b, quotas.Items)
 	b.WriteString("\nlatest from each framework:\n")
 	for _, p := range d.procs {
+		if p.later && p.cmd == nil {
+			fmt.Fprintf(&b, "  %s: not started yet (it starts once analytics borrows what role %s is guaranteed)\n", p.name, p.role)
+			continue
+		}
 		fmt.Fprintf(&b, "  %s\n", lastLine(p.log))
+	}
+	if d.tty && len(d.notes) > 0 {
+		b.WriteString("\n")
+		for _, n := range d.notes {
+			b.WriteString(strings.TrimSuffix(n, ":\n") + "\n")
+		}
+		b.WriteString("    (what kubectl shows at these moments follows the live view once the jobs are done)\n")
 	}
 	if !d.tty {
 		b.WriteString("\n")
 	}
 	fmt.Fprint(d.out, b.String())
 }
+
+func milliCPU(m int64) string { return resource.NewMilliQuantity(m, resource.DecimalSI).String() }
 
 func lastLine(path string) string {
 	b, err := os.ReadFile(path)
@@ -488,10 +567,17 @@ func (d *demo) summary() {
 			fmt.Fprintf(d.out, "  %-10s no report (%v); see %s\n", p.name, err, p.log)
 			continue
 		}
+		failed := r.Relaunched // relaunches after failures, and with --revocable after preemptions
+		if r.Preempted != nil {
+			failed -= *r.Preempted
+		}
 		line := fmt.Sprintf("  %-10s %s job, weight %s: %d/%d tasks finished in %.0fs; %d relaunched after failures",
-			p.name, p.example, p.weight, r.Finished, r.Tasks, r.Seconds, r.Relaunched)
+			p.name, p.example, p.weight, r.Finished, r.Tasks, r.Seconds, failed)
 		if r.Local != nil && r.Finished > 0 {
 			line += fmt.Sprintf("; %d%% ran on a node holding their data (delay scheduling)", 100**r.Local/r.Finished)
+		}
+		if r.Preempted != nil {
+			line += fmt.Sprintf("; %d preempted on revocable resources and run again", *r.Preempted)
 		}
 		fmt.Fprintln(d.out, line)
 	}
@@ -511,14 +597,22 @@ func (d *demo) summary() {
 				running++
 			}
 		}
-		fmt.Fprintf(d.out, "  %-10s long-running service, weight %s: %d instances running at the end\n", p.name, p.weight, running)
+		role := ""
+		if p.role != "" {
+			role = ", role " + p.role
+		}
+		fmt.Fprintf(d.out, "  %-10s long-running service%s, weight %s: %d instances running at the end\n", p.name, role, p.weight, running)
 	}
+	d.quotaSummary()
 }
 
 // cleanup stops the frameworks and, unless asked to keep it, the cluster this run started.
 func (d *demo) cleanup() {
 	if d.stopDashboard != nil {
 		d.stopDashboard() // before the cluster goes: its watches would only log refused connections
+	}
+	if d.stopWatch != nil {
+		d.stopWatch()
 	}
 	for _, p := range d.procs {
 		if p.cmd != nil && p.cmd.Process != nil && !exited(p) {
@@ -531,15 +625,18 @@ func (d *demo) cleanup() {
 			}
 		}
 	}
+	if !d.keep {
+		d.deleteQuotas()
+	}
 	if d.keep || !d.startedCluster {
 		d.say("the cluster stays up. Look around:")
 		down := "make cluster-down"
 		if d.local != filepath.Join(d.root, ".local") {
 			down = "AGORA_LOCAL_DIR=" + d.local + " " + down
 		}
-		fmt.Fprintf(d.out, "      export KUBECONFIG=%s PATH=%s:$PATH\n      kubectl get fw,ofr,tk -n %s\n      kubectl agora top -n %s\n      kubectl agora dashboard -n %s    # the live dashboard again (the demo's stopped with it)\n      %s    # when done\n",
+		fmt.Fprintf(d.out, "      export KUBECONFIG=%s PATH=%s:$PATH\n      kubectl get fw,ofr,tk -n %s\n      kubectl get rolequotas -o wide\n      kubectl agora top -n %s\n      kubectl agora dashboard -n %s    # the live dashboard again (the demo's stopped with it)\n      %s    # when done\n",
 			d.kubeconfig, filepath.Join(d.root, "bin"), namespace, namespace, namespace, down)
-		fmt.Fprintf(d.out, "    The demo's framework processes have stopped: their Leases go stale, so the Frameworks read\n    ACTIVE False, and web's instances are killed after its failoverTimeout (10m).\n")
+		fmt.Fprintf(d.out, "    The demo's framework processes have stopped: their Leases go stale, so the Frameworks read\n    ACTIVE False, and web's and prod's instances are killed after their failoverTimeout (10m).\n")
 		return
 	}
 	d.say("tearing the local cluster down (KEEP=1 leaves it up)")

@@ -28,7 +28,8 @@ import (
 )
 
 // make demo, as a newcomer runs it (but in its own state directory): it must reach its summary
-// with every job done, then leave nothing running.
+// with every job done, show role prod taking its guarantee back from the revocable batch job,
+// then leave nothing running.
 func TestMakeDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test: runs the demo on a local cluster")
@@ -49,9 +50,10 @@ func TestMakeDemo(t *testing.T) {
 	}
 	summary := out[strings.LastIndex(out, "==> summary"):]
 	for _, want := range []string{
-		"analytics  batch job, weight 1: 120/120 tasks finished",
+		"analytics  batch job, weight 1: 60/60 tasks finished",
 		"etl        locality job, weight 2: 120/120 tasks finished",
 		"web        long-running service, weight 1: 8 instances running at the end",
+		"prod       long-running service, role prod, weight 1: 6 instances running at the end",
 		"local cluster down",
 	} {
 		if !strings.Contains(summary, want) {
@@ -62,6 +64,39 @@ func TestMakeDemo(t *testing.T) {
 		t.Errorf("no locality figure in the summary:\n%s", summary)
 	} else if pct, _ := strconv.Atoi(m[1]); pct < 90 {
 		t.Errorf("the locality job ran %d%% local, want ≥ 90%%", pct)
+	}
+	// The quota scene: prod idle while analytics borrows its guarantee, then prod asks and holds
+	// it, by preempting revocable tasks only, as the RoleQuota's status and a watch of the
+	// Tasks (the demo's) both count.
+	quota := regexp.MustCompile(`quota +role prod, guaranteed 24 CPU: held it ([\d.]+)s after prod asked \(RoleQuota prod: Satisfied True, GuaranteeMet; (\d+) preemptions\); (\d+) tasks? preempted for it(?: \((\d+) killed, \d+ finished by themselves first\))?, (\d+) of them not revocable`).FindStringSubmatch(summary)
+	if quota == nil {
+		t.Errorf("the summary does not say that prod held its guarantee:\n%s", summary)
+	} else {
+		counted, _ := strconv.Atoi(quota[2])
+		watched, _ := strconv.Atoi(quota[3])
+		killed := watched
+		if quota[4] != "" {
+			killed, _ = strconv.Atoi(quota[4])
+		}
+		t.Logf("prod held its guarantee %ss after asking; RoleQuota preemptions %d, tasks preempted %d (%d killed)", quota[1], counted, watched, killed)
+		if counted < 1 || watched < 1 || killed < 1 {
+			t.Errorf("want at least one preemption counted by the RoleQuota, seen by the Task watch and killing a task:\n%s", summary)
+		}
+		if quota[5] != "0" {
+			t.Errorf("%s non-revocable tasks were preempted:\n%s", quota[5], summary)
+		}
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`==> \d+s: analytics \(role batch\) borrows \d+ CPU of the 24 CPU that role prod is guaranteed but does not use \(RoleQuota prod: Satisfied False, Idle\)`),
+		regexp.MustCompile(`==> \d+s: prod holds its guarantee [\d.]+s after asking: 6/6 instances running`),
+		regexp.MustCompile(`(?m)^ +analytics-\d+-\d+ +preempted to raise role prod to its guarantee: the task ran on revocable resources`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("the narration lacks %s:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "$ kubectl get rolequotas"); n != 2 {
+		t.Errorf("kubectl get rolequotas shown %d times, want before and after prod asks", n)
 	}
 	if !strings.Contains(out, "FRAMEWORK  KIND") {
 		t.Errorf("no live view in the output:\n%s", out)
