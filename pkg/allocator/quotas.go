@@ -290,6 +290,28 @@ func (fw *framework) guaranteeCap() Resources {
 	return c
 }
 
+// capToLack cuts a node's free amount down for the guarantee stage: each resource its roles
+// lack to what they lack (cut one by one: a guarantee of 4 CPU and 8Gi must not turn 8Gi of
+// a node's memory into a third of its CPU), and the resources they do not lack in the
+// proportion of the most cut of those, so that they travel with the node's shape.
+func capToLack(free, lack Resources) Resources {
+	factor := 1.0
+	for r := range free {
+		if lack[r] != unlimited && free[r] > lack[r] {
+			factor = min(factor, float64(lack[r])/float64(free[r]))
+		}
+	}
+	var out Resources
+	for r := range free {
+		if lack[r] != unlimited {
+			out[r] = min(free[r], lack[r])
+		} else {
+			out[r] = int64(float64(free[r]) * factor)
+		}
+	}
+	return out
+}
+
 // needy reports whether some quota'd role of fw is below its guarantee.
 func (fw *framework) needy() bool {
 	for _, r := range fw.chain {
@@ -482,7 +504,7 @@ func (a *Allocator) quotaNode(slot int32, base, eligible Bitset, made []*offer) 
 			stage.Clear(int(c))
 			eligible.Clear(int(c))
 			fw := a.fws[c]
-			amount := fw.capped(capToHeadroom(free, fw.guaranteeCap()))
+			amount := fw.capped(capToLack(free, fw.guaranteeCap()))
 			if !amount.atLeast(a.min) {
 				continue
 			}

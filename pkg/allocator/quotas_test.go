@@ -421,3 +421,19 @@ func TestQuotaFreedHeldForRole(t *testing.T) {
 		t.Fatalf("b offered %v once its filter expired, want the 3 CPU held for it", got)
 	}
 }
+
+// A guarantee naming memory as well as CPU: the guarantee stage cuts each resource to what the
+// role lacks of it, not all by the tightest one (which offered 1.3 CPU of the 4 free).
+func TestQuotaGuaranteeOfTwoResources(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.node("n1", cpuMem(8000, 32*Gi))
+	e.framework(FrameworkSpec{ID: "other", Role: "other"})
+	o := e.a.Allocate()[0]
+	e.launch(o, "n1", "o-0", cpuMem(4000, 8*Gi))
+	e.release(o, time.Minute)
+	e.quota(Quota{Role: "prod", Guarantee: cpuMem(4000, 8*Gi)})
+	e.framework(FrameworkSpec{ID: "prod", Role: "prod"})
+	if got := sumOffered(e.a.Allocate(), "prod", false); got != cpuMem(4000, 8*Gi) {
+		t.Fatalf("prod offered %v, want its whole lack, cpu=4,memory=8Gi", got)
+	}
+}
