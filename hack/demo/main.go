@@ -458,6 +458,9 @@ func (d *demo) view(ctx context.Context) {
 				if rep, err := readReport(p); p.name == name && err == nil {
 					gone.phases[agorav1alpha1.TaskFinished] = rep.Finished
 					gone.phases[agorav1alpha1.TaskFailed] = rep.Relaunched
+					if rep.Preempted != nil { // relaunches after a preemption are not failures
+						gone.phases[agorav1alpha1.TaskFailed] -= *rep.Preempted
+					}
 				}
 			}
 			rows[name] = &gone

@@ -62,8 +62,12 @@ func TestMakeDemo(t *testing.T) {
 	}
 	if m := regexp.MustCompile(`(\d+)% ran on a node holding their data`).FindStringSubmatch(summary); m == nil {
 		t.Errorf("no locality figure in the summary:\n%s", summary)
-	} else if pct, _ := strconv.Atoi(m[1]); pct < 90 {
-		t.Errorf("the locality job ran %d%% local, want ≥ 90%%", pct)
+	} else if pct, _ := strconv.Atoi(m[1]); pct < 70 {
+		// Since the demo has a guaranteed role (prod takes 3/8 of the pool while etl runs, and
+		// until then that share is lent only to analytics, revocably), etl's data nodes are
+		// busier than they were: 75-100% local in the runs so far, 100% without the quota scene.
+		// Well above the 1/4 a scheduler ignoring locality gets (2 replicas on 8 nodes).
+		t.Errorf("the locality job ran %d%% local, want ≥ 70%%", pct)
 	}
 	// The quota scene: prod idle while analytics borrows its guarantee, then prod asks and holds
 	// it, by preempting revocable tasks only, as the RoleQuota's status and a watch of the
