@@ -117,7 +117,9 @@ func saturatedShape(b *testing.B, s shape) *env {
 			wanting++
 		}
 	}
-	if got, want := e.a.Stats().Filters, s.nodes*wanting; got != want {
+	// With quotas fewer: a node whose guarantee offer a needy role declined is held for that
+	// role while the filter lasts, so no other framework is offered it to decline.
+	if got, want := e.a.Stats().Filters, s.nodes*wanting; got != want && (!s.quotas || got > want) {
 		b.Fatalf("%d filters, want %d", got, want)
 	}
 	saturatedCache[s] = e
@@ -371,9 +373,8 @@ func BenchmarkAllocateEveryNodeQuotas(b *testing.B) {
 // DeclineOffers tasks every node runs a second one of 8 CPU, revocable on every fifth node
 // (16,000 CPU lent to frameworks that take revocable resources), ordinary elsewhere. Then the
 // idle roles' frameworks stop suppressing: ten roles lack 800 CPU each, nothing is free, and
-// the cycle chooses revocable tasks to preempt for each, about 1,000 in all. Between cycles
-// (not timed) the preempted tasks are put back as running revocable tasks, so that every
-// cycle preempts as many.
+// the cycle chooses revocable tasks to preempt for each, 1,000 in all. Between cycles (not
+// timed) the preemptions are cancelled, so that every cycle preempts as many.
 func BenchmarkReclaimQuotas(b *testing.B) {
 	s := quotaShapes[1]
 	b.Run(s.String(), func(b *testing.B) {
@@ -418,9 +419,8 @@ func BenchmarkReclaimQuotas(b *testing.B) {
 			}
 			preempted += len(ps)
 			for _, p := range ps {
-				e.a.FinishTask(p.Task)
-				if _, err := e.a.AddTask(Task{ID: p.Task, Framework: p.Framework, Node: p.Node, Resources: p.Resources, Revocable: true}); err != nil {
-					b.Fatal(err)
+				if !e.a.CancelPreemption(p.Task) {
+					b.Fatalf("%s was not preempted", p.Task)
 				}
 			}
 			b.StartTimer()
