@@ -20,6 +20,7 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand"
@@ -36,6 +37,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -49,6 +51,9 @@ import (
 const (
 	leaderLease = "agora-controller"
 	ns          = "chaos"
+	// quotaRole is the role of the guaranteed framework "prod" and the name of its RoleQuota;
+	// "borrow" (role borrow, RevocableResources) runs on what that guarantee lends.
+	quotaRole = "prod"
 	// convergenceBound is how long after the last fault the cluster has to settle.
 	convergenceBound = 90 * time.Second
 	// sharedNodes are nodes outside Agora's pool, for kube-scheduler's pods; Agora's pool nodes
@@ -82,6 +87,39 @@ type env struct {
 	// disruptions are the windows of faults that may rightly make tasks Unreachable or Lost
 	// (executor, node and kube-apiserver faults); skews are the skew-leases windows.
 	disruptions, skews []window
+	// quota is the RoleQuota the suite keeps for role prod (changed by the quota faults).
+	quota quotaSpec
+}
+
+// quotaSpec is RoleQuota prod's spec: CPU guarantee, memory guarantee and CPU limit ("" unset).
+type quotaSpec struct{ cpu, memory, limitCPU string }
+
+func (q quotaSpec) String() string {
+	return fmt.Sprintf("guarantee cpu=%s memory=%s, limit cpu=%s", orUnset(q.cpu), orUnset(q.memory), orUnset(q.limitCPU))
+}
+
+func orUnset(v string) string {
+	if v == "" {
+		return "unset"
+	}
+	return v
+}
+
+func (q quotaSpec) object() *agorav1alpha1.RoleQuota {
+	rq := &agorav1alpha1.RoleQuota{ObjectMeta: metav1.ObjectMeta{Name: quotaRole}, Spec: agorav1alpha1.RoleQuotaSpec{Role: quotaRole}}
+	set := func(rl *corev1.ResourceList, name corev1.ResourceName, v string) {
+		if v == "" {
+			return
+		}
+		if *rl == nil {
+			*rl = corev1.ResourceList{}
+		}
+		(*rl)[name] = resource.MustParse(v)
+	}
+	set(&rq.Spec.Guarantee, corev1.ResourceCPU, q.cpu)
+	set(&rq.Spec.Guarantee, corev1.ResourceMemory, q.memory)
+	set(&rq.Spec.Limit, corev1.ResourceCPU, q.limitCPU)
+	return rq
 }
 
 // window is a time interval.
@@ -246,6 +284,15 @@ func TestChaos(t *testing.T) {
 	e.fws["gang"] = newProc(dir, "fw-gang", fwBin("gang"), append(common("gang"), "--groups", "3", "--group-size", "3",
 		"--cpu", "1", "--memory", "1Gi", "--duration", "4s", "--max-retries", "1000")...)
 	e.fws["churn"] = newProc(dir, "fw-churn", fwBin("churn"), append(common("churn"), "--tasks", "6", "--kill-every", "3s")...)
+	// Quotas: role prod is guaranteed CPU; its framework comes and goes (guaranteedDemand), and
+	// while it is away the guarantee is lent to borrow as revocable resources, reclaimed (offers
+	// rescinded, tasks preempted) each time prod comes back.
+	e.quota = quotaSpec{cpu: "40"}
+	if _, err := c.Agora.SchedulingV1alpha1().RoleQuotas().Create(ctx, e.quota.object(), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.fws["borrow"] = newProc(dir, "fw-borrow", fwBin("batch"), append(common("borrow"), "--role", "borrow", "--revocable", "--tasks", "80",
+		"--cpu", "1", "--memory", "1Gi", "--duration", "8s", "--max-retries", "1000")...)
 	for _, p := range e.fws {
 		if err := p.start(); err != nil {
 			t.Fatal(err)
@@ -257,6 +304,7 @@ func TestChaos(t *testing.T) {
 	start := time.Now()
 	faultsDone := make(chan struct{})
 	go e.rerunJobs(ctx, faultsDone)
+	go e.guaranteedDemand(ctx, faultsDone, common, fwBin("batch"))
 	go func() {
 		defer close(faultsDone)
 		e.injectFaults(ctx, start.Add(duration))
@@ -379,26 +427,74 @@ func tailOf(path string, n int64) string {
 	return string(b)
 }
 
-// rerunJobs starts the batch and gang jobs again (same Framework names, so names are reused)
-// each time one finishes, until the faults stop: the load lasts as long as the faults.
+// rerunJobs starts the batch, gang and borrow jobs again (same Framework names, so names are
+// reused) each time one finishes, until the faults stop: the load lasts as long as the faults.
+// One that exited by itself with an error (e.g. it started while kube-apiserver was down) is
+// started again too, as a Job would be; one killed by a fault is left to that fault.
 func (e *env) rerunJobs(ctx context.Context, stop <-chan struct{}) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-stop:
-			return
-		case <-time.After(2 * time.Second):
-		}
-		for _, name := range []string{"batch", "gang"} {
+	for sleepUnless(ctx, stop, 2*time.Second) {
+		for _, name := range []string{"batch", "gang", "borrow"} {
 			e.mu.Lock()
 			p := e.fws[name]
 			e.mu.Unlock()
-			if exited, err := p.wait(0); exited && err == nil {
-				e.t.Logf("chaos: job %s finished; running it again", name)
+			if exited, err := p.wait(0); exited && (err == nil || exitedByItself(err)) {
+				e.t.Logf("chaos: job %s ended (%v); running it again", name, err)
 				_ = p.start()
 			}
 		}
+	}
+}
+
+// sleepUnless sleeps for d and reports true, or reports false as soon as ctx ends or stop closes.
+func sleepUnless(ctx context.Context, stop <-chan struct{}, d time.Duration) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-stop:
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+// exitedByItself reports whether a process's exit error is a non-zero exit status (not a signal).
+func exitedByItself(err error) bool {
+	var ee *exec.ExitError
+	return errors.As(err, &ee) && ee.Exited()
+}
+
+// guaranteedDemand runs the guaranteed framework prod (role prod: 1-CPU tasks of 5 s, 8 to 40
+// of them) again and again, idle 3-12 s in between (its Framework torn down), until the faults
+// stop: each time it comes back its role is below its guarantee and reclaims what was lent.
+// Its sizes and pauses come from the seed.
+func (e *env) guaranteedDemand(ctx context.Context, stop <-chan struct{}, common func(string) []string, bin string) {
+	rng := rand.New(rand.NewSource(e.rng.Int63()))
+	idle := 10 * time.Second // borrow borrows first
+	for sleepUnless(ctx, stop, idle) {
+		n := 8 + rng.Intn(33)
+		p := newProc(e.dir, "fw-prod", bin, append(common("prod"), "--role", quotaRole, "--tasks", strconv.Itoa(n), "--cpu", "1",
+			"--memory", "1Gi", "--duration", "5s", "--max-retries", "1000")...)
+		e.mu.Lock()
+		e.fws["prod"] = p
+		e.mu.Unlock()
+		e.t.Logf("chaos: guaranteed framework prod starts with %d tasks of 1 CPU", n)
+		if err := p.start(); err != nil {
+			e.t.Errorf("start prod: %v", err)
+			return
+		}
+		// Until this run ends by itself (a kill-framework fault restarts it; a second instance
+		// replaces it in fws).
+		for done := false; !done; {
+			if !sleepUnless(ctx, stop, time.Second) {
+				return
+			}
+			e.mu.Lock()
+			cur := e.fws["prod"]
+			e.mu.Unlock()
+			exited, err := cur.wait(0)
+			done = exited && (err == nil || exitedByItself(err))
+		}
+		idle = time.Duration(3+rng.Intn(10)) * time.Second
 	}
 }
 
@@ -440,7 +536,8 @@ func (e *env) leader() int {
 }
 
 var faultKinds = []string{"kill-leader", "stop-leader", "kill-executor", "stop-executor", "kill-framework",
-	"second-framework", "delete-node", "node-notready", "framework-spec", "taint-node", "restart-apiserver", "skew-leases"}
+	"second-framework", "delete-node", "node-notready", "framework-spec", "taint-node", "restart-apiserver", "skew-leases",
+	"quota-guarantee", "quota-limit", "quota-recreate", "kill-leader-in-reclaim"}
 
 func (e *env) injectFaults(ctx context.Context, until time.Time) {
 	ctx, cancel := context.WithDeadline(ctx, until)
@@ -458,7 +555,7 @@ func (e *env) injectFaults(ctx context.Context, until time.Time) {
 		pause := time.Duration(20+e.rng.Intn(20)) * time.Second
 		restartAfter := time.Duration(1+e.rng.Intn(4)) * time.Second
 		pick := e.rng.Intn(1 << 30)
-		leaderFault := kind == "stop-leader" || kind == "kill-leader"
+		leaderFault := kind == "stop-leader" || kind == "kill-leader" || kind == "kill-leader-in-reclaim"
 		if leaderFault {
 			// one leader fault at a time, so that failover times are measurable
 			leaderWG.Wait()
@@ -528,13 +625,13 @@ func (e *env) fault(kind string, pause, restartAfter time.Duration, pick int) {
 		_ = e.exec.signal(syscall.SIGCONT)
 		e.record("stop-executor-cont", "SIGCONT agora-executor")
 	case "kill-framework", "second-framework":
-		names := []string{"batch", "service", "gang", "churn"}
+		names := []string{"batch", "service", "gang", "churn", "prod", "borrow"}
 		name := names[pick%len(names)]
 		e.mu.Lock()
 		p := e.fws[name]
 		e.mu.Unlock()
-		if !p.running() {
-			return
+		if p == nil || !p.running() {
+			return // prod is between runs
 		}
 		if kind == "kill-framework" {
 			e.record(kind, "SIGKILL framework %s, restart in %s", name, restartAfter)
@@ -556,6 +653,10 @@ func (e *env) fault(kind string, pause, restartAfter time.Duration, pick int) {
 				p.kill()
 			}
 		}
+	case "kill-leader-in-reclaim":
+		e.killLeaderInReclaim(ctx, restartAfter)
+	case "quota-guarantee", "quota-limit", "quota-recreate":
+		e.quotaFault(ctx, kind, restartAfter, pick)
 	case "delete-node":
 		nodes := e.c.Nodes()
 		node := nodes[pick%len(nodes)]
@@ -673,6 +774,103 @@ func (e *env) fault(kind string, pause, restartAfter time.Duration, pick int) {
 		}
 		e.record("untaint-node", "node %s untainted", node)
 	}
+}
+
+// killLeaderInReclaim waits (up to 30 s) for the leader to be in the middle of a preemption — a
+// Task with status.preemptedFor written and not deleted yet, its batch's other kills perhaps not
+// written at all — and SIGKILLs it then, restarting it restartAfter later. The next leader must
+// count the preempted tasks as on their way back (not preempt again for the same need) and
+// finish the kills that were recorded but not sent.
+func (e *env) killLeaderInReclaim(ctx context.Context, restartAfter time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	w, err := e.c.Agora.SchedulingV1alpha1().Tasks(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		return
+	}
+	defer w.Stop()
+	for ev := range w.ResultChan() {
+		t, ok := ev.Object.(*agorav1alpha1.Task)
+		if !ok || t.Status.PreemptedFor == "" || t.DeletionTimestamp != nil {
+			continue
+		}
+		l := e.leader()
+		if l < 0 {
+			return
+		}
+		p := e.ctrls[l]
+		e.record("kill-leader-in-reclaim", "task %s just preempted for %s, not deleted yet: SIGKILL %s (pid %d), restart in %s",
+			t.Name, t.Status.PreemptedFor, p.name, p.pid(), restartAfter)
+		p.kill()
+		time.Sleep(restartAfter)
+		_ = p.start()
+		return
+	}
+	e.t.Logf("chaos: kill-leader-in-reclaim: no preemption within 30 s; no fault")
+}
+
+// quotaFault changes RoleQuota prod: its guarantee (raised or lowered, memory sometimes), its
+// limit (never below the guarantee: the API refuses that), or deletes it and creates it again
+// restartAfter later.
+func (e *env) quotaFault(ctx context.Context, kind string, restartAfter time.Duration, pick int) {
+	rqs := e.c.Agora.SchedulingV1alpha1().RoleQuotas()
+	e.mu.Lock()
+	q := e.quota
+	switch kind {
+	case "quota-guarantee":
+		q.cpu = []string{"16", "24", "32", "40", "48"}[pick%5]
+		q.memory = []string{"", "24Gi"}[(pick/5)%2]
+		if lim, g := quantityOr(q.limitCPU), resource.MustParse(q.cpu); q.limitCPU != "" && lim.Cmp(g) < 0 {
+			q.limitCPU = q.cpu
+		}
+	case "quota-limit":
+		g := resource.MustParse(q.cpu)
+		q.limitCPU = []string{"", q.cpu, strconv.FormatInt(g.Value()+8, 10), "60"}[pick%4]
+	}
+	e.quota = q
+	e.mu.Unlock()
+	if kind == "quota-recreate" {
+		e.record(kind, "delete RoleQuota %s, create it again in %s (%s)", quotaRole, restartAfter, q)
+		if err := rqs.Delete(ctx, quotaRole, metav1.DeleteOptions{}); err != nil {
+			e.t.Logf("chaos: delete RoleQuota: %v", err)
+		}
+		time.Sleep(restartAfter)
+		e.mu.Lock()
+		q = e.quota // a change meanwhile is in it
+		e.mu.Unlock()
+		for i := 0; i < 30; i++ { // kube-apiserver may be restarting
+			if _, err := rqs.Create(ctx, q.object(), metav1.CreateOptions{}); err == nil || apierrors.IsAlreadyExists(err) {
+				e.record("quota-created", "RoleQuota %s created again (%s)", quotaRole, q)
+				return
+			}
+			time.Sleep(time.Second)
+		}
+		e.t.Errorf("RoleQuota %s could not be created again", quotaRole)
+		return
+	}
+	e.record(kind, "RoleQuota %s: %s", quotaRole, q)
+	for i := 0; i < 30; i++ {
+		cur, err := rqs.Get(ctx, quotaRole, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return // being re-created: the re-creation takes e.quota
+		}
+		if err == nil {
+			cur.Spec = q.object().Spec
+			if _, err = rqs.Update(ctx, cur, metav1.UpdateOptions{}); err == nil {
+				return
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	e.t.Errorf("RoleQuota %s could not be changed", quotaRole)
+}
+
+// quantityOr parses v, or is 0 for "".
+func quantityOr(v string) resource.Quantity {
+	if v == "" {
+		return resource.Quantity{}
+	}
+	return resource.MustParse(v)
 }
 
 func patchNode(ctx context.Context, kube kubernetes.Interface, node, patch string, status bool) error {
@@ -802,13 +1000,26 @@ func (e *env) settled(ctx context.Context) string {
 	if n := running["service"]; n != 6 {
 		problems = append(problems, fmt.Sprintf("service has %d of 6 instances Running", n))
 	}
-	for _, name := range []string{"batch", "gang"} {
+	for _, name := range []string{"batch", "gang", "borrow", "prod"} {
 		e.mu.Lock()
 		p := e.fws[name]
 		e.mu.Unlock()
-		if p.running() {
+		if p != nil && p.running() {
 			problems = append(problems, name+" job not finished")
 		}
+	}
+	for _, t := range taskUID {
+		// A preemption is a write, then a delete: a preempted task still there is a kill that
+		// was recorded and never finished (a new leader must finish it).
+		if t.Status.PreemptedFor != "" {
+			problems = append(problems, fmt.Sprintf("task %s/%s preempted for %s is still there (%s, deleted %v)", t.Namespace, t.Name,
+				t.Status.PreemptedFor, t.Status.Phase, t.DeletionTimestamp != nil))
+		}
+	}
+	if rq, err := ag.RoleQuotas().Get(ctx, quotaRole, metav1.GetOptions{}); err != nil {
+		problems = append(problems, "RoleQuota "+quotaRole+": "+err.Error())
+	} else if rq.Status.ObservedGeneration != rq.Generation {
+		problems = append(problems, fmt.Sprintf("RoleQuota %s status describes generation %d of %d", quotaRole, rq.Status.ObservedGeneration, rq.Generation))
 	}
 	for _, t := range taskUID {
 		if t.Status.Phase == agorav1alpha1.TaskUnreachable {
@@ -887,9 +1098,51 @@ func (e *env) summary(seed int64) {
 			onPool++
 		}
 	}
-	fmt.Fprintf(&b, "foreign pods placed by kube-scheduler: %d (on pool nodes: %d)\nviolations: %d\n", len(e.placed), onPool, len(e.ck.Violations()))
+	fmt.Fprintf(&b, "foreign pods placed by kube-scheduler: %d (on pool nodes: %d)\n", len(e.placed), onPool)
 	e.mu.Unlock()
+	e.preemptionSummary(&b, st, byKind)
+	fmt.Fprintf(&b, "violations: %d\n", len(e.ck.Violations()))
 	e.t.Log(b.String())
+}
+
+// preemptionSummary says how much reclaim the run saw, and how much of it met a leader fault:
+// preempted tasks still stopping when a leader was killed or stopped (the new leader must count
+// them as on their way back and finish their kills), and preemptions made in the 30 s after.
+func (e *env) preemptionSummary(b *strings.Builder, st invariants.Stats, byKind map[string][]faultRecord) {
+	byRole := map[string]int{}
+	for _, p := range st.Preemptions {
+		byRole[p.Role]++
+	}
+	fmt.Fprintf(b, "preemptions: %d %v, judged by 6c: %d (not judgeable, a watch was blind: %d); offers rescinded for the guarantee: %d\n",
+		len(st.Preemptions), byRole, st.SameNeedChecked, st.Tolerated["6c"], st.RescindedForGuarantee)
+	if sl := append([]float64(nil), st.SameNeedSlack...); len(sl) > 0 {
+		sort.Float64s(sl)
+		fmt.Fprintf(b, "6c room left under the bound at each preemption, in tasks of its size, min / p50 / max: %.1f / %.1f / %.1f\n", sl[0], sl[len(sl)/2], sl[len(sl)-1])
+	}
+	leaderFaults := append(append(append([]faultRecord(nil), byKind["kill-leader"]...), byKind["stop-leader"]...), byKind["kill-leader-in-reclaim"]...)
+	withInFlight, inFlight, after := 0, 0, 0
+	for _, f := range leaderFaults {
+		n := 0
+		for _, p := range st.Preemptions {
+			if p.At.Before(f.At) && (p.Ended.IsZero() || p.Ended.After(f.At)) {
+				n++
+			}
+			if p.At.After(f.At) && p.At.Before(f.At.Add(30*time.Second)) {
+				after++
+			}
+		}
+		if n > 0 {
+			withInFlight++
+			inFlight += n
+		}
+	}
+	fmt.Fprintf(b, "leader faults with preempted tasks still stopping: %d of %d (%d tasks); preemptions within 30 s after a leader fault: %d\n",
+		withInFlight, len(leaderFaults), inFlight, after)
+	var quotaFaults []string
+	for _, k := range []string{"quota-guarantee", "quota-limit", "quota-recreate"} {
+		quotaFaults = append(quotaFaults, fmt.Sprintf("%s %d", k, len(byKind[k])))
+	}
+	fmt.Fprintf(b, "quota faults: %s\n", strings.Join(quotaFaults, ", "))
 }
 
 func pct(ds []time.Duration) string {

@@ -17,9 +17,12 @@ limitations under the License.
 package invariants
 
 import (
+	"context"
+	"net/http"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -51,5 +54,43 @@ func TestNeverSeenOfferInABlindWindow(t *testing.T) {
 	c.onTask(watch.Added, admitted("after-gap", gapStart.Add(10*time.Second)))
 	if v := c.Violations(); len(v) != 1 || v[0].Invariant != "3" {
 		t.Errorf("a task created after the blind window: %v", v)
+	}
+}
+
+// A watch that a restarted kube-apiserver accepts at the old resourceVersion and then ends with
+// 410 Gone delivered nothing: the blind window runs from the end of the watch before it, which
+// did, to the opening of the fresh one.
+func TestBlindWindowStartsAtTheLastWatchThatDelivered(t *testing.T) {
+	c := New(nil, nil, t.Logf)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var opens []string
+	var blinds [][2]time.Time
+	var firstEnded time.Time
+	open := func(_ context.Context, o metav1.ListOptions) (watch.Interface, error) {
+		opens = append(opens, o.ResourceVersion)
+		w := watch.NewFakeWithChanSize(2, false)
+		switch len(opens) {
+		case 1: // delivers an Offer, then kube-apiserver goes
+			w.Add(&agorav1alpha1.Offer{ObjectMeta: metav1.ObjectMeta{Name: "o", Namespace: "ns", UID: "u", ResourceVersion: "7"}})
+			w.Stop()
+			firstEnded = time.Now()
+		case 2: // accepted at resourceVersion 7, then 410 Gone
+			time.Sleep(20 * time.Millisecond)
+			w.Error(&metav1.Status{Code: http.StatusGone, Reason: metav1.StatusReasonExpired})
+			w.Stop()
+		default: // fresh; the test ends here
+			cancel()
+			w.Stop()
+		}
+		return w, nil
+	}
+	c.watchLoop(ctx, watchSpec{open: open, on: c.onOffer, opened: func() {},
+		blind: func(from, to time.Time) { blinds = append(blinds, [2]time.Time{from, to}) }})
+	if diff := cmp.Diff([]string{"", "7", ""}, opens); diff != "" {
+		t.Fatalf("watches opened at (-want +got):\n%s", diff)
+	}
+	if len(blinds) != 1 || blinds[0][0].After(firstEnded.Add(10*time.Millisecond)) {
+		t.Errorf("blind windows %v; want one from the end of the first watch (%s)", blinds, firstEnded.Format("15:04:05.000"))
 	}
 }

@@ -29,7 +29,15 @@ limitations under the License.
 //     before the offer was deleted or expired and while its node was still in it, charged to the
 //     offer's framework, and with the tasks admitted on that offer and node within what was
 //     offered (an offer's name is never reused either);
-//   - 4 (in part): nothing is double-booked across restarts: a task ever has at most one pod.
+//   - 4 (in part): nothing is double-booked across restarts: a task ever has at most one pod;
+//   - 6, the quota rules of docs/quotas.md (Task, Framework and RoleQuota watches, nodes from
+//     the snapshots): 6a only revocable work is preempted (a preempted task was revocable at
+//     admission, never for its own role's subtree; pods are labelled revocable exactly when
+//     their tasks are; only offers with a revocable slice are rescinded for a guarantee); 6b a
+//     task is preempted at most once (status.preemptedFor and condition Preempted are never
+//     rewritten, withdrawn or set again; RoleQuota status.preemptions counts no task twice);
+//     6c no preemption repeats one for the same need (quotaJudge.checkSameNeed says exactly
+//     what is bounded). Revocable offer slices count in 1-3 like any other.
 //
 // Invariant 5 (a framework sees only its own namespace) is RBAC's and is not judged here.
 //

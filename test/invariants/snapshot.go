@@ -43,6 +43,9 @@ const terminatingGrace = 5 * time.Second
 //     on that offer and node (the lower of that and status.remaining, as the controller may lag).
 //
 // and compares with the node's allocatable, for every resource the node has except pods.
+// Revocable slices count like any other (they are offered, so they are held). It also holds the
+// pod half of 6a: a task's pod carries scheduling.agora.dev/revocable=true exactly when the task
+// is revocable.
 func checkSnapshot(now time.Time, nodes []corev1.Node, pods []corev1.Pod, tasks []agorav1alpha1.Task, offers []agorav1alpha1.Offer,
 	violate func(inv, format string, args ...any), tolerate func(inv string)) {
 	type use struct {
@@ -86,6 +89,12 @@ func checkSnapshot(now time.Time, nodes []corev1.Node, pods []corev1.Pod, tasks 
 		owner := ""
 		for _, ref := range p.OwnerReferences {
 			if ref.Kind == "Task" {
+				if t := taskByUID[ref.UID]; t != nil && (p.Labels[agorav1alpha1.LabelRevocable] == "true") != t.Status.Revocable {
+					// 6a: operators select preemptible pods by the label; a pod that may not be
+					// preempted must not match, and one that may must.
+					violate(invRevocable, "pod %s/%s has label %s=%q but its task %s/%s has status.revocable %v", p.Namespace, p.Name,
+						agorav1alpha1.LabelRevocable, p.Labels[agorav1alpha1.LabelRevocable], t.Namespace, t.Name, t.Status.Revocable)
+				}
 				if t := taskByUID[ref.UID]; t != nil && chargedPhase(t.Status.Phase) {
 					owner = "charged"
 				} else if t != nil {
