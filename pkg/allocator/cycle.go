@@ -95,7 +95,7 @@ func (a *Allocator) Allocate() []Offer {
 				a.sorter.Served(c)
 			}
 			made = a.recordPart(made, fw, offerPart{node: slot, remaining: amount})
-			a.free[slot] = a.free[slot].Sub(amount) // the node itself is updated below
+			a.setFree(slot, a.free[slot].Sub(amount)) // the node itself is updated below
 			fw.offered = fw.offered.Add(amount)
 			a.sorter.Allocated(c, amount)
 			free = free.Sub(amount)
@@ -107,23 +107,25 @@ func (a *Allocator) Allocate() []Offer {
 			}
 		}
 	}
-	a.openOffers(made, now)
-	if a.qs.on {
-		// Take back revocable resources for roles still below their guarantees. What comes
-		// back is offered from the next cycle on (to those roles first), once the caller has
-		// written the rescinds: the same resources never show in two live offers.
-		a.reclaim(base)
+	var out []Offer
+	if len(made) > 0 {
+		out = make([]Offer, len(made))
 	}
-	for _, o := range made {
+	for i, o := range made {
+		a.openOffer(o, now)
 		next.offered.Set(int(o.fw))
+		out[i] = a.export(o)
+	}
+	if a.qs.on {
+		// Take back revocable resources for roles still below their guarantees (older offers
+		// only; this cycle's are open above, so the nodes count them). What comes back is
+		// offered from the next cycle on (to those roles first), once the caller has written
+		// the rescinds: the same resources never show in two live offers.
+		a.reclaim(base)
 	}
 	a.finishCycle(now)
 	if len(made) == 0 {
 		return nil
-	}
-	out := make([]Offer, len(made))
-	for i, o := range made {
-		out[i] = a.export(o)
 	}
 	slices.SortFunc(out, func(x, y Offer) int {
 		if c := strings.Compare(x.Framework, y.Framework); c != 0 {
@@ -156,18 +158,16 @@ func (a *Allocator) visitable(base Bitset) []int32 {
 	return perm
 }
 
-// openOffers makes the cycle's offers outstanding: the allocator holds them and charges
-// their nodes.
-func (a *Allocator) openOffers(made []*offer, now time.Time) {
-	for _, o := range made {
-		a.cycleOpen[o.fw], a.cycleOpenRev[o.fw] = -1, -1
-		o.madeAt = now
-		a.offers[o.id] = o
-		for _, p := range o.parts {
-			n := a.nodes[p.node]
-			n.offered = n.offered.Add(p.remaining)
-			n.offers = append(n.offers, o.id)
-		}
+// openOffer makes one of the cycle's offers outstanding: the allocator holds it and charges
+// its nodes.
+func (a *Allocator) openOffer(o *offer, now time.Time) {
+	a.cycleOpen[o.fw], a.cycleOpenRev[o.fw] = -1, -1
+	o.madeAt = now
+	a.offers[o.id] = o
+	for _, p := range o.parts {
+		n := a.nodes[p.node]
+		n.offered = n.offered.Add(p.remaining)
+		n.offers = append(n.offers, o.id)
 	}
 }
 

@@ -43,6 +43,7 @@ func (a *Allocator) SetNode(spec NodeSpec) ([]Rescinded, error) {
 	}
 	a.pool = a.pool.Add(n.capacity())
 	a.sorter.SetTotal(a.pool)
+	a.setFree(n.slot, Resources{}) // out of poolFree while membership changes
 	if n.inPool() {
 		a.poolSlots.Set(int(n.slot))
 	} else {
@@ -147,9 +148,9 @@ func (a *Allocator) freeNode(n *node) {
 			delete(a.dupFilters, k)
 		}
 	}
+	a.setFree(n.slot, Resources{})
 	a.poolSlots.Clear(int(n.slot))
 	a.releaseHold(n.slot) // its preempted tasks ended with it
-	a.free[n.slot] = Resources{}
 	delete(a.nodeByName, n.name)
 	a.nodes[n.slot] = nil
 	a.freeNodeSlots = append(a.freeNodeSlots, n.slot)

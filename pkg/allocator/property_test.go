@@ -983,7 +983,22 @@ func (h *harness) checkFiltersExact(now time.Time) {
 }
 
 // check compares the allocator with the harness after every event.
+// poolFreeDrift reports how a.poolFree differs from the sum it keeps current, or "".
+func poolFreeDrift(a *Allocator) string {
+	var sum Resources
+	for s := a.poolSlots.Next(0); s >= 0; s = a.poolSlots.Next(s + 1) {
+		sum = sum.Add(a.free[s])
+	}
+	if sum != a.poolFree {
+		return fmt.Sprintf("poolFree %v, the pool's nodes have %v free", a.poolFree, sum)
+	}
+	return ""
+}
+
 func (h *harness) check() {
+	if d := poolFreeDrift(h.a); d != "" {
+		h.fatalf("%s", d)
+	}
 	st := h.a.Stats()
 	if st.Nodes != len(h.nodes) || st.Frameworks != len(h.fws) || st.Offers != len(h.offers) || st.Tasks != len(h.tasks) {
 		h.fatalf("stats %+v; harness has %d nodes, %d frameworks, %d offers, %d tasks", st, len(h.nodes), len(h.fws), len(h.offers), len(h.tasks))

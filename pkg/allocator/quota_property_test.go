@@ -338,6 +338,9 @@ func (h *qHarness) cycle() {
 	hasHeadroom := !headroomOf(before).IsZero()
 
 	offers := h.a.Allocate()
+	if d := poolFreeDrift(h.a); d != "" {
+		h.t.Fatalf("cycle %d: %s", h.cycles, d)
+	}
 	rescinded, preempted := h.a.TakeReclaim()
 	h.applyRescinded(rescinded)
 	for _, r := range rescinded {

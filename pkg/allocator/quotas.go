@@ -263,6 +263,26 @@ func (fw *framework) roleHeadroom() Resources {
 	return h
 }
 
+// frameworksUnder returns the frameworks whose roles lie under r, built once per cycle (a
+// cycle may visit a thousand nodes held for the same role).
+func (a *Allocator) frameworksUnder(r *quotaRole) Bitset {
+	s := &a.qs
+	if b, ok := s.under[r]; ok {
+		return b
+	}
+	b := make(Bitset, a.words)
+	for _, c := range a.quotaFws {
+		if fw := a.fws[c]; fw != nil && slices.Contains(fw.chain, r) {
+			b.Set(int(c))
+		}
+	}
+	if s.under == nil {
+		s.under = map[*quotaRole]Bitset{}
+	}
+	s.under[r] = b
+	return b
+}
+
 // capped cuts amount down to what fw's own limits and its roles' limits still allow.
 func (fw *framework) capped(amount Resources) Resources {
 	if fw.hasLimits {
@@ -335,7 +355,8 @@ type quotaState struct {
 	revHeld  Resources // held on revocable resources (reclaimable)
 	needy    Bitset    // frameworks in base with a role below its guarantee
 	anyNeedy bool
-	stage    Bitset // scratch: the needy eligible for one node
+	stage    Bitset                // scratch: the needy eligible for one node
+	under    map[*quotaRole]Bitset // frameworksUnder, this cycle\'s
 }
 
 // budget is what may still be offered as ordinary (non-revocable) resources this cycle
@@ -353,6 +374,7 @@ func (a *Allocator) startQuotaCycle(base Bitset) {
 	if !s.on {
 		return
 	}
+	clear(s.under)
 	for _, r := range a.quotaOrder {
 		r.held, r.all, r.pending, r.childNeed, r.need, r.wanting = Resources{}, Resources{}, Resources{}, Resources{}, Resources{}, false
 	}
@@ -389,12 +411,7 @@ func (a *Allocator) startQuotaCycle(base Bitset) {
 			}
 		}
 	}
-	s.freeSum = Resources{}
-	if !s.headroom.IsZero() {
-		for sl := a.poolSlots.Next(0); sl >= 0; sl = a.poolSlots.Next(sl + 1) {
-			s.freeSum = s.freeSum.Add(a.free[sl])
-		}
-	}
+	s.freeSum = a.poolFree
 	a.refreshQuotaBase(base)
 	for _, c := range a.quotaFws {
 		if fw := a.fws[c]; fw != nil && base.Has(int(c)) {
@@ -480,13 +497,9 @@ func (a *Allocator) quotaNode(slot int32, base, eligible Bitset, made []*offer) 
 	if only != nil {
 		// What preempted tasks freed goes to the role they were preempted for, and to
 		// nobody else while it wants it: its frameworks only, guarantee stage only.
+		under := a.frameworksUnder(only)
 		for w := range eligible {
-			eligible[w] &= s.needy[w]
-		}
-		for _, c := range a.quotaFws {
-			if fw := a.fws[c]; fw == nil || !slices.Contains(fw.chain, only) {
-				eligible.Clear(int(c))
-			}
+			eligible[w] &= s.needy[w] & under[w]
 		}
 	}
 	if s.anyNeedy {
@@ -575,7 +588,7 @@ func (a *Allocator) give(made []*offer, fw *framework, slot int32, amount Resour
 	}
 	p.node, p.remaining = slot, amount
 	made = a.recordPart(made, fw, p)
-	a.free[slot] = a.free[slot].Sub(amount)
+	a.setFree(slot, a.free[slot].Sub(amount))
 	fw.offered = fw.offered.Add(amount)
 	if p.revocable {
 		fw.revOffered = fw.revOffered.Add(amount)
@@ -735,20 +748,31 @@ func (a *Allocator) preemptFor(r *quotaRole, need Resources, reachable func(int3
 			}
 		}
 	}
-	for !need.IsZero() && len(byNode) > 0 {
-		bestNode, bestCover := int32(-1), -1.0
-		for nd, ts := range byNode {
-			var sum Resources
-			for _, t := range ts {
-				sum = sum.Add(t.res)
-			}
-			c := coverage(sum, need)
-			if c > bestCover || (c == bestCover && nd < bestNode) {
-				bestNode, bestCover = nd, c
-			}
+	// Nodes by how much of the need their revocable tasks cover, most first (ranked once: a
+	// cycle preempting a thousand tasks ranked the candidates again for every node it took).
+	type ranked struct {
+		node  int32
+		cover float64
+	}
+	order := make([]ranked, 0, len(byNode))
+	for nd, ts := range byNode {
+		var sum Resources
+		for _, t := range ts {
+			sum = sum.Add(t.res)
 		}
-		ts := byNode[bestNode]
-		delete(byNode, bestNode)
+		order = append(order, ranked{nd, coverage(sum, need)})
+	}
+	slices.SortFunc(order, func(x, y ranked) int {
+		if c := cmp.Compare(y.cover, x.cover); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.node, y.node)
+	})
+	for _, rk := range order {
+		if need.IsZero() {
+			break
+		}
+		ts := byNode[rk.node]
 		slices.SortFunc(ts, func(x, y *task) int {
 			if c := cmp.Compare(coverage(y.res, need), coverage(x.res, need)); c != 0 {
 				return c
