@@ -31,6 +31,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -450,16 +451,21 @@ func (c *Controller) releaseOrphanPods(ctx context.Context, node string) error {
 // releaseLostPod removes agora-executor's pod finalizer from the pod of a task on a lost node:
 // the task's end is recorded (Lost), and the node's executor, which would release it, is gone.
 // Without this the pod would stay terminating for ever once deleted (and hold its namespace).
+// A conflict (the garbage collector or pod GC wrote the pod meanwhile) is retried here, on a
+// fresh read: the caller's retry may find the Task gone, and then no task leads to the pod
+// (chaos seed 303: the next Task of that name waited for it for ever).
 func (c *Controller) releaseLostPod(ctx context.Context, t *agorav1alpha1.Task) error {
-	pod := &corev1.Pod{}
-	if err := c.reader.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: t.Name}, pod); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	if uid, ok := taskPodOf(pod); !ok || uid != t.UID {
-		return nil
-	}
-	_, err := c.removeFinalizer(ctx, pod, agorav1alpha1.PodFinalizer)
-	return err
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		pod := &corev1.Pod{}
+		if err := c.reader.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: t.Name}, pod); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		if uid, ok := taskPodOf(pod); !ok || uid != t.UID {
+			return nil
+		}
+		_, err := c.removeFinalizer(ctx, pod, agorav1alpha1.PodFinalizer)
+		return err
+	})
 }
 
 // dropTaskFinalizer removes agora-executor's finalizer from a terminal Task whose node is lost.
