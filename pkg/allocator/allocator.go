@@ -111,8 +111,8 @@ type Allocator struct {
 	// where it is not zero: those nodes are not offered until their tasks end.
 	preemptingOn map[int32]int32
 	preempting   Bitset
-	// heldFor holds the nodes whose preempted tasks ended, for their role (quotaNode).
-	heldFor     map[int32]nodeHold
+	// holds is, by node slot, the role a node is held for (quotaNode; role nil: none).
+	holds       []nodeHold
 	reclaimed   []Rescinded
 	preemptions []Preemption
 	taskSeq     uint64
@@ -260,7 +260,6 @@ func New(cfg Config) *Allocator {
 		revByNode:        map[int32][]*task{},
 		preempted:        map[string]*task{},
 		preemptingOn:     map[int32]int32{},
-		heldFor:          map[int32]nodeHold{},
 		nextOfferID:      max(cfg.FirstOfferID, 1),
 		words:            1,
 	}

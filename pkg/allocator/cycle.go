@@ -150,7 +150,7 @@ func (a *Allocator) visitable(base Bitset) []int32 {
 		for w, b := range base {
 			some |= b &^ filtered[w] &^ incompatible[w]
 		}
-		if some != 0 && a.free[s].atLeast(a.min) {
+		if some != 0 && a.free[s].atLeast(a.min) && (!a.preempting.Has(s) || a.mayTakeHeld(int32(s), base)) {
 			perm = append(perm, int32(s))
 		}
 	}

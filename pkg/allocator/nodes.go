@@ -79,6 +79,7 @@ func (a *Allocator) nodeFor(name string) *node {
 		a.filtered = append(a.filtered, make([]uint64, a.words)...)
 		a.incompatible = append(a.incompatible, make([]uint64, a.words)...)
 		a.free = append(a.free, Resources{})
+		a.holds = append(a.holds, nodeHold{})
 		if wordsFor(len(a.nodes)) > len(a.poolSlots) {
 			a.poolSlots = append(a.poolSlots, 0)
 		}

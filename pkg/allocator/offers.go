@@ -90,7 +90,7 @@ func (a *Allocator) noteDeclined(fw *framework, p offerPart, until time.Time) {
 		// What it holds still counts the offer being released: the first role with a
 		// guarantee is the one the part was for (heldRole lets go of a role satisfied since).
 		if !r.guarantee.IsZero() {
-			a.hold(p.node, r.path, until)
+			a.hold(p.node, r, until)
 			return
 		}
 	}

@@ -85,6 +85,8 @@ type quotaRole struct {
 
 	// retryAt: a reclaim for the role that found nothing to take is not tried again before.
 	retryAt time.Time
+	removed bool     // RemoveQuota took it out
+	mask    roleMask // heldMask's, for the cycle it names
 
 	preemptions int64
 }
@@ -144,6 +146,7 @@ func (a *Allocator) RemoveQuota(role string) {
 		return
 	}
 	delete(a.quotas, role)
+	r.removed = true // its holds end (heldRole)
 	if w, ok := a.sorter.(roleWeigher); ok && r.weight != 1 {
 		w.SetRoleWeight(role, 1)
 	}
@@ -356,7 +359,7 @@ type quotaState struct {
 	needy    Bitset    // frameworks in base with a role below its guarantee
 	anyNeedy bool
 	stage    Bitset                // scratch: the needy eligible for one node
-	under    map[*quotaRole]Bitset // frameworksUnder, this cycle\'s
+	under    map[*quotaRole]Bitset // frameworksUnder, this cycle's
 }
 
 // budget is what may still be offered as ordinary (non-revocable) resources this cycle
@@ -894,17 +897,21 @@ func (a *Allocator) dropPreempted(t *task) {
 	if a.preemptingOn[t.nd]--; a.preemptingOn[t.nd] <= 0 {
 		delete(a.preemptingOn, t.nd)
 		// The node stays marked: held for the role until offered to it (heldRole).
-		a.hold(t.nd, t.preemptedFor, a.clock.Now().Add(ReclaimHold))
+		if r := a.quotas[t.preemptedFor]; r != nil {
+			a.hold(t.nd, r, a.clock.Now().Add(ReclaimHold))
+		} else {
+			a.releaseHold(t.nd)
+		}
 	}
 }
 
 // hold keeps what is free on node slot for role until until (quotaNode, heldRole).
-func (a *Allocator) hold(slot int32, role string, until time.Time) {
+func (a *Allocator) hold(slot int32, role *quotaRole, until time.Time) {
 	for len(a.preempting) <= int(slot)>>6 {
 		a.preempting = append(a.preempting, 0)
 	}
 	a.preempting.Set(int(slot))
-	a.heldFor[slot] = nodeHold{role: role, until: until}
+	a.holds[slot] = nodeHold{role: role, until: until}
 }
 
 // ReclaimHold bounds how long what preempted tasks freed on a node waits for the role they
@@ -914,8 +921,64 @@ const ReclaimHold = 30 * time.Second
 // nodeHold is a node whose preempted tasks ended: its free is for role until offered to it,
 // the role lacks nothing or wants nothing any more, or until passes.
 type nodeHold struct {
-	role  string
+	role  *quotaRole
 	until time.Time
+}
+
+// mayTakeHeld reports whether node slot, held (preempting.Has), is worth visiting: a hold that
+// ended (quotaNode lets go of it), or one whose role has a needy framework in base that may
+// get the node. Nodes whose preempted tasks still stop are not.
+func (a *Allocator) mayTakeHeld(slot int32, base Bitset) bool {
+	h := &a.holds[slot]
+	r := h.role
+	if r == nil {
+		return false
+	}
+	m := a.heldMask(r, base)
+	if !m.live || !a.cycleNow.Before(h.until) {
+		return true // the hold ended: quotaNode lets go of it
+	}
+	off := int(slot) * a.words
+	for i, w := range m.words {
+		if m.bits[i]&^a.filtered[off+w]&^a.incompatible[off+w] != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// roleMask is a sparse bitset, the words of a framework set that are not zero, with whether
+// holds for its role still stand (live) and the cycle it was made for.
+type roleMask struct {
+	words []int
+	bits  []uint64
+	live  bool
+	cycle uint64
+}
+
+// heldMask returns, once per cycle, the needy frameworks in base under r, as a sparse set: a
+// cycle may check ten thousand nodes held for a few roles (every node a needy framework with
+// a long decline filter declined), and these sets hold a few frameworks each.
+func (a *Allocator) heldMask(r *quotaRole, base Bitset) *roleMask {
+	m := &r.mask
+	if m.cycle == a.cycles+1 {
+		return m
+	}
+	m.cycle = a.cycles + 1 // the running cycle (finishCycle counts it)
+	m.words, m.bits = m.words[:0], m.bits[:0]
+	m.live = !r.removed && r.wanting && !r.unmet().IsZero()
+	if !m.live {
+		return m
+	}
+	s := &a.qs
+	under := a.frameworksUnder(r)
+	for w, b := range base {
+		if x := b & s.needy[w] & under[w]; x != 0 {
+			m.words = append(m.words, w)
+			m.bits = append(m.bits, x)
+		}
+	}
+	return m
 }
 
 // heldRole returns the role node slot is held for, or nil (releasing a hold that ended).
@@ -923,12 +986,12 @@ func (a *Allocator) heldRole(slot int32) *quotaRole {
 	if !a.preempting.Has(int(slot)) {
 		return nil
 	}
-	h, ok := a.heldFor[slot]
-	if !ok {
+	h := a.holds[slot]
+	r := h.role
+	if r == nil {
 		return nil // tasks still stopping
 	}
-	r := a.quotas[h.role]
-	if r == nil || !r.wanting || r.unmet().IsZero() || !a.cycleNow.Before(h.until) {
+	if r.removed || !r.wanting || r.unmet().IsZero() || !a.cycleNow.Before(h.until) {
 		a.releaseHold(slot)
 		return nil
 	}
@@ -936,7 +999,7 @@ func (a *Allocator) heldRole(slot int32) *quotaRole {
 }
 
 func (a *Allocator) releaseHold(slot int32) {
-	delete(a.heldFor, slot)
+	a.holds[slot] = nodeHold{}
 	if a.preemptingOn[slot] == 0 && a.preempting.Has(int(slot)) {
 		a.preempting.Clear(int(slot))
 	}
