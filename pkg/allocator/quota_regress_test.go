@@ -154,3 +154,69 @@ func TestQuotaRescindDoesNotBlockReclaim(t *testing.T) {
 		t.Errorf("gold (never saw an offer, active, wanting) lacks %v after 60 cycles, %d preemptions: reclaim blocked for good", u.Unmet, total)
 	}
 }
+
+// Free held for role a (its framework declined a guarantee offer) does not count, in reclaim,
+// as covering role b's need: b may not be offered it while the hold lasts.
+func TestQuotaHeldFreeIsNotAnotherRoles(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.node("n1", cpuMem(4000, 16*Gi))
+	e.node("n2", cpuMem(4000, 16*Gi))
+	e.quota(Quota{Role: "a", Guarantee: Resources{CPU: 4000}})
+	e.quota(Quota{Role: "b", Guarantee: Resources{CPU: 4000}})
+	e.framework(FrameworkSpec{ID: "borrower", Role: "batch", Capabilities: revocable})
+	for _, o := range e.a.Allocate() {
+		for _, p := range o.Nodes {
+			if p.Node == "n2" {
+				e.launch(o, "n2", "rev-0", cpuMem(4000, 4*Gi))
+			}
+		}
+		e.release(o, 0)
+	}
+	e.framework(FrameworkSpec{ID: "fa", Role: "a"})
+	offers := e.a.Allocate()
+	if got := sumOffered(offers, "fa", false); got[CPU] != 4000 {
+		t.Fatalf("fa offered %v", got)
+	}
+	e.release(offers[0], 10*time.Minute) // declines for 10 min: n1 held for a
+	e.framework(FrameworkSpec{ID: "fb", Role: "b"})
+	for i := range 10 {
+		e.clock.Step(10 * time.Second)
+		offers := e.a.Allocate()
+		_, ps := e.a.TakeReclaim()
+		if len(ps) > 0 || sumOffered(offers, "fb", false)[CPU] > 0 {
+			t.Logf("cycle %d: fb offered %v, preempted %+v", i, sumOffered(offers, "fb", false), ps)
+			return
+		}
+	}
+	t.Fatalf("b lacks 4 CPU for 100 s: nothing offered, nothing preempted (n1's 4 CPU held for a count as b's)")
+}
+
+// After the best node, the next is the one that covers most of what is still needed (nodes
+// ranked once against the first need disturbed a third node and preempted 4 CPU too many).
+func TestQuotaPreemptPicksNodesAgainstWhatIsLeft(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.node("a", cpuMem(3000, 3*Gi))
+	e.node("b", cpuMem(4000, 512*Mi))
+	e.node("c", cpuMem(1000, 1*Gi))
+	e.framework(FrameworkSpec{ID: "borrower", Role: "batch", Capabilities: revocable})
+	for _, x := range []struct {
+		id, node string
+		r        Resources
+	}{{"ta", "a", cpuMem(3000, 3*Gi)}, {"tb", "b", cpuMem(4000, 512*Mi)}, {"tc", "c", cpuMem(1000, Gi)}} {
+		if _, err := e.a.AddTask(Task{ID: x.id, Framework: "borrower", Node: x.node, Resources: x.r, Revocable: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.quota(Quota{Role: "gold", Guarantee: cpuMem(4000, 4*Gi)})
+	e.framework(FrameworkSpec{ID: "gold", Role: "gold"})
+	e.a.Allocate()
+	_, ps := e.a.TakeReclaim()
+	var sum Resources
+	for _, p := range ps {
+		sum = sum.Add(p.Resources)
+		t.Logf("preempted %s on %s %v", p.Task, p.Node, p.Resources)
+	}
+	if len(ps) != 2 {
+		t.Fatalf("preempted %d tasks (%v) on %d nodes for a need of cpu=4,mem=4Gi; ta+tc cover it exactly", len(ps), sum, len(ps))
+	}
+}

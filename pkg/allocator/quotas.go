@@ -655,7 +655,7 @@ func (a *Allocator) reclaim(base Bitset) {
 			return false
 		}
 		for sl := a.poolSlots.Next(0); sl >= 0; sl = a.poolSlots.Next(sl + 1) {
-			if f := a.free[sl]; covers(f, need) && compatible(int32(sl)) {
+			if f := a.free[sl]; covers(f, need) && compatible(int32(sl)) && !a.heldFromRole(int32(sl), r) {
 				need = need.Sub(f).ClampZero()
 			}
 		}
@@ -751,31 +751,33 @@ func (a *Allocator) preemptFor(r *quotaRole, need Resources, reachable func(int3
 			}
 		}
 	}
-	// Nodes by how much of the need their revocable tasks cover, most first (ranked once: a
-	// cycle preempting a thousand tasks ranked the candidates again for every node it took).
-	type ranked struct {
-		node  int32
-		cover float64
+	// Each time, the node whose revocable tasks cover the most of what is still needed (their
+	// sums taken once: a cycle preempting a thousand tasks summed every candidate's tasks again
+	// for every node it took). What is needed changes after each node, and with it the best
+	// next node when the need names several resources.
+	type candidate struct {
+		node int32
+		sum  Resources
 	}
-	order := make([]ranked, 0, len(byNode))
+	cands := make([]candidate, 0, len(byNode))
 	for nd, ts := range byNode {
 		var sum Resources
 		for _, t := range ts {
 			sum = sum.Add(t.res)
 		}
-		order = append(order, ranked{nd, coverage(sum, need)})
+		cands = append(cands, candidate{nd, sum})
 	}
-	slices.SortFunc(order, func(x, y ranked) int {
-		if c := cmp.Compare(y.cover, x.cover); c != 0 {
-			return c
+	for !need.IsZero() && len(cands) > 0 {
+		best, bestCover := 0, -1.0
+		for i, c := range cands {
+			if cv := coverage(c.sum, need); cv > bestCover || (cv == bestCover && c.node < cands[best].node) {
+				best, bestCover = i, cv
+			}
 		}
-		return cmp.Compare(x.node, y.node)
-	})
-	for _, rk := range order {
-		if need.IsZero() {
-			break
-		}
-		ts := byNode[rk.node]
+		nd := cands[best].node
+		cands[best] = cands[len(cands)-1]
+		cands = cands[:len(cands)-1]
+		ts := byNode[nd]
 		slices.SortFunc(ts, func(x, y *task) int {
 			if c := cmp.Compare(coverage(y.res, need), coverage(x.res, need)); c != 0 {
 				return c
@@ -923,6 +925,19 @@ const ReclaimHold = 30 * time.Second
 type nodeHold struct {
 	role  *quotaRole
 	until time.Time
+}
+
+// heldFromRole reports whether node slot is kept from r: preempted tasks still stop there, or
+// it is held, while the hold stands, for another role.
+func (a *Allocator) heldFromRole(slot int32, r *quotaRole) bool {
+	if !a.preempting.Has(int(slot)) {
+		return false
+	}
+	h := a.holds[slot]
+	if h.role == nil {
+		return true
+	}
+	return h.role != r && !h.role.removed && a.cycleNow.Before(h.until)
 }
 
 // mayTakeHeld reports whether node slot, held (preempting.Has), is worth visiting: a hold that
