@@ -267,8 +267,8 @@ func TestInstallOnLocalCluster(t *testing.T) {
 	if len(left) > 0 {
 		t.Errorf("helm uninstall left behind: %v", left)
 	}
-	if crds := c.mustKubectl(ctx, "get", "crd", "-l", "app.kubernetes.io/instance=agora", "-o", "name"); strings.Count(crds, "\n") != 3 {
-		t.Errorf("want the 3 CRDs kept after uninstall, got:\n%s", crds)
+	if crds := c.mustKubectl(ctx, "get", "crd", "-l", "app.kubernetes.io/instance=agora", "-o", "name"); strings.Count(crds, "\n") != 4 {
+		t.Errorf("want the 4 CRDs (Framework, Offer, Task, RoleQuota) kept after uninstall, got:\n%s", crds)
 	}
 	if fws, err := admin.agora.SchedulingV1alpha1().Frameworks(teamB).List(ctx, metav1.ListOptions{}); err != nil || len(fws.Items) != 1 {
 		t.Errorf("team B's Framework must survive helm uninstall: %v %v", fws, err)
