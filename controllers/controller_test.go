@@ -805,7 +805,18 @@ func TestReleaseThenSuppress(t *testing.T) {
 	node := e.label + "-n"
 	e.addNode(node, "4", "8Gi")
 	e.addFramework("f", nil)
-	o := e.waitOffer("f")
+	// An offer the model still holds: one taken back a moment ago (the node's first updates)
+	// can still be listed while its rescind is being written, and is nobody's to spare.
+	o := e.waitOfferWhere("f", "an offer the controller holds", func(o *agorav1alpha1.Offer) bool {
+		id, err := offerIDFromName(o.Name)
+		if err != nil {
+			return false
+		}
+		e.ctrl.m.mu.Lock()
+		defer e.ctrl.m.mu.Unlock()
+		st := e.ctrl.m.byID[id]
+		return st != nil && st.key == client.ObjectKeyFromObject(o) && st.unwrittenSince.IsZero()
+	})
 	e.stopController()
 	stopped := e.ctrl
 	fwID := frameworkID(e.ns, "f")
