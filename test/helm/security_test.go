@@ -152,7 +152,16 @@ func checkExecutorNodeRestriction(t *testing.T, ctx context.Context, c *cluster,
 	}
 	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "executor-" + otherNode, Namespace: namespace},
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("someone"), LeaseDurationSeconds: ptr.To[int32](40), RenewTime: ptr.To(metav1.NowMicro())}}
-	if _, err := admin.kube.CoreV1().Pods(teamB).Create(ctx, pod("on-"+otherNode, otherNode), metav1.CreateOptions{}); err != nil {
+	// The pod the executor must not delete is owned by a Task that exists (otherTask): owned by
+	// none, kube-controller-manager's garbage collector may delete it first, and the check then
+	// meets NotFound instead of the policy (seen once in CI).
+	other, err := admin.agora.SchedulingV1alpha1().Tasks(teamB).Get(ctx, otherTask, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := pod("on-"+otherNode, otherNode)
+	victim.OwnerReferences[0].Name, victim.OwnerReferences[0].UID = other.Name, other.UID
+	if _, err := admin.kube.CoreV1().Pods(teamB).Create(ctx, victim, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
@@ -219,7 +228,7 @@ func checkExecutorNodeRestriction(t *testing.T, ctx context.Context, c *cluster,
 	if _, err := admin.kube.CoordinationV1().Leases(namespace).Create(ctx, lease, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	err := renew(exe, lease.Name)
+	err = renew(exe, lease.Name)
 	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "not executor-"+otherNode) {
 		t.Errorf("the executor of %s could renew %s: %v", node, lease.Name, err)
 	}
