@@ -446,10 +446,13 @@ func (c *Controller) cycle(ctx context.Context) {
 	reclaimedOffers := m.applyRescinded(reclaimed, "")
 	var kills []preemption
 	for _, p := range preempted {
-		if ts := m.tasks[types.UID(p.Task)]; ts != nil {
+		if ts := m.tasks[types.UID(p.Task)]; ts != nil && ts.admittedWritten {
 			kills = append(kills, preemption{key: ts.key, uid: types.UID(p.Task), framework: p.Framework, role: p.Role, resources: p.Resources})
 		} else {
-			m.alloc.CancelPreemption(p.Task) // not a task this model knows: nothing to kill
+			// Not a task this model knows, or one whose admission (status.revocable) is not
+			// written yet: a kill recorded now could outlive this leader before the API shows
+			// the task as admitted at all. It may be chosen again once it is.
+			m.alloc.CancelPreemption(p.Task)
 		}
 	}
 	whyChanged := m.alloc.WhyChanged()
