@@ -93,6 +93,10 @@ type quotaRole struct {
 
 func (q *quotaRole) unmet() Resources { return q.guarantee.Sub(q.held).ClampZero() }
 
+// keepsHolds reports whether nodes held for q stay held: its quota stands, its frameworks want
+// offers and it lacks part of its guarantee (heldRole and heldMask judge holds by it).
+func (q *quotaRole) keepsHolds() bool { return !q.removed && q.wanting && !q.unmet().IsZero() }
+
 // contains reports whether role path p is q's role or below it.
 func (q *quotaRole) contains(p string) bool {
 	return p == q.path || (len(p) > len(q.path) && p[len(q.path)] == '/' && strings.HasPrefix(p, q.path))
@@ -981,7 +985,7 @@ func (a *Allocator) heldMask(r *quotaRole, base Bitset) *roleMask {
 	}
 	m.cycle = a.cycles + 1 // the running cycle (finishCycle counts it)
 	m.words, m.bits = m.words[:0], m.bits[:0]
-	m.live = !r.removed && r.wanting && !r.unmet().IsZero()
+	m.live = r.keepsHolds()
 	if !m.live {
 		return m
 	}
@@ -1006,7 +1010,7 @@ func (a *Allocator) heldRole(slot int32) *quotaRole {
 	if r == nil {
 		return nil // tasks still stopping
 	}
-	if r.removed || !r.wanting || r.unmet().IsZero() || !a.cycleNow.Before(h.until) {
+	if !r.keepsHolds() || !a.cycleNow.Before(h.until) {
 		a.releaseHold(slot)
 		return nil
 	}
