@@ -118,6 +118,10 @@ const (
 	// spec.resources. Written by the controller at admission, or by agora-executor when it builds
 	// the pod of an admitted task.
 	ReasonInvalidTemplate = "InvalidTemplate"
+	// ReasonNameInUse: never written to the API. The SDK reports it to the framework for a task it
+	// did not create because a Task of that name owned by an earlier Framework of the same name
+	// (deleted and created again) still exists; launch it again under another name.
+	ReasonNameInUse = "NameInUse"
 )
 
 // Task reasons for the other phases.

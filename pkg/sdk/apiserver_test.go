@@ -499,6 +499,47 @@ func TestDroppedTaskRelaunchedAtOnceGetsNoError(t *testing.T) {
 	}
 }
 
+// A task name still held by a Task of an earlier Framework of the same name (deleted and
+// registered again; its tasks are still being deleted) is not a launch of this framework: Launch
+// must not count it as launched (the scheduler would wait for that task for ever), but say it was
+// not created (ErrNameInUse) and tell the scheduler an Error, so that it launches again under
+// another name.
+func TestLaunchOnANameAnEarlierFrameworkHoldsIsNotCreated(t *testing.T) {
+	c, ns := apiServer(t)
+	ctx := context.Background()
+	d := start(t, c, ns, Config{})
+	leftover := task("reused", agorav1alpha1.TaskFinished, "uid-of-an-earlier-framework")
+	leftover.Namespace = ns
+	leftover.Labels[agorav1alpha1.LabelFramework] = d.Framework().Name
+	leftover.Spec = agorav1alpha1.TaskSpec{OfferName: "gone", NodeName: "n1", Resources: Resources("cpu", "1"), Template: SleepTemplate(time.Second)}
+	if _, err := c.Agora.SchedulingV1alpha1().Tasks(ns).Create(ctx, leftover, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	o := createOffer(t, c, ns, "current", d.Identity(), "n1")
+	d.rec.waitFor(t, "offer current")
+
+	shape := Resources("cpu", "1", "memory", "1Gi")
+	err := d.Launch(ctx, []*agorav1alpha1.Offer{o},
+		TaskInfo{Name: "reused", NodeName: "n1", Resources: shape, Template: SleepTemplate(time.Second)},
+		TaskInfo{Name: "fresh", NodeName: "n1", Resources: shape, Template: SleepTemplate(time.Second)})
+	if !errors.Is(err, ErrNameInUse) {
+		t.Fatalf("Launch over an earlier framework's task: %v, want ErrNameInUse", err)
+	}
+	if got := NotCreated(err); !slices.Equal(got, []string{"reused"}) {
+		t.Errorf("NotCreated = %v, want [reused] (error: %v)", got, err)
+	}
+	if !strings.Contains(err.Error(), "earlier Framework") {
+		t.Errorf("the error does not say what holds the name: %v", err)
+	}
+	if tk := taskExists(t, c, ns, "fresh"); tk == nil || tk.Spec.OfferName != "current" {
+		t.Errorf("the other task was not created on the offer: %+v", tk)
+	}
+	if tk := taskExists(t, c, ns, "reused"); tk == nil || tk.Spec.OfferName != "gone" {
+		t.Errorf("the earlier framework's task changed: %+v", tk)
+	}
+	d.rec.waitFor(t, "status reused Error")
+}
+
 // offerExpiringAt creates an offer of node n1 to instance whose expireTime is at.
 func offerExpiringAt(t *testing.T, c *testcluster.Cluster, ns, name, instance string, at time.Time) *agorav1alpha1.Offer {
 	t.Helper()

@@ -54,7 +54,11 @@ All state is in the API server. When a framework process restarts, the new Drive
 framework's Tasks before it calls Registered ([Driver.Tasks] is complete inside Registered), and
 then delivers a StatusUpdate for every task, terminal ones included, so a scheduler that rebuilds
 its bookkeeping from StatusUpdate loses and duplicates nothing. Task names are the framework's
-idempotency keys: [Driver.Launch] treats "already exists" as launched.
+idempotency keys: [Driver.Launch] treats "already exists" as launched — unless the Task of that
+name belongs to an earlier Framework of the same name (deleted and registered again, e.g. a job
+run again under its name) and is still being deleted: then the task is not created and comes back
+as a StatusUpdate in phase Error, reason NameInUse ([ErrNameInUse]); launch it under another
+name.
 
 # Failover
 

@@ -457,8 +457,16 @@ var ErrNodeRescinded = errors.New("node rescinded from the offer")
 // once). A framework relaunches either from those updates or from [NotCreated], not both.
 var ErrOfferExpired = errors.New("offer expired")
 
+// ErrNameInUse is wrapped by Launch's error when it did not create some tasks because a Task of
+// the same name, owned by an earlier Framework of this name (deleted and registered again, e.g.
+// a job run again under the same name), still exists: its deletion has not finished. Such a task
+// is not a launch of this framework, so it does not count as launched as a task this framework
+// created earlier does. The scheduler hears of each as a StatusUpdate in phase Error, reason
+// NameInUse (like ErrOfferExpired's); launch it again under another name.
+var ErrNameInUse = errors.New("task name held by a task of an earlier Framework of the same name")
+
 // NotCreatedError names the tasks of one offer that Launch did not create, and why (Err:
-// ErrOfferExpired).
+// ErrOfferExpired or ErrNameInUse).
 type NotCreatedError struct {
 	Offer string
 	Tasks []string
@@ -470,6 +478,10 @@ func (e *NotCreatedError) Error() string {
 	more := ""
 	if len(names) > 5 {
 		names, more = names[:5], fmt.Sprintf(" and %d more", len(e.Tasks)-5)
+	}
+	if errors.Is(e.Err, ErrNameInUse) {
+		return fmt.Sprintf("sdk: %d tasks not created (%s%s): %v (still being deleted); launch them again under other names",
+			len(e.Tasks), strings.Join(names, ", "), more, e.Err)
 	}
 	return fmt.Sprintf("sdk: %d tasks not created (%s%s): %v: offer %s's lifetime ran out before their creates; launch them on a current offer",
 		len(e.Tasks), strings.Join(names, ", "), more, e.Err, e.Offer)
@@ -627,6 +639,31 @@ func (d *Driver) offerDeadline(o *agorav1alpha1.Offer) (time.Time, bool) {
 type droppedTask struct {
 	task    *agorav1alpha1.Task
 	creates uint64
+	why     error // ErrOfferExpired or ErrNameInUse
+}
+
+// createTask creates t. A task of that name that exists already counts as created (this
+// framework launched it before, e.g. before a restart), unless it belongs to an earlier
+// Framework of the same name: then the name is in use (ErrNameInUse). One that disappears
+// between the create and the look at it is created again.
+func (d *Driver) createTask(ctx context.Context, t *agorav1alpha1.Task) error {
+	api := d.agora.SchedulingV1alpha1().Tasks(d.cfg.Namespace)
+	for try := 0; ; try++ {
+		_, err := api.Create(ctx, t, metav1.CreateOptions{})
+		if !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+		cur, err := api.Get(ctx, t.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err) && try < 2:
+			continue // gone since: its deletion ended just now
+		case err != nil:
+			return nil // as before: the name exists, and cannot be looked at; count it launched
+		case !d.ours(cur):
+			return fmt.Errorf("task %s/%s: %w", t.Namespace, t.Name, ErrNameInUse)
+		}
+		return nil
+	}
 }
 
 // createTasks creates the tasks, each on the offer that holds its node, launchWriters at a
@@ -635,9 +672,9 @@ type droppedTask struct {
 // none of the offers is an error, and so is one whose offer's lifetime (deadlines) has run out
 // when its turn comes (returned as dropped, in phase Error with reason OfferExpired, for the
 // scheduler); the others are still created. A task of a name the cache already holds counts as
-// launched, as an AlreadyExists does. Once the Driver is superseded, nothing more is created.
+// launched, as an AlreadyExists does, unless an earlier Framework of the same name owns it
+// (dropped, ErrNameInUse). Once the Driver is superseded, nothing more is created.
 func (d *Driver) createTasks(ctx context.Context, byNode map[string]string, deadlines map[string]time.Time, tasks []TaskInfo) (dropped []droppedTask, _ error) {
-	api := d.agora.SchedulingV1alpha1().Tasks(d.cfg.Namespace)
 	var (
 		mu   sync.Mutex
 		errs []error
@@ -673,17 +710,27 @@ func (d *Driver) createTasks(ctx context.Context, byNode map[string]string, dead
 					n := d.creates[t.Name]
 					d.mu.Unlock()
 					mu.Lock()
-					dropped = append(dropped, droppedTask{task: t, creates: n})
+					dropped = append(dropped, droppedTask{task: t, creates: n, why: ErrOfferExpired})
 					mu.Unlock()
 					continue
 				}
-				_, err := api.Create(ctx, t, metav1.CreateOptions{})
-				if err == nil || apierrors.IsAlreadyExists(err) {
+				err := d.createTask(ctx, t)
+				if errors.Is(err, ErrNameInUse) {
+					t.Status = agorav1alpha1.TaskStatus{Phase: agorav1alpha1.TaskError, Reason: agorav1alpha1.ReasonNameInUse,
+						Framework: d.cfg.Name, Message: err.Error()}
+					d.mu.Lock()
+					n := d.creates[t.Name]
+					d.mu.Unlock()
+					mu.Lock()
+					dropped = append(dropped, droppedTask{task: t, creates: n, why: ErrNameInUse})
+					mu.Unlock()
+					continue
+				}
+				if err == nil {
 					d.mu.Lock()
 					d.creates[t.Name]++
 					d.mu.Unlock()
-				}
-				if err != nil && !apierrors.IsAlreadyExists(err) {
+				} else {
 					fail(fmt.Errorf("creating task %s: %w", t.Name, err))
 				}
 			}
@@ -706,14 +753,18 @@ func (d *Driver) createTasks(ctx context.Context, byNode map[string]string, dead
 		order[ti.Name] = i
 	}
 	slices.SortFunc(dropped, func(a, b droppedTask) int { return order[a.task.Name] - order[b.task.Name] })
-	byOffer := map[string]*NotCreatedError{}
+	type key struct {
+		offer string
+		why   error
+	}
+	byOffer := map[key]*NotCreatedError{}
 	for _, dt := range dropped {
-		o := dt.task.Spec.OfferName
-		if byOffer[o] == nil {
-			byOffer[o] = &NotCreatedError{Offer: o, Err: ErrOfferExpired}
-			errs = append(errs, byOffer[o])
+		k := key{dt.task.Spec.OfferName, dt.why}
+		if byOffer[k] == nil {
+			byOffer[k] = &NotCreatedError{Offer: k.offer, Err: dt.why}
+			errs = append(errs, byOffer[k])
 		}
-		byOffer[o].Tasks = append(byOffer[o].Tasks, dt.task.Name)
+		byOffer[k].Tasks = append(byOffer[k].Tasks, dt.task.Name)
 	}
 	return dropped, errors.Join(errs...)
 }
