@@ -102,8 +102,16 @@ type Allocator struct {
 	quotas     map[string]*quotaRole
 	quotaOrder []*quotaRole
 	quotaFws   []int32
-	qs         quotaState
-	revocable  map[string]*task
+	// The quota'd roles' holdings, kept as running sums between cycles (syncQuotaSums): the
+	// frameworks whose tasks or offers changed since the last cycle, whether every sum must
+	// be taken again (a framework's chain changed or its slot was freed), and what all
+	// frameworks hold on revocable resources.
+	sumDirty  []int32
+	sumStale  bool
+	sumRev    Resources
+	chainGen  uint64 // counts changes of frameworks' chains and freed slots (frameworksUnder)
+	qs        quotaState
+	revocable map[string]*task
 	// revByNode indexes the revocable tasks not preempted by node slot.
 	revByNode map[int32][]*task
 	preempted map[string]*task
@@ -119,6 +127,7 @@ type Allocator struct {
 	// cycleFirstOffer is the first offer ID of the running cycle, cycleNow its time.
 	cycleFirstOffer OfferID
 	cycleNow        time.Time
+	cycleNano       int64 // cycleNow.UnixNano()
 }
 
 type node struct {
@@ -206,6 +215,10 @@ type framework struct {
 	revocableCapable bool
 	revTasks         Resources
 	revOffered       Resources
+	// What the framework added to its roles' running sums (quotaRole.sumAll, sumHeld) and to
+	// Allocator.sumRev when last summed, and whether it changed since (queued in sumDirty).
+	sumAll, sumHeld, sumRev Resources
+	sumDirty                bool
 }
 
 func (f *framework) held() Resources { return f.tasks.Add(f.offered) }

@@ -34,7 +34,7 @@ func (a *Allocator) Allocate() []Offer {
 			anyone = true
 		}
 	}
-	a.cycleFirstOffer, a.cycleNow = a.nextOfferID, now
+	a.cycleFirstOffer, a.cycleNow, a.cycleNano = a.nextOfferID, now, now.UnixNano()
 	a.startQuotaCycle(base) // may drop frameworks whose roles are at their limits
 	next := &a.whyNext
 	copy(next.base, base)
@@ -97,6 +97,7 @@ func (a *Allocator) Allocate() []Offer {
 			made = a.recordPart(made, fw, offerPart{node: slot, remaining: amount})
 			a.setFree(slot, a.free[slot].Sub(amount)) // the node itself is updated below
 			fw.offered = fw.offered.Add(amount)
+			a.holdingsChanged(fw)
 			a.sorter.Allocated(c, amount)
 			free = free.Sub(amount)
 			if fw.hasLimits && !fw.headroom().atLeast(a.min) {
@@ -139,18 +140,29 @@ func (a *Allocator) Allocate() []Offer {
 // visitable returns, in slot order, the pool's nodes that some framework in base may get and
 // that have at least the minimum free. It is the whole cost of a cycle that offers nothing,
 // so it is kept apart from the rest of Allocate, whose code does not then disturb this loop.
+//
+// A node held for a role (quotas: preempted tasks stop there, or what they freed waits for
+// their role) is checked against that role's needy frameworks instead of base: a few words
+// instead of all of them, where a cycle may find every node held.
 func (a *Allocator) visitable(base Bitset) []int32 {
 	words := a.words
 	perm := a.perm[:0]
+	held := a.preempting
 	for s := a.poolSlots.Next(0); s >= 0; s = a.poolSlots.Next(s + 1) {
 		off := s * words
 		filtered := a.filtered[off : off+words]
 		incompatible := a.incompatible[off : off+words]
+		if held.Has(s) {
+			if a.free[s].atLeast(a.min) && a.mayTakeHeld(int32(s), base, filtered, incompatible) {
+				perm = append(perm, int32(s))
+			}
+			continue
+		}
 		var some uint64
 		for w, b := range base {
 			some |= b &^ filtered[w] &^ incompatible[w]
 		}
-		if some != 0 && a.free[s].atLeast(a.min) && (!a.preempting.Has(s) || a.mayTakeHeld(int32(s), base)) {
+		if some != 0 && a.free[s].atLeast(a.min) {
 			perm = append(perm, int32(s))
 		}
 	}

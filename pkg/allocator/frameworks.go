@@ -336,6 +336,8 @@ func (a *Allocator) maybeFreeFramework(fw *framework) {
 	}
 	delete(a.fwByID, fw.id)
 	a.quotaFws = slices.DeleteFunc(a.quotaFws, func(c int32) bool { return c == fw.slot })
+	a.sumStale = true // a framework taking the slot must not inherit its part of the sums
+	a.chainGen++
 	a.fws[fw.slot] = nil
 	a.freeFwSlots = append(a.freeFwSlots, fw.slot)
 }

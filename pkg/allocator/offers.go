@@ -133,6 +133,7 @@ func (a *Allocator) dropOffer(o *offer, each func(p offerPart)) {
 	o.parts = nil
 	delete(a.offers, o.id)
 	fw.offered = fw.offered.Sub(total)
+	a.holdingsChanged(fw)
 	if fw.known {
 		a.sorter.Unallocated(Client(fw.slot), total)
 	}
@@ -152,6 +153,7 @@ func (a *Allocator) rescindPart(o *offer, slot int32, cause RescindCause) Rescin
 	if p.revocable {
 		fw.revOffered = fw.revOffered.Sub(p.remaining)
 	}
+	a.holdingsChanged(fw)
 	if fw.known {
 		a.sorter.Unallocated(Client(fw.slot), p.remaining)
 	}
@@ -208,6 +210,7 @@ func (a *Allocator) RestoreOffer(o Offer) (rejected []string, err error) {
 	}
 	a.offers[o.ID] = in
 	fw.offered = fw.offered.Add(total)
+	a.holdingsChanged(fw)
 	a.sorter.Allocated(Client(fw.slot), total)
 	return rejected, nil
 }

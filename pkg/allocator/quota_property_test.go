@@ -3,6 +3,7 @@ package allocator
 import (
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -43,8 +44,12 @@ type qHarness struct {
 	offers map[OfferID]Offer // what is left of each outstanding offer
 	tasks  map[string]qTask
 	// Per role: preempted resources since the last need event, and the bound for them.
-	since       map[string]Resources
-	bound       map[string]Resources
+	since map[string]Resources
+	bound map[string]Resources
+	// With several resources lacking: tasks preempted since the last need event, and the
+	// bound for them.
+	sinceTasks  map[string]int64
+	taskBound   map[string]int64
 	nextID      int
 	cycles      int
 	preemptions int
@@ -67,6 +72,7 @@ func newQHarness(t *testing.T, seed uint64) *qHarness {
 		nodes: map[string]Resources{}, fws: map[string]FrameworkSpec{}, quotas: map[string]Quota{},
 		offers: map[OfferID]Offer{}, tasks: map[string]qTask{},
 		since: map[string]Resources{}, bound: map[string]Resources{},
+		sinceTasks: map[string]int64{}, taskBound: map[string]int64{},
 	}
 	for i := range 4 {
 		h.setNode(fmt.Sprintf("n%d", i))
@@ -118,6 +124,9 @@ func (h *qHarness) setQuota() {
 	q := Quota{Role: role, Weight: float64(1 + h.rng.IntN(3))}
 	if h.rng.IntN(4) != 0 {
 		q.Guarantee = cpuMem(int64(h.rng.IntN(20))*1000, 0) // sometimes over the pool
+		if h.rng.IntN(3) == 0 {
+			q.Guarantee[Memory] = int64(h.rng.IntN(48)) * Gi
+		}
 	}
 	if h.rng.IntN(3) == 0 {
 		q.Limit = map[ResourceName]int64{CPU: q.Guarantee[CPU] + int64(h.rng.IntN(8))*1000}
@@ -143,14 +152,31 @@ func (h *qHarness) needEvent(role string) {
 			}
 		}
 		var b Resources
+		lacking, tasks := 0, n
 		for i := range b {
-			b[i] = n * (u.Unmet[i] + h.maxRevTask()[i])
-			if u.Guarantee[i] == 0 {
-				b[i] = unlimited // tasks taken for cpu bring their memory along
+			if u.Unmet[i] > 0 {
+				lacking++
+				tasks += n * (u.Unmet[i]/h.minRevTask()[i] + 1)
 			}
 		}
-		h.since[r], h.bound[r] = Resources{}, b
+		for i := range b {
+			b[i] = n * (u.Unmet[i] + h.maxRevTask()[i])
+			if u.Guarantee[i] == 0 || lacking > 1 || (lacking == 1 && u.Unmet[i] == 0) {
+				// Tasks taken for one resource bring the others along: with several lacking,
+				// each resource's preemptions are bounded only through the tasks' count.
+				b[i] = unlimited
+			}
+		}
+		if lacking <= 1 {
+			tasks = math.MaxInt64
+		}
+		h.since[r], h.bound[r], h.sinceTasks[r], h.taskBound[r] = Resources{}, b, 0, tasks
 	}
+}
+
+// minRevTask is the smallest task launch makes.
+func (h *qHarness) minRevTask() Resources {
+	return cpuMem(500, Gi)
 }
 
 func (h *qHarness) maxRevTask() Resources {
@@ -170,7 +196,14 @@ func (h *qHarness) applyRescinded(rs []Rescinded) {
 }
 
 func (h *qHarness) step() {
-	switch k := h.rng.IntN(20); {
+	h.stepOnce()
+	if d := quotaSumDrift(h.a); d != "" {
+		h.t.Fatalf("after step (cycle %d): %s", h.cycles, d)
+	}
+}
+
+func (h *qHarness) stepOnce() {
+	switch k := h.rng.IntN(22); {
 	case k < 6:
 		h.cycle()
 	case k < 10:
@@ -190,9 +223,38 @@ func (h *qHarness) step() {
 		}
 	case k == 17:
 		h.setNode(fmt.Sprintf("n%d", h.rng.IntN(5)))
+	case k == 18:
+		h.removeFramework(fmt.Sprintf("f%d", h.rng.IntN(6)))
+	case k == 19:
+		h.removeNode(fmt.Sprintf("n%d", h.rng.IntN(5)))
 	default:
 		h.clock.Step(time.Duration(1+h.rng.IntN(5)) * time.Second)
 	}
+}
+
+// removeFramework removes a framework: its offers are rescinded, its tasks run on (it stays in
+// h.fws, which only names roles, until set again; nothing offers to it meanwhile).
+func (h *qHarness) removeFramework(id string) {
+	spec, ok := h.fws[id]
+	if !ok {
+		return
+	}
+	h.applyRescinded(h.a.RemoveFramework(id))
+	h.needEvent(spec.Role)
+}
+
+// removeNode removes a node: its offers are rescinded, its tasks lost.
+func (h *qHarness) removeNode(name string) {
+	if _, ok := h.nodes[name]; !ok {
+		return
+	}
+	lost, rs := h.a.RemoveNode(name)
+	h.applyRescinded(rs)
+	for _, id := range lost {
+		delete(h.tasks, id)
+	}
+	delete(h.nodes, name)
+	h.needEvent("")
 }
 
 func (h *qHarness) launch() {
@@ -424,8 +486,12 @@ func (h *qHarness) cycle() {
 		for _, p := range ps {
 			h.since[r] = h.since[r].Add(p.Resources)
 		}
+		h.sinceTasks[r] += int64(len(ps))
 		if !h.since[r].Fits(h.bound[r]) {
 			h.t.Fatalf("cycle %d: role %s had %v preempted since its last need event, bound %v", h.cycles, r, h.since[r], h.bound[r])
+		}
+		if h.sinceTasks[r] > h.taskBound[r] {
+			h.t.Fatalf("cycle %d: role %s had %d tasks preempted since its last need event, bound %d", h.cycles, r, h.sinceTasks[r], h.taskBound[r])
 		}
 	}
 }

@@ -75,13 +75,18 @@ type quotaRole struct {
 	hasLimit  bool
 	weight    float64
 
-	// Recomputed at the start of each cycle and kept current through it.
+	// What the subtree's frameworks hold between cycles, non-revocable and all: running sums
+	// (syncQuotaSums), the start of held and all each cycle.
+	sumHeld, sumAll Resources
+
+	// Set at the start of each cycle and kept current through it.
 	held      Resources // non-revocable tasks and offers of the subtree
 	all       Resources // everything the subtree holds, revocable included
 	pending   Resources // tasks preempted for the subtree, still charged
 	childNeed Resources // sum of the children's need
 	need      Resources // max(unmet, childNeed): what must stay reclaimable for the subtree
 	wanting   bool
+	short     bool // below its guarantee, as of the last refreshQuotaBase
 
 	// retryAt: a reclaim for the role that found nothing to take is not tried again before.
 	retryAt time.Time
@@ -187,6 +192,7 @@ func validateQuota(q *Quota) error {
 // rebuildQuotaTree links every quota role to its nearest quota'd ancestor and every framework
 // to its chain of quota'd roles, after a quota or a framework's role changed.
 func (a *Allocator) rebuildQuotaTree() {
+	a.chainGen++
 	a.quotaOrder = a.quotaOrder[:0]
 	for _, r := range a.quotas {
 		r.parent = nil
@@ -235,6 +241,8 @@ func (a *Allocator) quotaAt(path string) *quotaRole {
 
 // setChain finds the quota'd roles fw's role lies under, deepest first.
 func (a *Allocator) setChain(fw *framework) {
+	a.sumStale = true // its part of the sums moves to other roles
+	a.chainGen++
 	fw.chain = fw.chain[:0]
 	fw.roleLimited = false
 	if len(a.quotas) > 0 {
@@ -270,11 +278,11 @@ func (fw *framework) roleHeadroom() Resources {
 	return h
 }
 
-// frameworksUnder returns the frameworks whose roles lie under r, built once per cycle (a
-// cycle may visit a thousand nodes held for the same role).
+// frameworksUnder returns the frameworks whose roles lie under r, built once until a chain
+// changes (a cycle may visit a thousand nodes held for the same role).
 func (a *Allocator) frameworksUnder(r *quotaRole) Bitset {
 	s := &a.qs
-	if b, ok := s.under[r]; ok {
+	if b, ok := s.under[r]; ok && len(b) == a.words {
 		return b
 	}
 	b := make(Bitset, a.words)
@@ -363,7 +371,8 @@ type quotaState struct {
 	needy    Bitset    // frameworks in base with a role below its guarantee
 	anyNeedy bool
 	stage    Bitset                // scratch: the needy eligible for one node
-	under    map[*quotaRole]Bitset // frameworksUnder, this cycle's
+	under    map[*quotaRole]Bitset // frameworksUnder's, while no chain changes
+	underGen uint64                // Allocator.chainGen they were built at
 }
 
 // budget is what may still be offered as ordinary (non-revocable) resources this cycle
@@ -381,26 +390,15 @@ func (a *Allocator) startQuotaCycle(base Bitset) {
 	if !s.on {
 		return
 	}
-	clear(s.under)
+	if s.underGen != a.chainGen {
+		clear(s.under)
+		s.underGen = a.chainGen
+	}
+	a.syncQuotaSums()
 	for _, r := range a.quotaOrder {
-		r.held, r.all, r.pending, r.childNeed, r.need, r.wanting = Resources{}, Resources{}, Resources{}, Resources{}, Resources{}, false
+		r.held, r.all, r.pending, r.childNeed, r.need, r.wanting = r.sumHeld, r.sumAll, Resources{}, Resources{}, Resources{}, false
 	}
-	s.revHeld = Resources{}
-	for _, fw := range a.fws {
-		if fw == nil {
-			continue
-		}
-		s.revHeld = s.revHeld.Add(fw.revTasks).Add(fw.revOffered)
-		if len(fw.chain) == 0 {
-			continue
-		}
-		all := fw.held()
-		held := all.Sub(fw.revTasks).Sub(fw.revOffered)
-		for _, r := range fw.chain {
-			r.all = r.all.Add(all)
-			r.held = r.held.Add(held)
-		}
-	}
+	s.revHeld = a.sumRev
 	for _, t := range a.preempted {
 		for r := a.quotaAt(t.preemptedFor); r != nil; r = r.parent {
 			r.pending = r.pending.Add(t.res)
@@ -429,12 +427,71 @@ func (a *Allocator) startQuotaCycle(base Bitset) {
 	}
 }
 
+// holdingsChanged notes that fw's tasks or offers changed, for syncQuotaSums. Without quotas
+// nothing is noted: the first quota makes every sum be taken afresh (setChain).
+func (a *Allocator) holdingsChanged(fw *framework) {
+	if !fw.sumDirty && len(a.quotas) > 0 {
+		fw.sumDirty = true
+		a.sumDirty = append(a.sumDirty, fw.slot)
+	}
+}
+
+// syncQuotaSums brings the quota'd roles' running sums of what their frameworks hold (and the
+// sum of what all frameworks hold on revocable resources) up to date: from scratch after a
+// chain changed or a framework's slot was freed, otherwise by the change of each framework
+// noted since the last call. A cycle that offers nothing then costs nothing per framework.
+func (a *Allocator) syncQuotaSums() {
+	if a.sumStale {
+		a.sumStale = false
+		for _, r := range a.quotaOrder {
+			r.sumAll, r.sumHeld = Resources{}, Resources{}
+		}
+		a.sumRev = Resources{}
+		for _, fw := range a.fws {
+			if fw != nil {
+				fw.sumAll, fw.sumHeld, fw.sumRev = Resources{}, Resources{}, Resources{}
+				a.resum(fw)
+			}
+		}
+	} else {
+		for _, c := range a.sumDirty {
+			if fw := a.fws[c]; fw != nil {
+				a.resum(fw)
+			}
+		}
+	}
+	a.sumDirty = a.sumDirty[:0]
+}
+
+// resum moves fw's part of the running sums from what it held when last summed to what it
+// holds now.
+func (a *Allocator) resum(fw *framework) {
+	fw.sumDirty = false
+	rev := fw.revTasks.Add(fw.revOffered)
+	a.sumRev = a.sumRev.Add(rev.Sub(fw.sumRev))
+	fw.sumRev = rev
+	if len(fw.chain) == 0 {
+		return // no role sums to keep (a chain that became empty made the sums stale)
+	}
+	all := fw.held()
+	held := all.Sub(rev)
+	dAll, dHeld := all.Sub(fw.sumAll), held.Sub(fw.sumHeld)
+	for _, r := range fw.chain {
+		r.sumAll = r.sumAll.Add(dAll)
+		r.sumHeld = r.sumHeld.Add(dHeld)
+	}
+	fw.sumAll, fw.sumHeld = all, held
+}
+
 // refreshQuotaBase drops from base the frameworks whose roles reached their limits and
 // recomputes which frameworks in base are needy.
 func (a *Allocator) refreshQuotaBase(base Bitset) {
 	s := &a.qs
 	clear(s.needy)
 	s.anyNeedy = false
+	for _, r := range a.quotaOrder {
+		r.short = !r.unmet().IsZero()
+	}
 	for _, c := range a.quotaFws {
 		fw := a.fws[c]
 		if fw == nil || !base.Has(int(c)) {
@@ -444,7 +501,7 @@ func (a *Allocator) refreshQuotaBase(base Bitset) {
 			base.Clear(int(c))
 			continue
 		}
-		if fw.needy() {
+		if slices.ContainsFunc(fw.chain, func(r *quotaRole) bool { return r.short }) {
 			s.needy.Set(int(c))
 			s.anyNeedy = true
 		}
@@ -600,6 +657,7 @@ func (a *Allocator) give(made []*offer, fw *framework, slot int32, amount Resour
 	if p.revocable {
 		fw.revOffered = fw.revOffered.Add(amount)
 	}
+	a.holdingsChanged(fw)
 	a.sorter.Allocated(c, amount)
 	if fw.hasLimits && !fw.headroom().atLeast(a.min) {
 		base.Clear(int(c))
@@ -917,7 +975,7 @@ func (a *Allocator) hold(slot int32, role *quotaRole, until time.Time) {
 		a.preempting = append(a.preempting, 0)
 	}
 	a.preempting.Set(int(slot))
-	a.holds[slot] = nodeHold{role: role, until: until}
+	a.holds[slot] = nodeHold{role: role, until: until.UnixNano()}
 }
 
 // ReclaimHold bounds how long what preempted tasks freed on a node waits for the role they
@@ -928,7 +986,7 @@ const ReclaimHold = 30 * time.Second
 // the role lacks nothing or wants nothing any more, or until passes.
 type nodeHold struct {
 	role  *quotaRole
-	until time.Time
+	until int64 // UnixNano: compared with cycleNano for every held node of a cycle
 }
 
 // heldFromRole reports whether node slot is kept from r: preempted tasks still stop there, or
@@ -941,25 +999,29 @@ func (a *Allocator) heldFromRole(slot int32, r *quotaRole) bool {
 	if h.role == nil {
 		return true
 	}
-	return h.role != r && !h.role.removed && a.cycleNow.Before(h.until)
+	return h.role != r && !h.role.removed && a.cycleNano < h.until
 }
 
-// mayTakeHeld reports whether node slot, held (preempting.Has), is worth visiting: a hold that
-// ended (quotaNode lets go of it), or one whose role has a needy framework in base that may
-// get the node. Nodes whose preempted tasks still stop are not.
-func (a *Allocator) mayTakeHeld(slot int32, base Bitset) bool {
+// mayTakeHeld reports whether node slot, held (preempting.Has), is worth visiting: one whose
+// role has a needy framework in base that may get the node, or, once the hold ended (quotaNode
+// lets go of it), any framework in base that may. Nodes whose preempted tasks still stop are
+// not. filtered and incompatible are the node's rows.
+func (a *Allocator) mayTakeHeld(slot int32, base, filtered, incompatible Bitset) bool {
 	h := &a.holds[slot]
 	r := h.role
 	if r == nil {
 		return false
 	}
 	m := a.heldMask(r, base)
-	if !m.live || !a.cycleNow.Before(h.until) {
-		return true // the hold ended: quotaNode lets go of it
+	if !m.live || a.cycleNano >= h.until {
+		var some uint64
+		for w, b := range base {
+			some |= b &^ filtered[w] &^ incompatible[w]
+		}
+		return some != 0
 	}
-	off := int(slot) * a.words
 	for i, w := range m.words {
-		if m.bits[i]&^a.filtered[off+w]&^a.incompatible[off+w] != 0 {
+		if m.bits[i]&^filtered[w]&^incompatible[w] != 0 {
 			return true
 		}
 	}
@@ -1010,7 +1072,7 @@ func (a *Allocator) heldRole(slot int32) *quotaRole {
 	if r == nil {
 		return nil // tasks still stopping
 	}
-	if !r.keepsHolds() || !a.cycleNow.Before(h.until) {
+	if !r.keepsHolds() || a.cycleNano >= h.until {
 		a.releaseHold(slot)
 		return nil
 	}

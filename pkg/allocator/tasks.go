@@ -119,6 +119,7 @@ func (a *Allocator) chargeTask(t *task, newlyHeld bool) {
 	}
 	fw.tasks = fw.tasks.Add(t.res)
 	fw.taskCount++
+	a.holdingsChanged(fw)
 	n.tasks = n.tasks.Add(t.res)
 	n.taskCount++
 	a.touch(n)
@@ -151,6 +152,7 @@ func (a *Allocator) finishTask(id string) bool {
 	}
 	fw.tasks = fw.tasks.Sub(t.res)
 	fw.taskCount--
+	a.holdingsChanged(fw)
 	n.tasks = n.tasks.Sub(t.res)
 	n.taskCount--
 	a.touch(n)
