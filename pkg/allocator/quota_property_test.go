@@ -31,8 +31,11 @@ import (
 //     non-revocable task of its subtree ends, a framework of its subtree revives or is
 //     (re)configured, a quota or a node changes), the resources preempted for it are at most
 //     (frameworks in its subtree + 1) x (what it lacked at the first event + the largest
-//     revocable task). A framework that lets reclaimed resources go unused takes no part in
-//     reclaim until such an event, so reclaim cannot feed a borrower's relaunches forever.
+//     revocable task), in the resource it lacked; with several lacking (tasks taken for one
+//     bring the others along), the tasks preempted are at most (frameworks + 1) x (1 + the sum
+//     over the lacking resources of (lack / smallest task + 1)). A framework that lets
+//     reclaimed resources go unused takes no part in reclaim until such an event, so reclaim
+//     cannot feed a borrower's relaunches forever.
 type qHarness struct {
 	t      *testing.T
 	rng    *rand.Rand
