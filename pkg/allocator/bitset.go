@@ -55,3 +55,13 @@ func (b Bitset) Next(i int) int {
 
 // NewBitset returns an empty set that can hold 0..n-1.
 func NewBitset(n int) Bitset { return make(Bitset, wordsFor(n)) }
+
+// Any reports whether the set has a member.
+func (b Bitset) Any() bool {
+	for _, w := range b {
+		if w != 0 {
+			return true
+		}
+	}
+	return false
+}

@@ -140,11 +140,33 @@ func (a *Allocator) Allocate() []Offer {
 // visitable returns, in slot order, the pool's nodes that some framework in base may get and
 // that have at least the minimum free. It is the whole cost of a cycle that offers nothing,
 // so it is kept apart from the rest of Allocate, whose code does not then disturb this loop.
-//
-// A node held for a role (quotas: preempted tasks stop there, or what they freed waits for
-// their role) is checked against that role's needy frameworks instead of base: a few words
-// instead of all of them, where a cycle may find every node held.
 func (a *Allocator) visitable(base Bitset) []int32 {
+	if a.preempting.Any() {
+		return a.visitableHeld(base)
+	}
+	words := a.words
+	perm := a.perm[:0]
+	for s := a.poolSlots.Next(0); s >= 0; s = a.poolSlots.Next(s + 1) {
+		off := s * words
+		filtered := a.filtered[off : off+words]
+		incompatible := a.incompatible[off : off+words]
+		var some uint64
+		for w, b := range base {
+			some |= b &^ filtered[w] &^ incompatible[w]
+		}
+		if some != 0 && a.free[s].atLeast(a.min) {
+			perm = append(perm, int32(s))
+		}
+	}
+	a.perm = perm
+	return perm
+}
+
+// visitableHeld is visitable when some nodes are held (quotas: preempted tasks stop there, or
+// what they freed, or a needy framework declined, waits for a role): a held node is checked
+// against its role's needy frameworks instead of base, in the same loop, as a cycle may find
+// every node held. Kept apart so that the loop without holds stays as tight as it was.
+func (a *Allocator) visitableHeld(base Bitset) []int32 {
 	words := a.words
 	perm := a.perm[:0]
 	held := a.preempting
@@ -152,14 +174,25 @@ func (a *Allocator) visitable(base Bitset) []int32 {
 		off := s * words
 		filtered := a.filtered[off : off+words]
 		incompatible := a.incompatible[off : off+words]
+		who := base
 		if held.Has(s) {
-			if a.free[s].atLeast(a.min) && a.mayTakeHeld(int32(s), base, filtered, incompatible) {
-				perm = append(perm, int32(s))
+			// Preempted tasks still stop there (no role: nobody gets it), or it is held for a
+			// role: while the hold stands only the role's needy frameworks may get it; once it
+			// ended, quotaNode lets go of it.
+			h := &a.holds[s]
+			if h.role == nil {
+				continue
 			}
-			continue
+			m := &h.role.mask
+			if m.cycle != a.cycles+1 {
+				m = a.heldMask(h.role, base) // the role's first held node this cycle
+			}
+			if m.live && a.cycleNano < h.until {
+				who = m.bits
+			}
 		}
 		var some uint64
-		for w, b := range base {
+		for w, b := range who {
 			some |= b &^ filtered[w] &^ incompatible[w]
 		}
 		if some != 0 && a.free[s].atLeast(a.min) {

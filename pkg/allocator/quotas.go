@@ -1002,51 +1002,27 @@ func (a *Allocator) heldFromRole(slot int32, r *quotaRole) bool {
 	return h.role != r && !h.role.removed && a.cycleNano < h.until
 }
 
-// mayTakeHeld reports whether node slot, held (preempting.Has), is worth visiting: one whose
-// role has a needy framework in base that may get the node, or, once the hold ended (quotaNode
-// lets go of it), any framework in base that may. Nodes whose preempted tasks still stop are
-// not. filtered and incompatible are the node's rows.
-func (a *Allocator) mayTakeHeld(slot int32, base, filtered, incompatible Bitset) bool {
-	h := &a.holds[slot]
-	r := h.role
-	if r == nil {
-		return false
-	}
-	m := a.heldMask(r, base)
-	if !m.live || a.cycleNano >= h.until {
-		var some uint64
-		for w, b := range base {
-			some |= b &^ filtered[w] &^ incompatible[w]
-		}
-		return some != 0
-	}
-	for i, w := range m.words {
-		if m.bits[i]&^filtered[w]&^incompatible[w] != 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// roleMask is a sparse bitset, the words of a framework set that are not zero, with whether
-// holds for its role still stand (live) and the cycle it was made for.
+// roleMask is, for one cycle, the needy frameworks in base under a role, and whether holds for
+// the role still stand (live).
 type roleMask struct {
-	words []int
-	bits  []uint64
+	bits  Bitset
 	live  bool
 	cycle uint64
 }
 
-// heldMask returns, once per cycle, the needy frameworks in base under r, as a sparse set: a
-// cycle may check ten thousand nodes held for a few roles (every node a needy framework with
-// a long decline filter declined), and these sets hold a few frameworks each.
+// heldMask returns, once per cycle, the needy frameworks in base under r: a cycle may check ten
+// thousand nodes held for a few roles (every node a needy framework with a long decline filter
+// declined), each against its role's set as other nodes are against base.
 func (a *Allocator) heldMask(r *quotaRole, base Bitset) *roleMask {
 	m := &r.mask
 	if m.cycle == a.cycles+1 {
 		return m
 	}
 	m.cycle = a.cycles + 1 // the running cycle (finishCycle counts it)
-	m.words, m.bits = m.words[:0], m.bits[:0]
+	if len(m.bits) != len(base) {
+		m.bits = make(Bitset, len(base))
+	}
+	clear(m.bits)
 	m.live = r.keepsHolds()
 	if !m.live {
 		return m
@@ -1054,10 +1030,7 @@ func (a *Allocator) heldMask(r *quotaRole, base Bitset) *roleMask {
 	s := &a.qs
 	under := a.frameworksUnder(r)
 	for w, b := range base {
-		if x := b & s.needy[w] & under[w]; x != 0 {
-			m.words = append(m.words, w)
-			m.bits = append(m.bits, x)
-		}
+		m.bits[w] = b & s.needy[w] & under[w]
 	}
 	return m
 }
