@@ -2,6 +2,7 @@ package allocator
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 )
@@ -218,5 +219,25 @@ func TestQuotaPreemptPicksNodesAgainstWhatIsLeft(t *testing.T) {
 	}
 	if len(ps) != 2 {
 		t.Fatalf("preempted %d tasks (%v) on %d nodes for a need of cpu=4,mem=4Gi; ta+tc cover it exactly", len(ps), sum, len(ps))
+	}
+}
+
+// A decline filter of centuries holds the declined guarantee part for its role for as long:
+// the hold's end, counted in nanoseconds since 1970, must not wrap round and end it at once
+// (review: a refuse of math.MaxInt64 gave the node to a borrower the next cycle).
+func TestQuotaHoldOfCenturiesDoesNotWrap(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.node("n0", cpuMem(4000, 16*Gi))
+	e.quota(Quota{Role: "gold", Guarantee: Resources{CPU: 4000}})
+	e.framework(FrameworkSpec{ID: "G", Role: "gold"})
+	offers := e.a.Allocate()
+	if len(offers) != 1 || offers[0].Framework != "G" {
+		t.Fatalf("first cycle: %+v, want one offer to G", offers)
+	}
+	e.release(offers[0], time.Duration(math.MaxInt64))
+	e.framework(FrameworkSpec{ID: "B", Role: "batch", Capabilities: revocable})
+	e.clock.Step(time.Second)
+	if offers := e.a.Allocate(); len(offers) != 0 {
+		t.Fatalf("n0, declined by G for its guarantee, was offered to %s", offers[0].Framework)
 	}
 }

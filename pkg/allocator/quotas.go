@@ -3,6 +3,7 @@ package allocator
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -975,8 +976,19 @@ func (a *Allocator) hold(slot int32, role *quotaRole, until time.Time) {
 		a.preempting = append(a.preempting, 0)
 	}
 	a.preempting.Set(int(slot))
-	a.holds[slot] = nodeHold{role: role, until: until.UnixNano()}
+	a.holds[slot] = nodeHold{role: role, until: unixNano(until)}
 }
+
+// unixNano is t.UnixNano(), or the largest int64 for a time past what it can count (a decline
+// filter of centuries: a hold that long must not wrap round and end at once).
+func unixNano(t time.Time) int64 {
+	if !t.Before(maxUnixNano) {
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+var maxUnixNano = time.Unix(0, math.MaxInt64)
 
 // ReclaimHold bounds how long what preempted tasks freed on a node waits for the role they
 // were preempted for (its frameworks may have declined the node for a while).
