@@ -995,42 +995,8 @@ func poolFreeDrift(a *Allocator) string {
 	return ""
 }
 
-// quotaSumDrift reports how the quota'd roles' running sums (syncQuotaSums) differ from the
-// sums taken afresh, or "".
-func quotaSumDrift(a *Allocator) string {
-	if len(a.quotas) == 0 {
-		return "" // the sums are not kept without quotas
-	}
-	a.syncQuotaSums()
-	all, held := map[*quotaRole]Resources{}, map[*quotaRole]Resources{}
-	var rev Resources
-	for _, fw := range a.fws {
-		if fw == nil {
-			continue
-		}
-		r := fw.revTasks.Add(fw.revOffered)
-		rev = rev.Add(r)
-		for _, q := range fw.chain {
-			all[q] = all[q].Add(fw.held())
-			held[q] = held[q].Add(fw.held().Sub(r))
-		}
-	}
-	if rev != a.sumRev {
-		return fmt.Sprintf("revocable running sum %v, the frameworks hold %v", a.sumRev, rev)
-	}
-	for _, q := range a.quotaOrder {
-		if q.sumAll != all[q] || q.sumHeld != held[q] {
-			return fmt.Sprintf("role %s: running sums all %v held %v, the frameworks hold all %v held %v", q.path, q.sumAll, q.sumHeld, all[q], held[q])
-		}
-	}
-	return ""
-}
-
 func (h *harness) check() {
 	if d := poolFreeDrift(h.a); d != "" {
-		h.fatalf("%s", d)
-	}
-	if d := quotaSumDrift(h.a); d != "" {
 		h.fatalf("%s", d)
 	}
 	st := h.a.Stats()

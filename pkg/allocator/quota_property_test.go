@@ -28,8 +28,8 @@ import (
 //     reclaimed for it, and the last task preempted for it was still needed (never past the
 //     guarantee by more than one task);
 //   - the number of preemptions is bounded: between two "need events" of a role (a
-//     non-revocable task of its subtree ends, a framework of its subtree revives or is
-//     (re)configured, a quota or a node changes), the resources preempted for it are at most
+//     non-revocable task of its subtree ends, a framework of its subtree revives, is
+//     (re)configured or lets an offer go, a quota or a node changes), the resources preempted for it are at most
 //     (frameworks in its subtree + 1) x (what it lacked at the first event + the largest
 //     revocable task), in the resource it lacked; with several lacking (tasks taken for one
 //     bring the others along), the tasks preempted are at most (frameworks + 1) x (1 + the sum
@@ -301,6 +301,8 @@ func (h *qHarness) release() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	// What its frameworks held of an offer counted towards the role: the role may lack it now.
+	h.needEvent(h.fws[h.offers[id].Framework].Role)
 	delete(h.offers, id)
 }
 
@@ -513,4 +515,35 @@ func TestQuotaProperties(t *testing.T) {
 	if total == 0 {
 		t.Fatal("no preemption in any run: the test does not exercise reclaim")
 	}
+}
+
+// quotaSumDrift reports how the quota'd roles' running sums (syncQuotaSums) differ from the
+// sums taken afresh, or "".
+func quotaSumDrift(a *Allocator) string {
+	if len(a.quotas) == 0 {
+		return "" // the sums are not kept without quotas
+	}
+	a.syncQuotaSums()
+	all, held := map[*quotaRole]Resources{}, map[*quotaRole]Resources{}
+	var rev Resources
+	for _, fw := range a.fws {
+		if fw == nil {
+			continue
+		}
+		r := fw.revTasks.Add(fw.revOffered)
+		rev = rev.Add(r)
+		for _, q := range fw.chain {
+			all[q] = all[q].Add(fw.held())
+			held[q] = held[q].Add(fw.held().Sub(r))
+		}
+	}
+	if rev != a.sumRev {
+		return fmt.Sprintf("revocable running sum %v, the frameworks hold %v", a.sumRev, rev)
+	}
+	for _, q := range a.quotaOrder {
+		if q.sumAll != all[q] || q.sumHeld != held[q] {
+			return fmt.Sprintf("role %s: running sums all %v held %v, the frameworks hold all %v held %v", q.path, q.sumAll, q.sumHeld, all[q], held[q])
+		}
+	}
+	return ""
 }
