@@ -172,7 +172,9 @@ func (g *gang) observe(t *agorav1alpha1.Task) (kill []string) {
 			kill = append(kill, g.name(gi, gr.attempt, m))
 		}
 	}
-	gr.failures++
+	if blamed(t) {
+		gr.failures++
+	}
 	if gr.failures > g.maxRetries {
 		cli.Say(g.flags.Name, "group %d: member %s %s (%s); out of retries", gi, t.Name, t.Status.Phase, t.Status.Message)
 		gr.done = true
@@ -184,6 +186,16 @@ func (g *gang) observe(t *agorav1alpha1.Task) (kill []string) {
 	gr.phases = map[int]agorav1alpha1.TaskPhase{}
 	gr.launched = false
 	return kill
+}
+
+// blamed reports whether a member's end counts against the group's retries: not a rejection at
+// admission or a task the SDK did not create (Error, other than an unusable template), nor a
+// preemption. The member did nothing wrong; the group runs again for free, as batch's tasks do.
+func blamed(t *agorav1alpha1.Task) bool {
+	if sdk.Preempted(t) {
+		return false
+	}
+	return t.Status.Phase != agorav1alpha1.TaskError || t.Status.Reason == agorav1alpha1.ReasonInvalidTemplate
 }
 
 func (g *gang) Registered(d *sdk.Driver, fw *agorav1alpha1.Framework) {

@@ -463,7 +463,7 @@ var ErrOfferExpired = errors.New("offer expired")
 // is not a launch of this framework, so it does not count as launched as a task this framework
 // created earlier does. The scheduler hears of each as a StatusUpdate in phase Error, reason
 // NameInUse (like ErrOfferExpired's); launch it again under another name.
-var ErrNameInUse = errors.New("task name held by a task of an earlier Framework of the same name")
+var ErrNameInUse = errors.New("task name in use by a Task of another Framework")
 
 // NotCreatedError names the tasks of one offer that Launch did not create, and why (Err:
 // ErrOfferExpired or ErrNameInUse).
@@ -480,7 +480,7 @@ func (e *NotCreatedError) Error() string {
 		names, more = names[:5], fmt.Sprintf(" and %d more", len(e.Tasks)-5)
 	}
 	if errors.Is(e.Err, ErrNameInUse) {
-		return fmt.Sprintf("sdk: %d tasks not created (%s%s): %v (still being deleted); launch them again under other names",
+		return fmt.Sprintf("sdk: %d tasks not created (%s%s): %v (typically an earlier Framework of this name whose tasks are still being deleted; each task's Error status names the owner): launch them again under other names",
 			len(e.Tasks), strings.Join(names, ", "), more, e.Err)
 	}
 	return fmt.Sprintf("sdk: %d tasks not created (%s%s): %v: offer %s's lifetime ran out before their creates; launch them on a current offer",
@@ -657,10 +657,18 @@ func (d *Driver) createTask(ctx context.Context, t *agorav1alpha1.Task) error {
 		switch {
 		case apierrors.IsNotFound(err) && try < 2:
 			continue // gone since: its deletion ended just now
+		case apierrors.IsNotFound(err):
+			return fmt.Errorf("the name exists and then does not, three times over: %w", err)
 		case err != nil:
 			return nil // as before: the name exists, and cannot be looked at; count it launched
 		case !d.ours(cur):
-			return fmt.Errorf("task %s/%s: %w", t.Namespace, t.Name, ErrNameInUse)
+			owner := "another Framework"
+			for _, ref := range cur.OwnerReferences {
+				if ref.Kind == "Framework" {
+					owner = fmt.Sprintf("Framework %s (uid %s, not this one's)", ref.Name, ref.UID)
+				}
+			}
+			return fmt.Errorf("task %s/%s belongs to %s: %w", t.Namespace, t.Name, owner, ErrNameInUse)
 		}
 		return nil
 	}
