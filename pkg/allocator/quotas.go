@@ -818,9 +818,11 @@ func (a *Allocator) preemptFor(r *quotaRole, need Resources, reachable func(int3
 	// sums taken once: a cycle preempting a thousand tasks summed every candidate's tasks again
 	// for every node it took). What is needed changes after each node, and with it the best
 	// next node when the need names several resources.
+	// A pick is a pass over the candidates, so the pass is kept lean: the sums as floats, and
+	// only the resources still needed (the value is coverage's, to the last bit).
 	type candidate struct {
 		node int32
-		sum  Resources
+		sum  [NumResources]float64
 	}
 	cands := make([]candidate, 0, len(byNode))
 	for nd, ts := range byNode {
@@ -828,12 +830,32 @@ func (a *Allocator) preemptFor(r *quotaRole, need Resources, reachable func(int3
 		for _, t := range ts {
 			sum = sum.Add(t.res)
 		}
-		cands = append(cands, candidate{nd, sum})
+		c := candidate{node: nd}
+		for i, v := range sum {
+			c.sum[i] = float64(v)
+		}
+		cands = append(cands, c)
 	}
+	var lacking [NumResources]int
+	var lack [NumResources]float64
 	for !need.IsZero() && len(cands) > 0 {
+		n := 0
+		for i, v := range need {
+			if v > 0 {
+				lacking[n], lack[n] = i, float64(v)
+				n++
+			}
+		}
 		best, bestCover := 0, -1.0
-		for i, c := range cands {
-			if cv := coverage(c.sum, need); cv > bestCover || (cv == bestCover && c.node < cands[best].node) {
+		for i := range cands {
+			c := &cands[i]
+			cv := 0.0
+			for k, r := range lacking[:n] {
+				if x := c.sum[r]; x > 0 {
+					cv += min(1, x/lack[k])
+				}
+			}
+			if cv > bestCover || (cv == bestCover && c.node < cands[best].node) {
 				best, bestCover = i, cv
 			}
 		}
