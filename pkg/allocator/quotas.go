@@ -372,6 +372,7 @@ type quotaState struct {
 	needy    Bitset    // frameworks in base with a role below its guarantee
 	anyNeedy bool
 	stage    Bitset                // scratch: the needy eligible for one node
+	capable  Bitset                // frameworks that take revocable resources
 	under    map[*quotaRole]Bitset // frameworksUnder's, while no chain changes
 	underGen uint64                // Allocator.chainGen they were built at
 }
@@ -418,6 +419,15 @@ func (a *Allocator) startQuotaCycle(base Bitset) {
 		}
 	}
 	s.freeSum = a.poolFree
+	if len(s.capable) != len(base) {
+		s.capable = make(Bitset, len(base))
+	}
+	clear(s.capable)
+	for _, fw := range a.fws {
+		if fw != nil && fw.revocableCapable {
+			s.capable.Set(int(fw.slot))
+		}
+	}
 	a.refreshQuotaBase(base)
 	for _, c := range a.quotaFws {
 		if fw := a.fws[c]; fw != nil && base.Has(int(c)) {
@@ -605,8 +615,17 @@ func (a *Allocator) quotaNode(slot int32, base, eligible Bitset, made []*offer) 
 		return made // none of the role's frameworks could take it this cycle
 	}
 	for {
-		for w := range eligible {
-			eligible[w] &= base[w]
+		if !s.headroom.IsZero() && !s.budget().atLeast(a.min) {
+			// No ordinary offer fits the budget any more (nothing in this stage raises it but
+			// a needy role's ordinary offer, which lowers the headroom): only the frameworks
+			// that take revocable resources can get anything, so only they are asked for.
+			for w := range eligible {
+				eligible[w] &= base[w] & s.capable[w]
+			}
+		} else {
+			for w := range eligible {
+				eligible[w] &= base[w]
+			}
 		}
 		c, ok := a.sorter.First(eligible)
 		if !ok {
