@@ -366,15 +366,16 @@ type quotaState struct {
 	// ownRev is what of revHeld the top roles in need hold themselves: reclaim never takes a
 	// role's own revocable holdings for it, so they do not count as reclaimable headroom (nor,
 	// to stay on the safe side, for the other roles in need).
-	ownRev   Resources
-	freeSum  Resources // free on the pool's nodes
-	revHeld  Resources // held on revocable resources (reclaimable)
-	needy    Bitset    // frameworks in base with a role below its guarantee
-	anyNeedy bool
-	stage    Bitset                // scratch: the needy eligible for one node
-	capable  Bitset                // frameworks that take revocable resources
-	under    map[*quotaRole]Bitset // frameworksUnder's, while no chain changes
-	underGen uint64                // Allocator.chainGen they were built at
+	ownRev    Resources
+	freeSum   Resources // free on the pool's nodes
+	revHeld   Resources // held on revocable resources (reclaimable)
+	needy     Bitset    // frameworks in base with a role below its guarantee
+	anyNeedy  bool
+	stage     Bitset                // scratch: the needy eligible for one node
+	capable   Bitset                // frameworks that take revocable resources,
+	capableOK bool                  // once this cycle needs them (revocableCapable)
+	under     map[*quotaRole]Bitset // frameworksUnder's, while no chain changes
+	underGen  uint64                // Allocator.chainGen they were built at
 }
 
 // budget is what may still be offered as ordinary (non-revocable) resources this cycle
@@ -419,15 +420,7 @@ func (a *Allocator) startQuotaCycle(base Bitset) {
 		}
 	}
 	s.freeSum = a.poolFree
-	if len(s.capable) != len(base) {
-		s.capable = make(Bitset, len(base))
-	}
-	clear(s.capable)
-	for _, fw := range a.fws {
-		if fw != nil && fw.revocableCapable {
-			s.capable.Set(int(fw.slot))
-		}
-	}
+	s.capableOK = false
 	a.refreshQuotaBase(base)
 	for _, c := range a.quotaFws {
 		if fw := a.fws[c]; fw != nil && base.Has(int(c)) {
@@ -619,6 +612,7 @@ func (a *Allocator) quotaNode(slot int32, base, eligible Bitset, made []*offer) 
 			// No ordinary offer fits the budget any more (nothing in this stage raises it but
 			// a needy role's ordinary offer, which lowers the headroom): only the frameworks
 			// that take revocable resources can get anything, so only they are asked for.
+			a.revocableCapable()
 			for w := range eligible {
 				eligible[w] &= base[w] & s.capable[w]
 			}
@@ -661,6 +655,25 @@ func (a *Allocator) quotaNode(slot int32, base, eligible Bitset, made []*offer) 
 		}
 	}
 	return made
+}
+
+// revocableCapable builds, once per cycle that needs it, the set of frameworks that take
+// revocable resources (a saturated cycle never does).
+func (a *Allocator) revocableCapable() {
+	s := &a.qs
+	if s.capableOK {
+		return
+	}
+	s.capableOK = true
+	if len(s.capable) != a.words {
+		s.capable = make(Bitset, a.words)
+	}
+	clear(s.capable)
+	for _, fw := range a.fws {
+		if fw != nil && fw.revocableCapable {
+			s.capable.Set(int(fw.slot))
+		}
+	}
 }
 
 // give records that fw is offered amount on node slot, as part p says (revocable, from the
