@@ -643,9 +643,10 @@ type droppedTask struct {
 }
 
 // createTask creates t. A task of that name that exists already counts as created (this
-// framework launched it before, e.g. before a restart), unless it belongs to an earlier
-// Framework of the same name: then the name is in use (ErrNameInUse). One that disappears
-// between the create and the look at it is created again.
+// framework launched it before, e.g. before a restart), unless another Framework owns it (in
+// practice an earlier one of the same name whose tasks are still being deleted): then the name
+// is in use (ErrNameInUse). One that disappears between the create and the look at it is
+// created again (twice at most).
 func (d *Driver) createTask(ctx context.Context, t *agorav1alpha1.Task) error {
 	api := d.agora.SchedulingV1alpha1().Tasks(d.cfg.Namespace)
 	for try := 0; ; try++ {
