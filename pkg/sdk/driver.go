@@ -663,12 +663,8 @@ func (d *Driver) createTask(ctx context.Context, t *agorav1alpha1.Task) error {
 		case err != nil:
 			return nil // as before: the name exists, and cannot be looked at; count it launched
 		case !d.ours(cur):
-			owner := "another Framework"
-			for _, ref := range cur.OwnerReferences {
-				if ref.Kind == "Framework" {
-					owner = fmt.Sprintf("Framework %s (uid %s, not this one's)", ref.Name, ref.UID)
-				}
-			}
+			ref := frameworkOwner(cur) // not ours: owned by a Framework
+			owner := fmt.Sprintf("Framework %s (uid %s, not this one's)", ref.Name, ref.UID)
 			return fmt.Errorf("task %s/%s belongs to %s: %w", t.Namespace, t.Name, owner, ErrNameInUse)
 		}
 		return nil
@@ -695,6 +691,16 @@ func (d *Driver) createTasks(ctx context.Context, byNode map[string]string, dead
 		errs = append(errs, err)
 		mu.Unlock()
 	}
+	// drop leaves t out, for the scheduler to hear of in phase Error with reason.
+	drop := func(t *agorav1alpha1.Task, why error, reason, message string) {
+		t.Status = agorav1alpha1.TaskStatus{Phase: agorav1alpha1.TaskError, Reason: reason, Framework: d.cfg.Name, Message: message}
+		d.mu.Lock()
+		n := d.creates[t.Name]
+		d.mu.Unlock()
+		mu.Lock()
+		dropped = append(dropped, droppedTask{task: t, creates: n, why: why})
+		mu.Unlock()
+	}
 	for range min(launchWriters, len(tasks)) {
 		wg.Add(1)
 		go func() {
@@ -711,28 +717,14 @@ func (d *Driver) createTasks(ctx context.Context, byNode map[string]string, dead
 					if d.Task(t.Name) != nil {
 						continue // launched before: what an AlreadyExists would say
 					}
-					t.Status = agorav1alpha1.TaskStatus{Phase: agorav1alpha1.TaskError, Reason: agorav1alpha1.ReasonOfferExpired,
-						Framework: d.cfg.Name,
-						Message: fmt.Sprintf("offer %s's lifetime ran out before task %s was created; the SDK did not create it: launch it on a current offer",
-							t.Spec.OfferName, t.Name)}
-					d.mu.Lock()
-					n := d.creates[t.Name]
-					d.mu.Unlock()
-					mu.Lock()
-					dropped = append(dropped, droppedTask{task: t, creates: n, why: ErrOfferExpired})
-					mu.Unlock()
+					drop(t, ErrOfferExpired, agorav1alpha1.ReasonOfferExpired,
+						fmt.Sprintf("offer %s's lifetime ran out before task %s was created; the SDK did not create it: launch it on a current offer",
+							t.Spec.OfferName, t.Name))
 					continue
 				}
 				err := d.createTask(ctx, t)
 				if errors.Is(err, ErrNameInUse) {
-					t.Status = agorav1alpha1.TaskStatus{Phase: agorav1alpha1.TaskError, Reason: agorav1alpha1.ReasonNameInUse,
-						Framework: d.cfg.Name, Message: err.Error()}
-					d.mu.Lock()
-					n := d.creates[t.Name]
-					d.mu.Unlock()
-					mu.Lock()
-					dropped = append(dropped, droppedTask{task: t, creates: n, why: ErrNameInUse})
-					mu.Unlock()
+					drop(t, ErrNameInUse, agorav1alpha1.ReasonNameInUse, err.Error())
 					continue
 				}
 				if err == nil {
@@ -1143,13 +1135,22 @@ func (d *Driver) pushObj(kind eventKind, obj any) {
 // with another UID is not this framework's. A task without an owner (made with kubectl and the
 // label) is.
 func (d *Driver) ours(t *agorav1alpha1.Task) bool {
+	ref := frameworkOwner(t)
+	if ref == nil {
+		return true
+	}
 	fw := d.Framework()
-	for _, ref := range t.OwnerReferences {
+	return fw == nil || ref.UID == fw.UID
+}
+
+// frameworkOwner returns t's owner reference to a Framework, or nil.
+func frameworkOwner(t *agorav1alpha1.Task) *metav1.OwnerReference {
+	for i, ref := range t.OwnerReferences {
 		if ref.Kind == "Framework" && ref.APIVersion == agorav1alpha1.GroupVersion.String() {
-			return fw == nil || ref.UID == fw.UID
+			return &t.OwnerReferences[i]
 		}
 	}
-	return true
+	return nil
 }
 
 func rescinded(o *agorav1alpha1.Offer) bool {
