@@ -231,6 +231,7 @@ func TestDriverLaunchReleasesAndRescindsAreReported(t *testing.T) {
 				TaskInfo{Name: "b", NodeName: "nope", Resources: shape}); err == nil {
 				r.add("launch error missing")
 			}
+			r.add("launched on o1")
 		}
 	}
 	d, agora, _ := run(t, r)
@@ -239,7 +240,9 @@ func TestDriverLaunchReleasesAndRescindsAreReported(t *testing.T) {
 	if _, err := offers.Create(ctx, offer("o1", "n1", "n2"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	r.waitFor(t, "offer o1")
+	// "offer o1" is recorded before the callback launches: wait for the Launch to return (CI
+	// once read the tasks in between and found none).
+	r.waitFor(t, "offer o1", "launched on o1")
 	// Launch created task a (not b: its node is in no offer) and deleted the offer.
 	got, err := agora.SchedulingV1alpha1().Tasks("ns").Get(ctx, "a", metav1.GetOptions{})
 	if err != nil {
